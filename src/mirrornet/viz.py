@@ -1,0 +1,315 @@
+"""Figures of the paper's Sec. 5 and appendix, drawn with Matplotlib (Agg, no display needed).
+
+* ``plot_pose_comparison`` — the same test images posed by several methods (Fig. 11).
+* ``plot_image_reconstructions`` — the pose-conditioned image VAE: x*, x_fg = x*⊙w, x_bg =
+  x*⊙(1−w) (Eq. 32–33) and the mean of p_θ(x|s, a, g) (Fig. 12).
+* ``plot_pose_reconstructions`` — the pose VAE: 16 heatmaps superimposed, input and the mean of
+  p_φ(s|z) (Fig. 13).
+* ``plot_masks`` — masks estimated by ψ next to the silhouettes (Fig. 14).
+* ``plot_prior_samples`` — poses sampled from the pose VAE's prior: z ~ N(0, I) → φ → decoded
+  joints drawn as skeletons (not in the paper; shows what the plausibility term has learned).
+
+The functions take tensors (normalised as ``PoseDataset`` returns them) and the networks of a
+``MirrorNet`` (or any modules with the same contract), write one PNG and return its path.
+Reconstructions use the posterior *means* of a, g and z, so a figure is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files, never windows
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from mirrornet import skeleton  # noqa: E402
+
+_SIDE_COLOURS = {"right": "#d62728", "left": "#1f77b4", "centre": "#2ca02c"}
+# One colour per joint for superimposed heatmaps (Fig. 13): a fixed qualitative palette.
+_JOINT_COLOURS = plt.get_cmap("tab20")(np.arange(skeleton.NUM_JOINTS) % 20)[:, :3]  # (16, 3)
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().float().cpu().numpy()
+    return np.asarray(x)
+
+
+def to_display_image(image: torch.Tensor | np.ndarray, normalized: bool = True) -> np.ndarray:
+    """(3, H, W) image (ImageNet-normalised when ``normalized``) -> (H, W, 3) float in [0, 1]."""
+    img = _as_numpy(image).astype(np.float64)
+    if img.ndim != 3 or img.shape[0] != 3:
+        raise ValueError(f"to_display_image: expected (3, H, W), got {img.shape}")
+    if normalized:
+        from mirrornet.data.transforms import IMAGE_MEAN, IMAGE_STD
+
+        img = img * np.asarray(IMAGE_STD, dtype=np.float64)[:, None, None] + np.asarray(IMAGE_MEAN)[:, None, None]
+    return np.clip(img.transpose(1, 2, 0), 0.0, 1.0)
+
+
+def superimpose_heatmaps(heatmaps: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(K, h, w) heatmaps -> (h, w, 3) RGB: each joint in its own colour, maximum over joints.
+
+    Each heatmap is scaled to [0, 1] by its own maximum, so one-hot and Gaussian targets and
+    network outputs of any scale read alike.
+    """
+    maps = np.clip(_as_numpy(heatmaps).astype(np.float64), 0.0, None)  # (K, h, w)
+    if maps.ndim != 3:
+        raise ValueError(f"superimpose_heatmaps: expected (K, h, w), got {maps.shape}")
+    peak = maps.reshape(maps.shape[0], -1).max(axis=1)
+    maps = maps / np.where(peak > 0, peak, 1.0)[:, None, None]
+    colours = _JOINT_COLOURS[np.arange(maps.shape[0]) % len(_JOINT_COLOURS)]  # (K, 3)
+    rgb = maps[:, :, :, None] * colours[:, None, None, :]  # (K, h, w, 3)
+    return rgb.max(axis=0)
+
+
+def draw_skeleton(ax: Any, joints: np.ndarray, visible: np.ndarray | None = None, linewidth: float = 2.0,
+                  marker_size: float = 3.0) -> None:
+    """Draw one pose (16, 2) on a Matplotlib axis: right limbs red, left blue, spine green.
+
+    Limbs with a joint not ``visible`` (when given) are skipped.
+    """
+    joints = _as_numpy(joints)
+    if joints.shape != (skeleton.NUM_JOINTS, 2):
+        raise ValueError(f"draw_skeleton: expected ({skeleton.NUM_JOINTS}, 2) joints, got {joints.shape}")
+    shown = np.ones(skeleton.NUM_JOINTS, bool) if visible is None else _as_numpy(visible) > 0
+    for (a, b), side in zip(skeleton.LIMBS, skeleton.LIMB_SIDES, strict=True):
+        if shown[a] and shown[b]:
+            ax.plot(joints[[a, b], 0], joints[[a, b], 1], color=_SIDE_COLOURS[side], linewidth=linewidth,
+                    solid_capstyle="round")
+    ax.scatter(joints[shown, 0], joints[shown, 1], s=marker_size**2, c="white", edgecolors="black",
+               linewidths=0.5, zorder=3)
+
+
+def _grid(rows: int, cols: int, cell: float = 1.8) -> tuple[Any, np.ndarray]:
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * cell, rows * cell), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig, axes
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_pose_comparison(images: torch.Tensor, poses: Mapping[str, torch.Tensor | np.ndarray], path: str | Path,
+                         ground_truth: torch.Tensor | np.ndarray | None = None,
+                         pck_correct: Mapping[str, np.ndarray] | None = None) -> Path:
+    """Fig. 11: the same images posed by each method, one column per method.
+
+    Args:
+        images: (N, 3, H, W) normalised input crops.
+        poses: method name -> (N, 16, 2) joints in input-crop pixels.
+        path: output PNG.
+        ground_truth: optional (N, 16, 2) annotations in crop pixels (first column).
+        pck_correct: optional method -> (N,) fraction of correct joints, printed in each title.
+    """
+    n = images.shape[0]
+    columns: list[tuple[str, np.ndarray]] = []
+    if ground_truth is not None:
+        columns.append(("annotation", _as_numpy(ground_truth)))
+    columns += [(name, _as_numpy(p)) for name, p in poses.items()]
+    fig, axes = _grid(n, len(columns), cell=2.0)
+    for i in range(n):
+        img = to_display_image(images[i])
+        for c, (name, joints) in enumerate(columns):
+            ax = axes[i, c]
+            ax.imshow(img)
+            draw_skeleton(ax, joints[i], linewidth=1.5, marker_size=2.0)
+            ax.set_xlim(0, img.shape[1] - 1)
+            ax.set_ylim(img.shape[0] - 1, 0)
+            title = name if i == 0 else ""
+            if pck_correct is not None and name in pck_correct:
+                title = f"{title}\n{100 * float(pck_correct[name][i]):.0f}% correct".strip()
+            if title:
+                ax.set_title(title, fontsize=8)
+    return _save(fig, path)
+
+
+@torch.no_grad()
+def image_vae_reconstruction(nets: Mapping[str, nn.Module] | Any, x_star: torch.Tensor,
+                             s: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Run ψ, β, γ, θ on (x*, s) with the posterior means of a and g (Eq. 32–33, Fig. 12).
+
+    Args:
+        nets: a ``MirrorNet`` (attributes psi, beta, gamma, theta) or a dict with those keys.
+        x_star: (B, 3, h, w) normalised shrunk images.
+        s: (B, K, h, w) poses as heatmaps.
+
+    Returns:
+        {"mask": (B, 1, h, w), "x_fg", "x_bg", "x_mean": (B, 3, h, w)}.
+    """
+    psi, beta, gamma, theta = (_net(nets, k) for k in ("psi", "beta", "gamma", "theta"))
+    w = psi(x_star, s)  # (B, 1, h, w)
+    x_fg = x_star * w  # Eq. 32
+    x_bg = x_star * (1.0 - w)  # Eq. 33
+    a_mean, _ = beta(x_fg)
+    g_mean, _ = gamma(x_bg)
+    x_mean, _ = theta(s, a_mean, g_mean)
+    return {"mask": w, "x_fg": x_fg, "x_bg": x_bg, "x_mean": x_mean}
+
+
+def _net(nets: Mapping[str, nn.Module] | Any, name: str) -> nn.Module:
+    net = nets[name] if isinstance(nets, Mapping) else getattr(nets, name, None)
+    if net is None:
+        raise KeyError(f"viz: the model has no network {name!r}")
+    return net
+
+
+def plot_image_reconstructions(nets: Mapping[str, nn.Module] | Any, x_star: torch.Tensor, s: torch.Tensor,
+                               path: str | Path) -> Path:
+    """Fig. 12: rows of x*, x_fg, x_bg and the reconstruction mean of the pose-conditioned VAE.
+
+    Args:
+        nets: a ``MirrorNet`` or a dict with psi, beta, gamma, theta.
+        x_star: (B, 3, h, w) normalised shrunk images.
+        s: (B, K, h, w) the poses fed to ψ and θ (annotations or predictions).
+        path: output PNG.
+    """
+    out = image_vae_reconstruction(nets, x_star, s)
+    rows = [("x*", x_star), ("x_fg", out["x_fg"]), ("x_bg", out["x_bg"]), ("reconstruction", out["x_mean"])]
+    n = x_star.shape[0]
+    fig, axes = _grid(len(rows), n)
+    for r, (name, batch) in enumerate(rows):
+        for i in range(n):
+            axes[r, i].imshow(to_display_image(batch[i]))
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    return _save(fig, path)
+
+
+@torch.no_grad()
+def pose_vae_reconstruction(nets: Mapping[str, nn.Module] | Any, s: torch.Tensor) -> torch.Tensor:
+    """Mean of p_φ(s|z) at the posterior mean of q_δ(z|s): (B, K, h, w) -> (B, K, h, w)."""
+    z_mean, _ = _net(nets, "delta")(s)
+    s_mean, _ = _net(nets, "phi")(z_mean)
+    return s_mean
+
+
+def plot_pose_reconstructions(nets: Mapping[str, nn.Module] | Any, s: torch.Tensor, path: str | Path) -> Path:
+    """Fig. 13: the 16 heatmaps superimposed — input pose s (top) and its reconstruction (bottom).
+
+    Args:
+        nets: a ``MirrorNet`` or a dict with delta, phi.
+        s: (B, K, h, w) poses as heatmaps.
+        path: output PNG.
+    """
+    recon = pose_vae_reconstruction(nets, s)
+    n = s.shape[0]
+    fig, axes = _grid(2, n)
+    for i in range(n):
+        axes[0, i].imshow(superimpose_heatmaps(s[i]))
+        axes[1, i].imshow(superimpose_heatmaps(recon[i]))
+    axes[0, 0].set_ylabel("pose s", fontsize=9)
+    axes[1, 0].set_ylabel("reconstruction", fontsize=9)
+    return _save(fig, path)
+
+
+@torch.no_grad()
+def plot_masks(nets: Mapping[str, nn.Module] | Any, x_star: torch.Tensor, s: torch.Tensor, path: str | Path,
+               silhouettes: torch.Tensor | None = None) -> Path:
+    """Fig. 14: x*, the mask w = ψ(x*, s) and (optionally) the ground-truth silhouette.
+
+    Args:
+        nets: a ``MirrorNet`` or a dict with psi.
+        x_star: (B, 3, h, w) normalised shrunk images.
+        s: (B, K, h, w) poses as heatmaps.
+        path: output PNG.
+        silhouettes: optional (B, 1, h, w) ground truth in [0, 1].
+    """
+    w = _net(nets, "psi")(x_star, s)  # (B, 1, h, w)
+    rows = [("x*", None), ("mask ψ", w)] + ([("silhouette", silhouettes)] if silhouettes is not None else [])
+    n = x_star.shape[0]
+    fig, axes = _grid(len(rows), n)
+    for i in range(n):
+        axes[0, i].imshow(to_display_image(x_star[i]))
+        for r, (_, batch) in enumerate(rows[1:], start=1):
+            axes[r, i].imshow(_as_numpy(batch[i, 0]), cmap="gray", vmin=0.0, vmax=1.0)
+    for r, (name, _) in enumerate(rows):
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    return _save(fig, path)
+
+
+@torch.no_grad()
+def sample_prior_poses(nets: Mapping[str, nn.Module] | Any, codec: Any, num: int,
+                       heatmap_size: tuple[int, int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Poses from the pose VAE's prior: z ~ N(0, I) → mean of p_φ(s|z) → ``codec.decode``.
+
+    The latent shape is read off δ applied to a zero pose of ``heatmap_size``.
+
+    Returns:
+        (joints (num, 16, 2) in input-crop pixels, heatmaps (num, 16, h, w)).
+    """
+    delta, phi = _net(nets, "delta"), _net(nets, "phi")
+    device = next(iter(phi.parameters())).device
+    h, w = heatmap_size
+    z_mean, _ = delta(torch.zeros(1, skeleton.NUM_JOINTS, h, w, device=device))
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    z = torch.randn((num, *z_mean.shape[1:]), generator=generator).to(device)
+    s_mean, _ = phi(z)  # (num, K, h, w)
+    coords, _ = codec.decode(s_mean)
+    return torch.as_tensor(coords).float().cpu(), s_mean.cpu()
+
+
+def plot_prior_samples(nets: Mapping[str, nn.Module] | Any, codec: Any, path: str | Path, num: int = 8,
+                       heatmap_size: tuple[int, int] = (64, 64), stride: int = 4, seed: int = 0) -> Path:
+    """Skeletons decoded from z ~ N(0, I) (top) over the superimposed heatmaps they come from.
+
+    Args:
+        nets: a ``MirrorNet`` or a dict with delta, phi.
+        codec: the codec of the training targets (its ``decode`` gives input-crop pixels).
+        path: output PNG.
+        num: number of samples.
+        heatmap_size: (h, w) of the pose heatmaps.
+        stride: input pixels per heatmap pixel (to draw skeletons on the heatmap grid).
+        seed: seed of z.
+    """
+    joints, maps = sample_prior_poses(nets, codec, num, heatmap_size, seed=seed)
+    h, w = heatmap_size
+    fig, axes = _grid(2, num)
+    for i in range(num):
+        ax = axes[0, i]
+        ax.set_facecolor("black")
+        draw_skeleton(ax, joints[i].numpy() / stride, linewidth=1.5, marker_size=2.0)
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        ax.set_aspect("equal")
+        axes[1, i].imshow(superimpose_heatmaps(maps[i]))
+    axes[0, 0].set_ylabel("decoded joints", fontsize=9)
+    axes[1, 0].set_ylabel("mean of p_φ(s|z)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_bars(values: Mapping[str, Sequence[float]], path: str | Path, ylabel: str, title: str = "") -> Path:
+    """Grouped bars with error bars: name -> samples (e.g. PCK over seeds); mean ± std drawn."""
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.9 * len(values) + 1.5), 3.0))
+    names = list(values)
+    means = [float(np.mean(values[n])) for n in names]
+    stds = [float(np.std(values[n], ddof=1)) if len(values[n]) > 1 else 0.0 for n in names]
+    ax.bar(range(len(names)), means, yerr=stds, capsize=4, color="#8fb3d9", edgecolor="black")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    low = min(m - s for m, s in zip(means, stds, strict=True))
+    ax.set_ylim(max(0.0, low - 5.0), max(m + s for m, s in zip(means, stds, strict=True)) + 2.0)
+    return _save(fig, path)
+
+
+def is_png(path: str | Path) -> bool:
+    """True when ``path`` starts with the 8-byte PNG signature and holds an IHDR chunk."""
+    head = Path(path).read_bytes()[:16]
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
