@@ -1,0 +1,482 @@
+"""One typed configuration for a MirrorNet experiment (Sections 4, 5.1 and 5.2 of the paper).
+
+A run is described by a :class:`Config` made of four typed sections:
+
+* ``data``  — dataset format and root, input size (LSP 256×256, MPII 256×192), heatmap codec,
+  annotated ratio (20/40/60/80 %, Section 5.2), augmentation, synthetic-people settings;
+* ``model`` — recognizer α (any name of ``mirrornet.nets.RECOGNIZERS``), widths of the VAE nets,
+  the labelled bound's pose source and λ (Eq. 27, λ = 0.01), α's variance (Eq. 30, σ² = 0.01);
+* ``train`` — epochs per curriculum stage, batch size and composition (96 + 32 of 128, Table 9),
+  Adam's learning rate (1e-3), seed, and the Lightning scale settings (devices, nodes, strategy,
+  precision);
+* ``eval``  — the metric, flip test, and the number of last epochs averaged for the reported figure.
+
+Configs are YAML files. A file may name a base file with ``extends: base.yaml`` (relative to the
+file; a list is applied left to right) and then overrides only what differs. Command-line
+overrides ``key=value`` use dotted keys (``train.lr=5e-4``) and are type-checked: an unknown key is
+an error listing the valid keys of its section, and a value of the wrong type names key and value.
+The resolved config is a dict of primitives (:meth:`Config.to_dict`), saved with every run and
+inside every checkpoint so that a checkpoint rebuilds its model alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "EpochsConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "Config",
+    "load_config",
+    "config_from_dict",
+    "apply_overrides",
+    "save_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file, key or value is invalid; the message names what is at fault."""
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how they become network inputs (Section 5.1, 5.2).
+
+    Attributes:
+        format: ``lsp``, ``lspet``, ``mpii`` or ``synthetic`` (the embedded procedural people).
+        root: dataset folder (relative paths are relative to the working directory).
+        train_split: split read for training (None: ``train`` for LSP/MPII, ``all`` for LSPET).
+        test_split: split evaluated every epoch (None: ``test`` for LSP, ``valid`` for MPII).
+        test_format: format of the evaluation set when it differs from ``format`` (e.g. LSPET
+            training, LSP test); None: same as ``format``.
+        test_root: folder of the evaluation set; None: ``root``.
+        lspet_root: optional LSP-extended folder whose 10,000 images join LSP's 1,000 training
+            images (the paper's 11K LSP training set); None: LSP alone.
+        silhouette_root: optional folder of UP-S1h style masks for the training images.
+        mask_format / mask_root: optional separate silhouette dataset for the mask estimator ψ
+            (the paper trains ψ on UP-S1h); None: the training images that carry silhouettes.
+        input_size: network input (H, W): 256×256 for LSP, 256×192 for MPII.
+        heatmap_stride: input size / heatmap size (4 in the paper: 64×64 heatmaps).
+        codec: heatmap targets, ``onehot`` (the paper) or ``gaussian``.
+        sigma: Gaussian codec's standard deviation in heatmap pixels.
+        annotated_ratio: fraction of the training set regarded as annotated (0 < r <= 1).
+        split_seed: seed of the annotated / non-annotated draw.
+        synthetic_num_train / synthetic_num_test: number of synthetic people per split.
+        synthetic_size: side of the synthetic images in pixels.
+        synthetic_difficulty: 0 (easy) … 1 (hard) for the synthetic people.
+        augment: random scale, rotation and horizontal flip during training (as in HRNet).
+        scale_factor / rotation / rotation_prob / flip / padding: augmentation parameters of
+            ``TopDownTransform``.
+        num_workers: DataLoader worker processes (each seeded).
+    """
+
+    format: str = "synthetic"
+    root: str | None = None
+    train_split: str | None = None
+    test_split: str | None = None
+    test_format: str | None = None
+    test_root: str | None = None
+    lspet_root: str | None = None
+    silhouette_root: str | None = None
+    mask_format: str | None = None
+    mask_root: str | None = None
+    input_size: tuple[int, int] = (256, 256)
+    heatmap_stride: int = 4
+    codec: str = "onehot"
+    sigma: float = 2.0
+    annotated_ratio: float = 1.0
+    split_seed: int = 0
+    synthetic_num_train: int = 2000
+    synthetic_num_test: int = 500
+    synthetic_size: int = 128
+    synthetic_difficulty: float = 0.5
+    augment: bool = True
+    scale_factor: float = 0.25
+    rotation: float = 30.0
+    rotation_prob: float = 0.6
+    flip: bool = True
+    padding: float = 1.25
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """The six networks and the two settings of the joint objectives (Sections 3, 4).
+
+    Attributes:
+        recognizer: name in ``mirrornet.nets.RECOGNIZERS`` (``hourglass``, ``resnet50``,
+            ``hrnet_w32`` or a small CPU variant).
+        vae_preset: ``paper`` (Table 8 sizes) or ``small`` (CPU) widths of β, γ, δ, θ, ψ, φ.
+        vae_widths: explicit fields of ``VAENetsConfig`` applied on top of the preset.
+        pose_source: the pose that feeds the generative part of the labelled bound (Eq. 27):
+            ``annotation`` (s_n of the annotation, as Eq. 26–28 read) or ``recognizer``
+            (s ~ q_α(s|x), so α receives the generators' gradients on annotated images too).
+        lam: λ of Eq. 27 weighting log q_α(s|x) (0.01 in the paper).
+        alpha_variance: σ²_α of q_α(s|x), fixed to 0.01 in the paper (Eq. 30).
+        learn_alpha_variance: learn log σ²_α as a parameter instead (not in the paper).
+    """
+
+    recognizer: str = "hourglass"
+    vae_preset: str = "paper"
+    vae_widths: dict[str, int] = field(default_factory=dict)
+    pose_source: str = "annotation"
+    lam: float = 0.01
+    alpha_variance: float = 0.01
+    learn_alpha_variance: bool = False
+
+
+@dataclass
+class EpochsConfig:
+    """Epochs of each curriculum stage (Section 5.2); see ``mirrornet.curriculum``.
+
+    The defaults are the paper's: α 100 + 100, VAEs 200, MirrorNet 50 + 50, semi 50, so that α
+    has seen 200 epochs at the end of every method. ψ's length is not given in the paper; it is
+    trained as long as the VAEs.
+    """
+
+    alpha_pretrain: int = 100
+    mask_pretrain: int = 200
+    vae_pretrain: int = 200
+    baseline: int = 100
+    supervised_first: int = 50
+    supervised_second: int = 50
+    semi_supervised: int = 50
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and scale settings (Section 5.2; Lightning for devices and precision).
+
+    Attributes:
+        epochs: epochs per stage.
+        batch_size: images per (global) batch: 128 in the paper.
+        n_annotated / n_unannotated: composition of a semi-supervised batch (96 + 32 in the
+            paper; Table 9 varies it). Their sum must equal ``batch_size``.
+        lr: Adam's learning rate (1e-3).
+        seed: seed of everything (model initialisation, batch order, augmentation, sampling).
+        accelerator / devices / num_nodes / strategy / precision: passed to ``lightning.Trainer``
+            (e.g. ``gpu``, 4, 2, ``ddp``, ``bf16-mixed``). ``devices`` may be an int or ``auto``.
+        max_steps_per_epoch: optional cap on the batches of an epoch (tests, demo).
+        max_eval_batches: optional cap on the evaluation batches of an epoch (tests, demo).
+        eval_batch_size: batch size of the per-epoch evaluation (None: ``batch_size``).
+        gradient_clip_val: optional gradient-norm clipping (None: none, as in the paper).
+    """
+
+    epochs: EpochsConfig = field(default_factory=EpochsConfig)
+    batch_size: int = 128
+    n_annotated: int = 96
+    n_unannotated: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: Union[int, str] = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    max_steps_per_epoch: int | None = None
+    max_eval_batches: int | None = None
+    eval_batch_size: int | None = None
+    gradient_clip_val: float | None = None
+
+
+@dataclass
+class EvalConfig:
+    """How the reported figure is computed (Section 5.1, 5.2).
+
+    Attributes:
+        metric: ``auto`` (PCKh@0.5 for MPII, PCK@0.2 otherwise), ``pck`` or ``pckh``.
+        threshold: None for the paper's (0.2 for PCK, 0.5 for PCKh).
+        last_k_epochs: the reported figure is the mean over the last k epochs (10).
+        flip_test: average the heatmaps of the image and of its mirror image.
+    """
+
+    metric: str = "auto"
+    threshold: float | None = None
+    last_k_epochs: int = 10
+    flip_test: bool = False
+
+
+@dataclass
+class Config:
+    """A whole experiment: data, model, training and evaluation settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as nested dicts of primitives (tuples become lists), YAML/torch-safe."""
+        return _to_primitive(dataclasses.asdict(self))
+
+    def validate(self) -> "Config":
+        """Check the values that types alone cannot; raise :class:`ConfigError` naming the key."""
+        d, m, t, e = self.data, self.model, self.train, self.eval
+        _choice("data.format", d.format, ("lsp", "lspet", "mpii", "synthetic"))
+        if d.test_format is not None:
+            _choice("data.test_format", d.test_format, ("lsp", "lspet", "mpii", "synthetic"))
+        if d.mask_format is not None:
+            _choice("data.mask_format", d.mask_format, ("lsp", "lspet", "mpii", "synthetic"))
+        _choice("data.codec", d.codec, ("onehot", "gaussian"))
+        _choice("model.pose_source", m.pose_source, ("annotation", "recognizer"))
+        _choice("model.vae_preset", m.vae_preset, ("paper", "small"))
+        _choice("eval.metric", e.metric, ("auto", "pck", "pckh"))
+        if d.format != "synthetic" and not d.root:
+            raise ConfigError(f"data.root is required for data.format={d.format!r}")
+        if len(d.input_size) != 2 or min(d.input_size) <= 0:
+            raise ConfigError(f"data.input_size must be two positive ints (H, W), got {d.input_size}")
+        if any(s % (d.heatmap_stride * 8) for s in d.input_size):
+            raise ConfigError(
+                f"data.input_size {tuple(d.input_size)} must be divisible by 8 × data.heatmap_stride "
+                f"= {8 * d.heatmap_stride} (the latents are 1/8 of the heatmaps)"
+            )
+        if not 0.0 < d.annotated_ratio <= 1.0:
+            raise ConfigError(f"data.annotated_ratio must be in (0, 1], got {d.annotated_ratio}")
+        if t.batch_size <= 0:
+            raise ConfigError(f"train.batch_size must be positive, got {t.batch_size}")
+        if t.n_annotated < 1 or t.n_unannotated < 0:
+            raise ConfigError(
+                f"train.n_annotated must be >= 1 and train.n_unannotated >= 0, "
+                f"got {t.n_annotated} and {t.n_unannotated}"
+            )
+        if t.n_annotated + t.n_unannotated != t.batch_size:
+            raise ConfigError(
+                f"train.n_annotated + train.n_unannotated = {t.n_annotated} + {t.n_unannotated} "
+                f"must equal train.batch_size = {t.batch_size}"
+            )
+        for name, value in dataclasses.asdict(t.epochs).items():
+            if value < 0:
+                raise ConfigError(f"train.epochs.{name} must be >= 0, got {value}")
+        if t.lr <= 0:
+            raise ConfigError(f"train.lr must be positive, got {t.lr}")
+        if e.last_k_epochs < 1:
+            raise ConfigError(f"eval.last_k_epochs must be >= 1, got {e.last_k_epochs}")
+        if m.alpha_variance <= 0:
+            raise ConfigError(f"model.alpha_variance must be positive, got {m.alpha_variance}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, overriding, saving
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (following ``extends:``), apply ``key=value`` overrides, validate.
+
+    Args:
+        path: a YAML file, or None for the defaults.
+        overrides: dotted ``key=value`` strings; values are parsed as YAML scalars/lists
+            (``train.lr=5e-4``, ``data.input_size=[64,64]``, ``train.max_steps_per_epoch=null``).
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: unreadable file, unknown key (the message lists the valid ones), wrong type
+            (the message names key and value), or an invalid value.
+    """
+    raw: dict[str, Any] = {} if path is None else _read_yaml_with_extends(Path(path), ())
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r} has an empty key")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: cannot parse value {text!r}: {exc}") from None
+        _set_dotted(raw, key.split("."), value)
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from nested dicts (missing keys take defaults).
+
+    Raises:
+        ConfigError: unknown key or wrong type, naming the dotted key.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping, got {type(raw).__name__}")
+    return _build(Config, raw, "").validate()
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Return a copy of ``config`` with dotted ``key=value`` overrides applied and validated."""
+    raw = config.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, text = item.split("=", 1)
+        value = yaml.safe_load(text) if text.strip() else None
+        _set_dotted(raw, key.strip().split("."), value)
+    return config_from_dict(raw)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically: temporary file then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    tmp.replace(path)
+
+
+def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    path = path.expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ConfigError(f"config files extend each other in a cycle: {chain}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
+    bases = raw.pop("extends", None)
+    merged: dict[str, Any] = {}
+    if bases is not None:
+        for base in [bases] if isinstance(bases, str) else list(bases):
+            base_path = Path(base)
+            if not base_path.is_absolute():
+                base_path = path.parent / base_path
+            merged = _deep_merge(merged, _read_yaml_with_extends(base_path, (*seen, resolved)))
+    return _deep_merge(merged, raw)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "vae_widths":
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _set_dotted(raw: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = raw
+    for k in keys[:-1]:
+        child = node.get(k)
+        if not isinstance(child, dict):
+            child = {}
+            node[k] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in raw if k not in fields]
+    if unknown:
+        where = f"section {prefix[:-1]!r}" if prefix else "the top level"
+        raise ConfigError(
+            f"unknown config key {prefix + str(unknown[0])!r}; valid keys in {where}: "
+            + ", ".join(prefix + name for name in fields)
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        key = prefix + name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {key!r} is a section; got the value {value!r}")
+            kwargs[name] = _build(hint, value, key + ".")
+        else:
+            kwargs[name] = _coerce(key, value, hint)
+    return cls(**kwargs)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against the annotation ``hint``; allow int→float and list→tuple."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        errors = []
+        # None first so that `null` selects the optional branch.
+        for option in sorted(args, key=lambda a: a is not type(None)):
+            try:
+                return _coerce(key, value, option)
+            except ConfigError as exc:
+                errors.append(exc)
+        expected = " or ".join(_type_name(a) for a in args)
+        raise ConfigError(f"config key {key!r} expects {expected}, got {value!r}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"config key {key!r} expects null, got {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r} expects a bool (true/false), got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r} expects an int, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # YAML 1.1 reads "5e-4" (no dot) as a string.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key {key!r} expects a float, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(
+                f"config key {key!r} expects a list of {len(args)} values, got {value!r}"
+            )
+        return tuple(_coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
+        return [_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
+        return {
+            _coerce(f"{key} (a key)", k, args[0]): _coerce(f"{key}.{k}", v, args[1])
+            for k, v in value.items()
+        }
+    raise ConfigError(f"config key {key!r} has an unsupported type {hint}")  # pragma: no cover
+
+
+def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"config key {key!r} must be one of {', '.join(options)}; got {value!r}")
+
+
+def _to_primitive(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_primitive(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_primitive(v) for v in value]
+    return value
