@@ -1,0 +1,41 @@
+"""Annotated / non-annotated split of a training set (paper Sec. 5.2: 20, 40, 60 or 80 % annotated).
+
+One random permutation of the items is drawn per seed; the first round(ratio · N) items of it are
+the annotated ones. Hence the split is deterministic, and for one seed the splits are nested: the
+40 % set contains the 20 % set, and so on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["annotation_split", "annotation_order"]
+
+
+def annotation_order(num_items: int, seed: int) -> np.ndarray:
+    """The permutation of `range(num_items)` that decides, for `seed`, which items get annotated first."""
+    if num_items < 0:
+        raise ValueError(f"num_items must be >= 0, got {num_items}")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED])).permutation(num_items)
+
+
+def annotation_split(num_items: int, ratio: float, seed: int) -> np.ndarray:
+    """Mark which training items count as annotated.
+
+    Args:
+        num_items: N, the size of the training set.
+        ratio: fraction of annotated items in [0, 1]; exactly `round(ratio * N)` (Python's round,
+            half to even) are annotated.
+        seed: the split's seed; the same seed gives the same split, and for one seed a larger
+            ratio's annotated set contains a smaller ratio's.
+
+    Returns:
+        (N,) bool array, True = annotated.
+    """
+    if not 0.0 <= float(ratio) <= 1.0:
+        raise ValueError(f"annotation ratio must lie in [0, 1], got {ratio}")
+    order = annotation_order(num_items, seed)
+    count = int(round(float(ratio) * num_items))
+    mask = np.zeros(num_items, dtype=bool)
+    mask[order[:count]] = True
+    return mask

@@ -1,0 +1,245 @@
+"""Top-down crops and training augmentation (paper Sec. 5.1, 5.2; HRNet's `JointsDataset`).
+
+Each person is cut out by one affine warp: a square (LSP, 256×256) or 4:3 (MPII, H×W = 256×192)
+region around `record.center`, whose shorter side spans 200 · scale · padding original pixels (as
+HRNet's `get_affine_transform`, which maps 200·scale onto the output width). Training augmentation,
+as in HRNet: scale × clip(1 + N(0,1)·scale_factor, 1 ± scale_factor), rotation
+clip(N(0,1)·rotation, ±2·rotation) degrees applied with probability `rotation_prob`, horizontal
+flip with probability `flip_prob` (left and right joints swap by `skeleton.FLIP_PERMUTATION`).
+
+The same affine, composed with the input → heatmap map, also produces x* (the image at heatmap
+resolution, 1/stride of the input) and the silhouette at heatmap resolution, so they line up with
+the heatmaps exactly. Coordinates are 0-based pixel centres throughout; the affine maths is numpy
+and the warps are Pillow's `Image.transform` with the inverse affine and bilinear sampling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from mirrornet.codecs import input_to_heatmap
+from mirrornet.data.records import PoseRecord
+from mirrornet.skeleton import FLIP_PERMUTATION, NUM_JOINTS
+
+__all__ = ["IMAGE_MEAN", "IMAGE_STD", "TopDownTransform", "get_affine", "warp_affine", "apply_affine", "normalize_image"]
+
+# ImageNet RGB statistics, for images scaled to [0, 1].
+IMAGE_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGE_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+def normalize_image(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB → (3, H, W) float32, scaled to [0, 1] then normalised by IMAGE_MEAN/STD."""
+    x = np.asarray(image, dtype=np.float32) / 255.0
+    x = (x - np.asarray(IMAGE_MEAN, dtype=np.float32)) / np.asarray(IMAGE_STD, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def get_affine(
+    center: Sequence[float],
+    scale: float,
+    output_size: Sequence[int],
+    rotation: float = 0.0,
+    flip: bool = False,
+    padding: float = 1.25,
+) -> np.ndarray:
+    """The (2, 3) affine that maps original-image pixels to crop pixels.
+
+    The region of side 200 · scale · padding (on the crop's shorter side) centred on `center` fills
+    the crop; the person is turned by `rotation` degrees counter-clockwise as seen on screen
+    (y points down) about the crop centre; `flip` then mirrors the crop (u → W − 1 − u).
+
+    Args:
+        center: (x, y) in original pixels.
+        scale: person size / 200.
+        output_size: (H, W) of the crop.
+        rotation: degrees.
+        flip: mirror horizontally.
+        padding: margin factor around 200 · scale.
+    """
+    out_h, out_w = (int(s) for s in output_size)
+    if not scale > 0 or not padding > 0:
+        raise ValueError(f"scale and padding must be positive, got scale={scale}, padding={padding}")
+    zoom = min(out_h, out_w) / (200.0 * float(scale) * float(padding))  # crop px per original px
+    theta = np.deg2rad(rotation)
+    cos, sin = np.cos(theta), np.sin(theta)
+    # Counter-clockwise on screen with y down: (1, 0) -> (cos, -sin).
+    lin = zoom * np.array([[cos, sin], [-sin, cos]])
+    crop_centre = np.array([(out_w - 1) / 2.0, (out_h - 1) / 2.0])
+    offset = crop_centre - lin @ np.asarray(center, dtype=np.float64)
+    affine = np.concatenate([lin, offset[:, None]], axis=1)
+    if flip:
+        mirror = np.array([[-1.0, 0.0, out_w - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        affine = (mirror @ np.vstack([affine, [0.0, 0.0, 1.0]]))[:2]
+    return affine
+
+
+def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Map points (..., 2) by a (2, 3) affine."""
+    points = np.asarray(points, dtype=np.float64)
+    return points @ affine[:, :2].T + affine[:, 2]
+
+
+def _pil_coefficients(affine: np.ndarray) -> tuple[float, ...]:
+    """Pillow's AFFINE data for our (2, 3) forward affine.
+
+    Pillow wants the *inverse* map, output → input, in its continuous coordinates where pixel i
+    spans [i, i + 1) (centre i + 0.5); ours puts the centre at i. With p_in = L·p_out + o in ours,
+    Pillow's map is c_in = L·c_out + o + 0.5 − L·(0.5, 0.5).
+    """
+    full = np.vstack([affine, [0.0, 0.0, 1.0]])
+    inv = np.linalg.inv(full)
+    lin, off = inv[:2, :2], inv[:2, 2]
+    off = off + 0.5 - lin @ np.array([0.5, 0.5])
+    return (lin[0, 0], lin[0, 1], off[0], lin[1, 0], lin[1, 1], off[1])
+
+
+def warp_affine(image: np.ndarray, affine: np.ndarray, output_size: Sequence[int]) -> np.ndarray:
+    """Warp an image by a forward affine with bilinear sampling; outside pixels become 0.
+
+    Args:
+        image: (H, W, 3) uint8 or (H, W) float / bool / uint8.
+        affine: (2, 3) original → output pixels.
+        output_size: (H, W) of the result.
+
+    Returns:
+        (H', W', 3) uint8 for colour input, (H', W') float32 for 2-D input.
+    """
+    out_h, out_w = (int(s) for s in output_size)
+    image = np.asarray(image)
+    if image.ndim == 3:
+        pil = Image.fromarray(np.ascontiguousarray(image.astype(np.uint8, copy=False)), mode="RGB")
+    elif image.ndim == 2:
+        pil = Image.fromarray(np.ascontiguousarray(image.astype(np.float32)), mode="F")
+    else:
+        raise ValueError(f"warp_affine expects (H, W, 3) or (H, W), got {image.shape}")
+    out = pil.transform(
+        (out_w, out_h), Image.Transform.AFFINE, _pil_coefficients(np.asarray(affine, dtype=np.float64)),
+        resample=Image.Resampling.BILINEAR, fillcolor=0,
+    )
+    arr = np.asarray(out)
+    return arr.copy() if image.ndim == 3 else arr.astype(np.float32)
+
+
+class TopDownTransform:
+    """Cut one person out of an image, with optional augmentation (paper Sec. 5.2).
+
+    Args:
+        input_size: (H, W) of the network input, e.g. (256, 256) for LSP or (256, 192) for MPII.
+        heatmap_stride: input pixels per heatmap pixel; H and W must be multiples of it.
+        augment: draw random scale, rotation and flip (training).
+        scale_factor: scale jitter sf: scale × clip(1 + N(0,1)·sf, 1 − sf, 1 + sf).
+        rotation: rotation jitter rf in degrees: clip(N(0,1)·rf, −2rf, 2rf).
+        rotation_prob: probability that a rotation is applied.
+        flip: allow horizontal flips when augmenting.
+        padding: crop margin factor around 200 · scale (HRNet's 1.25).
+        flip_prob: probability of a flip when `flip` is on.
+    """
+
+    def __init__(
+        self,
+        input_size: Sequence[int] = (256, 256),
+        heatmap_stride: int = 4,
+        augment: bool = False,
+        scale_factor: float = 0.25,
+        rotation: float = 30.0,
+        rotation_prob: float = 0.6,
+        flip: bool = True,
+        padding: float = 1.25,
+        flip_prob: float = 0.5,
+    ) -> None:
+        size = tuple(int(s) for s in input_size)
+        if len(size) != 2 or min(size) <= 0:
+            raise ValueError(f"input_size must be (H, W), got {input_size!r}")
+        if heatmap_stride <= 0 or size[0] % heatmap_stride or size[1] % heatmap_stride:
+            raise ValueError(f"input_size {size} must be a multiple of heatmap_stride {heatmap_stride}")
+        self.input_size: tuple[int, int] = size
+        self.heatmap_stride = int(heatmap_stride)
+        self.heatmap_size: tuple[int, int] = (size[0] // heatmap_stride, size[1] // heatmap_stride)
+        self.augment = bool(augment)
+        self.scale_factor = float(scale_factor)
+        self.rotation = float(rotation)
+        self.rotation_prob = float(rotation_prob)
+        self.flip = bool(flip)
+        self.padding = float(padding)
+        self.flip_prob = float(flip_prob)
+
+    def sample(self, rng: np.random.Generator | None) -> tuple[float, float, bool]:
+        """Draw (scale multiplier, rotation in degrees, flip); (1, 0, False) without augmentation."""
+        if not self.augment or rng is None:
+            return 1.0, 0.0, False
+        sf, rf = self.scale_factor, self.rotation
+        mult = float(np.clip(1.0 + rng.standard_normal() * sf, 1.0 - sf, 1.0 + sf))
+        rot_draw = float(np.clip(rng.standard_normal() * rf, -2.0 * rf, 2.0 * rf))
+        rot = rot_draw if rng.random() < self.rotation_prob else 0.0
+        flipped = bool(self.flip and rng.random() < self.flip_prob)
+        return mult, rot, flipped
+
+    def heatmap_affine(self, affine: np.ndarray) -> np.ndarray:
+        """Compose an input-crop affine (2, 3) with the input → heatmap map u ↦ (u + 0.5)/stride − 0.5."""
+        out = np.asarray(affine, dtype=np.float64) / self.heatmap_stride
+        out[:, 2] += input_to_heatmap(0.0, self.heatmap_stride)
+        return out
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        record: PoseRecord,
+        silhouette: np.ndarray | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> dict[str, Any]:
+        """Crop (and augment) one person.
+
+        Args:
+            image: (H, W, 3) uint8 original image.
+            record: its PoseRecord (center, scale, joints, visible, labelled).
+            silhouette: (H, W) bool mask of the original image, or None.
+            rng: source of the augmentation draws (needed when `augment` is on).
+
+        Returns:
+            dict with "image" (H, W, 3) uint8 crop; "x_star" (h, w, 3) uint8 at heatmap resolution;
+            "silhouette" (h, w) float32 in [0, 1] or None; "joints" (16, 2) in crop pixels;
+            "visible", "labelled" (16,) after the flip's left/right swap; "joint_order" (16,) the
+            original joint behind each output joint (FLIP_PERMUTATION when flipped);
+            "affine" (2, 3) original → crop pixels; "heatmap_affine" (2, 3) original → heatmap
+            pixels; "flipped" bool; "rotation" degrees; "scale" the crop's scale.
+        """
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image must be (H, W, 3), got {image.shape} for {record.image_id or 'record'}")
+        mult, rot, flipped = self.sample(rng)
+        scale = record.scale * mult
+        affine = get_affine(record.center, scale, self.input_size, rot, flipped, self.padding)
+        hm_affine = self.heatmap_affine(affine)
+        order = np.array(FLIP_PERMUTATION if flipped else range(NUM_JOINTS))
+        crop = warp_affine(image, affine, self.input_size)
+        x_star = warp_affine(image, hm_affine, self.heatmap_size)
+        sil = None
+        if silhouette is not None:
+            sil = np.clip(warp_affine(np.asarray(silhouette, dtype=np.float32), hm_affine, self.heatmap_size), 0.0, 1.0)
+        joints = apply_affine(record.joints, affine)[order]
+        return {
+            "image": crop,
+            "x_star": x_star,
+            "silhouette": sil,
+            "joints": joints,
+            "visible": np.asarray(record.visible)[order],
+            "labelled": np.asarray(record.labelled)[order],
+            "joint_order": order,
+            "affine": affine,
+            "heatmap_affine": hm_affine,
+            "flipped": flipped,
+            "rotation": rot,
+            "scale": scale,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"TopDownTransform(input_size={self.input_size}, heatmap_stride={self.heatmap_stride}, "
+            f"augment={self.augment}, scale_factor={self.scale_factor}, rotation={self.rotation}, "
+            f"rotation_prob={self.rotation_prob}, flip={self.flip}, padding={self.padding}, flip_prob={self.flip_prob})"
+        )
