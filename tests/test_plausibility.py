@@ -143,7 +143,6 @@ class _Phi(nn.Module):
 
 
 def test_pose_lower_bound_matches_closed_form() -> None:
-    pytest.importorskip("mirrornet.distributions")
     torch.manual_seed(0)
     s = torch.rand(3, 16, 4, 4)
     delta, phi = _Delta(), _Phi(4)
