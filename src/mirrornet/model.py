@@ -1,0 +1,450 @@
+"""MirrorNet: the recognizer α wired to the pose VAE (δ, φ) and the pose-conditioned image VAE
+(β, γ, θ, with the mask estimator ψ) — Section 3 and Section 4 of the paper.
+
+The module knows no objective: it draws the samples of Eqs. 16-23 and returns the parameters of
+every Gaussian the bounds need (Eqs. 2-3, 11-14, 32-33); :mod:`mirrornet.objectives` turns them
+into the bounds. Forward pass of the joint stages (Fig. 2), per image n::
+
+    stacks = α(x)                         # recognizer, Eq. 11; last stack = μ_α(x)
+    s      = μ_α + ε ⊙ σ_α                # Eq. 20 (or the annotation, Sec. 3.4)
+    w      = ψ(x*, s)                     # mask, Sec. 4.2 (ψ frozen)
+    x_fg, x_bg = x* ⊙ w, x* ⊙ (1 − w)     # Eqs. 32-33
+    a ~ q_β(a | x_fg), g ~ q_γ(g | x_bg)  # Eqs. 12-13, 21-22
+    z ~ q_δ(z | s)                        # Eqs. 14, 23
+    μ_θ, log σ²_θ = θ(s, a, g)            # p_θ(x* | s, a, g), Eq. 2
+    μ_φ, log σ²_φ = φ(z)                  # p_φ(s | z), Eq. 3
+
+Design decisions (see docs/model.md):
+
+* σ²_α is fixed to 0.01 (Sec. 4.1) unless ``learn_alpha_variance=True``, which adds one learnable
+  log-variance per joint.
+* ψ is frozen in the joint stages: by default its parameters receive no gradient and it runs in
+  eval mode (no BatchNorm statistics are updated), but w stays a differentiable function of s,
+  so the reparameterised gradient of the bound w.r.t. α includes the path s → ψ → w → x_fg, x_bg
+  → a, g. Dropping that path would bias the pathwise gradient estimator, because q_β and q_γ
+  depend on s through w. ``mask_pose_gradient=False`` treats w as a constant instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from mirrornet.distributions import reparameterize
+from mirrornet.skeleton import NUM_JOINTS
+
+__all__ = [
+    "POSE_SOURCES",
+    "PoseSource",
+    "ImageVAEOutputs",
+    "PoseVAEOutputs",
+    "MirrorNetOutputs",
+    "MirrorNet",
+    "shrink_image",
+]
+
+PoseSource = Literal["annotation", "recognizer"]
+#: Where s comes from on an annotated image in the joint stages (see :meth:`MirrorNet.forward`).
+POSE_SOURCES: tuple[str, ...] = ("annotation", "recognizer")
+
+
+def _check_pose_source(pose_source: str) -> None:
+    if pose_source not in POSE_SOURCES:
+        raise ValueError(f"pose_source must be one of {POSE_SOURCES}, got {pose_source!r}")
+
+
+def _index_batch(value: object, index: Tensor) -> object:
+    """Selects samples of a batched field: tensors and lists of tensors are indexed on dim 0."""
+    if isinstance(value, Tensor):
+        return value[index] if value.dim() > 0 else value
+    if isinstance(value, list):
+        return [_index_batch(v, index) for v in value]
+    return value
+
+
+class _BatchSelectable:
+    """Mixin: ``select(index)`` returns the same outputs restricted to some samples."""
+
+    def select(self, index: Tensor):  # noqa: ANN201 - returns the dataclass' own type
+        """Returns a copy holding only the samples ``index`` (a (B,) bool mask or int indices).
+
+        Args:
+            index: boolean mask (B,) or integer indices into the batch.
+
+        Returns:
+            The same dataclass with every batched tensor indexed on dimension 0.
+        """
+        changes = {f.name: _index_batch(getattr(self, f.name), index) for f in fields(self)}
+        return replace(self, **changes)
+
+
+@dataclass
+class ImageVAEOutputs(_BatchSelectable):
+    """The pose-conditioned image VAE (β, γ, θ) on one batch, Eqs. 12-13, 21-22, 31-33.
+
+    Attributes:
+        w: mask used to split x*, (B, 1 or 3, h, w) in [0, 1].
+        x_fg: foreground x* ⊙ w, (B, 3, h, w), Eq. 32.
+        x_bg: background x* ⊙ (1 − w), (B, 3, h, w), Eq. 33.
+        a_mean, a_logvar: parameters of q_β(a | s, x), (B, D_a, h', w').
+        a: sample of q_β, Eq. 21.
+        g_mean, g_logvar: parameters of q_γ(g | s, x).
+        g: sample of q_γ, Eq. 22.
+        x_mean, x_logvar: parameters of p_θ(x* | s, a, g), (B, 3, h, w), Eq. 2.
+    """
+
+    w: Tensor
+    x_fg: Tensor
+    x_bg: Tensor
+    a_mean: Tensor
+    a_logvar: Tensor
+    a: Tensor
+    g_mean: Tensor
+    g_logvar: Tensor
+    g: Tensor
+    x_mean: Tensor
+    x_logvar: Tensor
+
+
+@dataclass
+class PoseVAEOutputs(_BatchSelectable):
+    """The pose VAE (δ, φ) on one batch, Eqs. 14, 23, 34.
+
+    Attributes:
+        z_mean, z_logvar: parameters of q_δ(z | s), (B, D_z, h', w').
+        z: sample of q_δ, Eq. 23.
+        s_rec_mean, s_rec_logvar: parameters of p_φ(s | z), (B, K, h, w), Eq. 3.
+    """
+
+    z_mean: Tensor
+    z_logvar: Tensor
+    z: Tensor
+    s_rec_mean: Tensor
+    s_rec_logvar: Tensor
+
+
+@dataclass
+class MirrorNetOutputs(_BatchSelectable):
+    """Everything the bounds of the joint stages need (Eqs. 15, 26-29), one batch.
+
+    Attributes:
+        stacks: every output of α (one per hourglass stack; one element otherwise), (B, K, h, w).
+        s_mean: μ_α(x) = the last stack, (B, K, h, w), Eq. 11.
+        s_logvar: log σ²_α, broadcast to (B, K, h, w) (an expanded view, no copy).
+        s: the pose fed to ψ, θ and δ: a sample of q_α (Eq. 20), or the annotation on annotated
+            images when ``pose_source == "annotation"``.
+        annotated: (B,) bool, which images carry an annotation.
+        pose_source: "annotation" or "recognizer": where s came from on annotated images.
+        x_star: x*, the image at heatmap resolution, (B, 3, h, w).
+        w, x_fg, x_bg: mask and split images, Eqs. 32-33.
+        a_mean, a_logvar, a: q_β and its sample, Eqs. 12, 21.
+        g_mean, g_logvar, g: q_γ and its sample, Eqs. 13, 22.
+        z_mean, z_logvar, z: q_δ and its sample, Eqs. 14, 23.
+        x_mean, x_logvar: p_θ(x* | s, a, g), Eq. 2.
+        s_rec_mean, s_rec_logvar: p_φ(s | z), Eq. 3.
+    """
+
+    stacks: list[Tensor]
+    s_mean: Tensor
+    s_logvar: Tensor
+    s: Tensor
+    annotated: Tensor
+    pose_source: str
+    x_star: Tensor
+    w: Tensor
+    x_fg: Tensor
+    x_bg: Tensor
+    a_mean: Tensor
+    a_logvar: Tensor
+    a: Tensor
+    g_mean: Tensor
+    g_logvar: Tensor
+    g: Tensor
+    z_mean: Tensor
+    z_logvar: Tensor
+    z: Tensor
+    x_mean: Tensor
+    x_logvar: Tensor
+    s_rec_mean: Tensor
+    s_rec_logvar: Tensor
+
+
+def shrink_image(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """x*: the image reduced to the heatmap resolution by area averaging (Sec. 4.2).
+
+    Args:
+        x: (B, 3, H, W) image.
+        size: (h, w) of the heatmaps.
+
+    Returns:
+        (B, 3, h, w).
+    """
+    return F.adaptive_avg_pool2d(x, tuple(size))
+
+
+def _pair(value: object, net: str) -> tuple[Tensor, Tensor]:
+    """Checks that a Gaussian net returned (mean, logvar) of equal shapes."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        raise TypeError(f"{net} must return a (mean, logvar) pair, got {type(value).__name__}")
+    mean, logvar = value
+    if mean.shape != logvar.shape:
+        raise ValueError(
+            f"{net} returned mean {tuple(mean.shape)} and logvar {tuple(logvar.shape)} of different shapes"
+        )
+    return mean, logvar
+
+
+class MirrorNet(nn.Module):
+    """The hierarchical VAE of Fig. 2: recognizer α, image VAE (β, γ, θ, ψ), pose VAE (δ, φ).
+
+    Any ``nn.Module`` following the :mod:`mirrornet.nets` contract can fill each role, e.g.
+    ``MirrorNet(build_recognizer("hrnet_w32"), **build_vae_nets(VAENetsConfig()))``.
+
+    Args:
+        alpha: recognizer, x (B, 3, H, W) -> K heatmaps (B, K, h, w) or a list of them (stacks;
+            the last is the prediction); its output is μ_α(x) of q_α(s | x), Eq. 11.
+        beta: q_β(a | s, x), x_fg -> (a_mean, a_logvar), Eq. 12.
+        gamma: q_γ(g | s, x), x_bg -> (g_mean, g_logvar), Eq. 13.
+        delta: q_δ(z | s), s -> (z_mean, z_logvar), Eq. 14.
+        theta: p_θ(x* | s, a, g), (s, a, g) -> (x_mean, x_logvar), Eq. 2.
+        phi: p_φ(s | z), z -> (s_rec_mean, s_rec_logvar), Eq. 3.
+        psi: mask estimator, (x*, s) -> w in [0, 1], Sec. 4.2.
+        alpha_logvar: log σ²_α; the paper fixes σ²_α = 0.01 (Sec. 4.1).
+        learn_alpha_variance: if True, log σ²_α becomes a learnable parameter, one per joint,
+            initialised to ``alpha_logvar`` (not in the paper).
+        num_joints: K, the number of heatmaps α outputs (16, MPII order).
+    """
+
+    def __init__(
+        self,
+        alpha: nn.Module,
+        beta: nn.Module,
+        gamma: nn.Module,
+        delta: nn.Module,
+        theta: nn.Module,
+        phi: nn.Module,
+        psi: nn.Module,
+        alpha_logvar: float = math.log(0.01),
+        learn_alpha_variance: bool = False,
+        num_joints: int = NUM_JOINTS,
+    ) -> None:
+        super().__init__()
+        if not math.isfinite(alpha_logvar):
+            raise ValueError(f"alpha_logvar must be finite, got {alpha_logvar!r}")
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.delta = delta
+        self.theta = theta
+        self.phi = phi
+        self.psi = psi
+        self.num_joints = int(num_joints)
+        self.learn_alpha_variance = bool(learn_alpha_variance)
+        init = torch.full((self.num_joints,), float(alpha_logvar))  # (K,)
+        if self.learn_alpha_variance:
+            self.alpha_logvar = nn.Parameter(init)
+        else:
+            # A buffer, so that it travels with the module and lands in checkpoints.
+            self.register_buffer("alpha_logvar", init)
+
+    # ----------------------------------------------------------------------------------------
+    # The recognizer and q_α.
+    def recognize(self, x: Tensor) -> list[Tensor]:
+        """Runs α: the heatmaps of every stack, the last being μ_α(x) (Eq. 11).
+
+        Args:
+            x: (B, 3, H, W) normalised images.
+
+        Returns:
+            List of (B, K, h, w) tensors (one element for single-output recognizers).
+        """
+        out = self.alpha(x)
+        stacks = list(out) if isinstance(out, (list, tuple)) else [out]
+        if not stacks:
+            raise ValueError("alpha returned an empty list of heatmaps")
+        for i, t in enumerate(stacks):
+            if not isinstance(t, Tensor) or t.dim() != 4 or t.shape[1] != self.num_joints:
+                shape = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                raise ValueError(
+                    f"alpha output {i} must be (B, {self.num_joints}, h, w) heatmaps, got {shape}"
+                )
+        return stacks
+
+    def pose_logvar(self, s_mean: Tensor) -> Tensor:
+        """log σ²_α broadcast to ``s_mean``'s shape (an expanded view).
+
+        Args:
+            s_mean: (B, K, h, w).
+
+        Returns:
+            (B, K, h, w) log-variance of q_α(s | x).
+        """
+        return self.alpha_logvar.to(s_mean.dtype).view(1, -1, 1, 1).expand_as(s_mean)
+
+    # ----------------------------------------------------------------------------------------
+    # The two VAEs, usable alone (pretraining, Eqs. 31 and 34) and inside forward.
+    def image_vae(self, x_star: Tensor, s: Tensor, mask: Tensor) -> ImageVAEOutputs:
+        """Pose-conditioned image VAE with a given mask: Eqs. 32-33, 21-22 and θ (Eq. 2).
+
+        Used alone to pretrain β, γ, θ by Eq. 31 (the mask being a silhouette or ψ's output).
+
+        Args:
+            x_star: (B, 3, h, w) image at heatmap resolution.
+            s: (B, K, h, w) pose heatmaps.
+            mask: (B, 1 or 3, h, w) foreground mask w in [0, 1].
+
+        Returns:
+            ImageVAEOutputs.
+        """
+        if x_star.shape[-2:] != s.shape[-2:] or mask.shape[-2:] != s.shape[-2:]:
+            raise ValueError(
+                f"image_vae: x_star {tuple(x_star.shape)}, s {tuple(s.shape)} and mask "
+                f"{tuple(mask.shape)} must share the heatmap size"
+            )
+        x_fg = x_star * mask  # (B, 3, h, w), Eq. 32
+        x_bg = x_star * (1.0 - mask)  # (B, 3, h, w), Eq. 33
+        a_mean, a_logvar = _pair(self.beta(x_fg), "beta")  # (B, D_a, h', w')
+        g_mean, g_logvar = _pair(self.gamma(x_bg), "gamma")
+        a = reparameterize(a_mean, a_logvar)  # Eq. 21
+        g = reparameterize(g_mean, g_logvar)  # Eq. 22
+        x_mean, x_logvar = _pair(self.theta(s, a, g), "theta")  # (B, 3, h, w)
+        return ImageVAEOutputs(
+            w=mask, x_fg=x_fg, x_bg=x_bg,
+            a_mean=a_mean, a_logvar=a_logvar, a=a,
+            g_mean=g_mean, g_logvar=g_logvar, g=g,
+            x_mean=x_mean, x_logvar=x_logvar,
+        )
+
+    def pose_vae(self, s: Tensor) -> PoseVAEOutputs:
+        """Pose VAE: z ~ q_δ(z | s) (Eq. 23) and p_φ(s | z) (Eq. 3); pretrained by Eq. 34.
+
+        Args:
+            s: (B, K, h, w) pose heatmaps.
+
+        Returns:
+            PoseVAEOutputs.
+        """
+        z_mean, z_logvar = _pair(self.delta(s), "delta")  # (B, D_z, h', w')
+        z = reparameterize(z_mean, z_logvar)
+        s_rec_mean, s_rec_logvar = _pair(self.phi(z), "phi")  # (B, K, h, w)
+        return PoseVAEOutputs(
+            z_mean=z_mean, z_logvar=z_logvar, z=z, s_rec_mean=s_rec_mean, s_rec_logvar=s_rec_logvar
+        )
+
+    def estimate_mask(
+        self, x_star: Tensor, s: Tensor, freeze_psi: bool = True, mask_pose_gradient: bool = True
+    ) -> Tensor:
+        """w = ψ(x*, s), as used in the joint stages (Sec. 4.2).
+
+        Args:
+            x_star: (B, 3, h, w).
+            s: (B, K, h, w).
+            freeze_psi: ψ's parameters get no gradient and ψ runs in eval mode (its BatchNorm
+                statistics stay as pretrained).
+            mask_pose_gradient: keep w differentiable w.r.t. s (and x*); when False w is a
+                constant (computed under no_grad).
+
+        Returns:
+            (B, 1 or 3, h, w) mask in [0, 1].
+        """
+        if not freeze_psi:
+            return self.psi(x_star, s) if mask_pose_gradient else self.psi(x_star, s).detach()
+        was_training = self.psi.training
+        self.psi.eval()
+        try:
+            if not mask_pose_gradient:
+                with torch.no_grad():
+                    return self.psi(x_star, s)
+            # Detached parameters: gradients flow through ψ into s, but never into ψ.
+            frozen = {k: v.detach() for k, v in self.psi.named_parameters()}
+            frozen.update(dict(self.psi.named_buffers()))
+            return functional_call(self.psi, frozen, (x_star, s))
+        finally:
+            self.psi.train(was_training)
+
+    # ----------------------------------------------------------------------------------------
+    def forward(
+        self,
+        x: Tensor,
+        x_star: Tensor | None = None,
+        s_annotated: Tensor | None = None,
+        annotated: Tensor | None = None,
+        pose_source: PoseSource = "recognizer",
+        freeze_psi: bool = True,
+        mask_pose_gradient: bool = True,
+    ) -> MirrorNetOutputs:
+        """Joint stages (Secs. 3.3-3.5): recognise, sample s, a, g, z, and both generators.
+
+        On an image without annotation s ~ q_α(s | x) (Eq. 20). On an annotated image s is the
+        annotation if ``pose_source == "annotation"`` (Eqs. 26-27 as written: α then enters the
+        bound only through λ·log q_α) and a sample of q_α if ``pose_source == "recognizer"``
+        (the mirrors then send gradients to α on annotated images too).
+
+        Args:
+            x: (B, 3, H, W) images.
+            x_star: (B, 3, h, w) x*; None computes it by area-averaging x to the heatmap size.
+            s_annotated: (B, K, h, w) annotated heatmaps (rows of non-annotated images ignored).
+            annotated: (B,) bool/float, which rows of ``s_annotated`` are annotations; None means
+                all of them when ``s_annotated`` is given.
+            pose_source: "annotation" or "recognizer" (a config key; see docs/model.md).
+            freeze_psi: see :meth:`estimate_mask`; the paper freezes ψ in the joint stages.
+            mask_pose_gradient: see :meth:`estimate_mask`.
+
+        Returns:
+            MirrorNetOutputs.
+        """
+        _check_pose_source(pose_source)
+        stacks = self.recognize(x)
+        s_mean = stacks[-1]  # (B, K, h, w)
+        batch = s_mean.shape[0]
+        s_logvar = self.pose_logvar(s_mean)  # (B, K, h, w)
+        s = reparameterize(s_mean, s_logvar)  # Eq. 20, float32
+
+        if s_annotated is None:
+            if annotated is not None and bool((torch.as_tensor(annotated).float() > 0.5).any()):
+                raise ValueError("forward: 'annotated' marks annotated images but s_annotated is None")
+            annotated_mask = torch.zeros(batch, dtype=torch.bool, device=s_mean.device)
+        else:
+            if s_annotated.shape != s_mean.shape:
+                raise ValueError(
+                    f"forward: s_annotated has shape {tuple(s_annotated.shape)}, the recognizer "
+                    f"outputs {tuple(s_mean.shape)}"
+                )
+            if annotated is None:
+                annotated_mask = torch.ones(batch, dtype=torch.bool, device=s_mean.device)
+            else:
+                annotated_mask = torch.as_tensor(annotated, device=s_mean.device).reshape(-1).float() > 0.5
+                if annotated_mask.shape[0] != batch:
+                    raise ValueError(
+                        f"forward: annotated has {annotated_mask.shape[0]} entries for a batch of {batch}"
+                    )
+            if pose_source == "annotation":
+                s = torch.where(annotated_mask.view(-1, 1, 1, 1), s_annotated.to(s.dtype), s)
+
+        if x_star is None:
+            x_star = shrink_image(x, tuple(s_mean.shape[-2:]))
+        elif x_star.shape[-2:] != s_mean.shape[-2:]:
+            raise ValueError(
+                f"forward: x_star is {tuple(x_star.shape)}, the heatmaps are {tuple(s_mean.shape)}: "
+                "their spatial sizes must agree"
+            )
+
+        w = self.estimate_mask(x_star, s, freeze_psi=freeze_psi, mask_pose_gradient=mask_pose_gradient)
+        image = self.image_vae(x_star, s, w)
+        pose = self.pose_vae(s)
+        return MirrorNetOutputs(
+            stacks=stacks, s_mean=s_mean, s_logvar=s_logvar, s=s,
+            annotated=annotated_mask, pose_source=pose_source, x_star=x_star,
+            w=image.w, x_fg=image.x_fg, x_bg=image.x_bg,
+            a_mean=image.a_mean, a_logvar=image.a_logvar, a=image.a,
+            g_mean=image.g_mean, g_logvar=image.g_logvar, g=image.g,
+            z_mean=pose.z_mean, z_logvar=pose.z_logvar, z=pose.z,
+            x_mean=image.x_mean, x_logvar=image.x_logvar,
+            s_rec_mean=pose.s_rec_mean, s_rec_logvar=pose.s_rec_logvar,
+        )
