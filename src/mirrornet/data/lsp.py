@@ -48,7 +48,7 @@ def load_mat_variable(path: Path | str, name: str) -> np.ndarray:
     path = require_file(path, ".mat file")
     try:
         data = scipy.io.loadmat(str(path))
-    except (NotImplementedError, ValueError, OSError, TypeError) as exc:
+    except Exception as exc:  # scipy raises many types (MatReadError, IndexError, ...) on bad files
         raise DatasetFormatError(f"cannot read {path} as a Matlab .mat file (v5/v7): {exc}") from exc
     if name not in data:
         found = sorted(k for k in data if not k.startswith("__"))

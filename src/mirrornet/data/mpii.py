@@ -85,7 +85,8 @@ def _read_gt_valid(path: Path, num: int) -> tuple[np.ndarray, np.ndarray, np.nda
         arrays[key] = arr
     labelled = 1.0 - arrays["jnt_missing"].T  # (N, 16)
     joints = np.transpose(arrays["pos_gt_src"], (2, 0, 1)) - 1.0  # (N, 16, 2), 1-based -> 0-based
-    head_boxes = np.transpose(arrays["headboxes_src"], (2, 1, 0)) - 1.0  # (N, corner, xy)
+    # headboxes_src[corner, xy, n] (HRNet: headboxes_src[1] - headboxes_src[0] is the box size)
+    head_boxes = np.transpose(arrays["headboxes_src"], (2, 0, 1)) - 1.0  # (N, corner, xy)
     joints = np.where(labelled[..., None] > 0, joints, 0.0)
     return joints, labelled, head_boxes
 
