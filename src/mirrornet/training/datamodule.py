@@ -1,0 +1,405 @@
+"""Data for the curriculum: training pools, the mixed batch sampler, the per-epoch test set.
+
+Section 5.2: a random 20/40/60/80 % of the training set is regarded as annotated (drawn once
+per ``data.split_seed``); the supervised stages see the annotated images only, the
+semi-supervised stage batches of ``n_annotated`` annotated + ``n_unannotated`` non-annotated
+images (96 + 32 of 128 in the paper, Table 9 varies it). :class:`CompositionBatchSampler` yields
+exactly that composition in every batch.
+
+Reproducibility (resume gives the same run): the batch order of epoch e is drawn from
+``(seed, e, pool)``; each index the sampler yields carries its epoch, ``(e, i)``, and
+:class:`EpochIndexedDataset` calls ``PoseDataset.set_epoch(e)`` before reading item i, so the
+augmentation of every item depends on (seed, epoch, index) only — whatever the number of
+workers and wherever the run was resumed. Under DDP every rank draws the same global batches and
+takes its own slice of each pool, so the global batch is the configured one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+
+from mirrornet.config import Config
+from mirrornet.data.records import PoseRecord
+
+__all__ = [
+    "DataError",
+    "TrainingData",
+    "read_split",
+    "build_transform",
+    "build_codec_for",
+    "build_training_data",
+    "build_eval_dataset",
+    "CompositionBatchSampler",
+    "EpochIndexedDataset",
+    "train_loader",
+    "eval_loader",
+    "seed_worker",
+]
+
+
+class DataError(ValueError):
+    """The data cannot serve a stage (missing folder, no annotated image, no silhouette, ...)."""
+
+
+@dataclass
+class TrainingData:
+    """The training set of a run, its annotation mask and the evaluation set.
+
+    Attributes:
+        train: PoseDataset over every training record (annotated or not), augmenting.
+        annotated: (N,) bool, True = regarded as annotated (Section 5.2).
+        has_silhouette: (N,) bool, True = the record carries a silhouette.
+        test: PoseDataset over the evaluation split (no augmentation).
+        mask: PoseDataset for ψ when the config names a separate silhouette dataset, else None.
+    """
+
+    train: Dataset
+    annotated: np.ndarray
+    has_silhouette: np.ndarray
+    test: Dataset
+    mask: Dataset | None
+
+
+def _default_split(fmt: str, train: bool) -> str:
+    if fmt == "lspet":
+        return "all"
+    if fmt == "mpii":
+        return "train" if train else "valid"
+    return "train" if train else "test"
+
+
+def read_split(
+    fmt: str,
+    root: str | None,
+    split: str,
+    config: Config,
+    silhouette_root: str | None = None,
+) -> list[PoseRecord]:
+    """Read one split of a dataset (or draw the synthetic people) as PoseRecords.
+
+    Args:
+        fmt: ``lsp``, ``lspet``, ``mpii`` or ``synthetic``.
+        root: dataset folder (unused for synthetic).
+        split: ``train``, ``test``, ``valid`` or ``all``; synthetic: ``train`` or anything else
+            for the test people (a different seed).
+        config: the run's config (synthetic settings).
+        silhouette_root: optional UP-S1h style silhouette folder.
+
+    Raises:
+        DataError: the folder is missing.
+    """
+    d = config.data
+    if fmt == "synthetic":
+        from mirrornet.data.synthetic import SyntheticPeople
+
+        train = split == "train"
+        people = SyntheticPeople(
+            d.synthetic_num_train if train else d.synthetic_num_test,
+            image_size=d.synthetic_size,
+            # The test people are another draw than the training people.
+            seed=d.split_seed if train else d.split_seed + 1_000_003,
+            difficulty=d.synthetic_difficulty,
+        )
+        return list(people.records())
+    if not root:
+        raise DataError(f"data.root is required for the {fmt} format")
+    if not Path(root).is_dir():
+        raise DataError(f"dataset folder not found: {root} (data.format={fmt})")
+    from mirrornet.data import lsp, mpii
+
+    if fmt == "lsp":
+        return lsp.read_lsp(root, split=split, silhouette_root=silhouette_root)
+    if fmt == "lspet":
+        return lsp.read_lspet(root, silhouette_root=silhouette_root)
+    if fmt == "mpii":
+        return mpii.read_mpii(root, split=split, silhouette_root=silhouette_root)
+    raise DataError(f"unknown data format {fmt!r}; formats: lsp, lspet, mpii, synthetic")
+
+
+def build_transform(config: Config, augment: bool):
+    """The top-down crop of ``config.data`` (random scale/rotation/flip when ``augment``)."""
+    from mirrornet.data.transforms import TopDownTransform
+
+    d = config.data
+    return TopDownTransform(
+        input_size=tuple(d.input_size),
+        heatmap_stride=d.heatmap_stride,
+        augment=augment and d.augment,
+        scale_factor=d.scale_factor,
+        rotation=d.rotation,
+        rotation_prob=d.rotation_prob,
+        flip=d.flip,
+        padding=d.padding,
+    )
+
+
+def build_codec_for(config: Config):
+    """The heatmap codec of ``config.data`` (one-hot as in the paper, or Gaussian)."""
+    from mirrornet.codecs import build_codec
+
+    d = config.data
+    h, w = d.input_size
+    return build_codec(
+        d.codec, (h // d.heatmap_stride, w // d.heatmap_stride), stride=d.heatmap_stride, sigma=d.sigma
+    )
+
+
+def build_training_data(config: Config) -> TrainingData:
+    """Read the training and evaluation sets of a config and draw the annotated subset.
+
+    Raises:
+        DataError: missing folder, or an empty training / evaluation set.
+    """
+    from mirrornet.data import PoseDataset
+    from mirrornet.data.splits import annotation_split
+
+    d = config.data
+    train_split = d.train_split or _default_split(d.format, True)
+    records = read_split(d.format, d.root, train_split, config, d.silhouette_root)
+    if d.lspet_root:
+        extra = read_split("lspet", d.lspet_root, "all", config, d.silhouette_root)
+        records = list(records) + list(extra)
+    if not records:
+        raise DataError(f"the training set of data.format={d.format} at {d.root} is empty")
+    test_fmt = d.test_format or d.format
+    test_split = d.test_split or _default_split(test_fmt, False)
+    test_records = read_split(test_fmt, d.test_root or d.root, test_split, config)
+    if not test_records:
+        raise DataError(f"the evaluation split {test_split!r} of {test_fmt} is empty")
+    annotated = annotation_split(len(records), d.annotated_ratio, d.split_seed)
+    has_sil = np.array([r.silhouette is not None for r in records], dtype=bool)
+    codec = build_codec_for(config)
+    seed = config.train.seed
+    train = PoseDataset(records, build_transform(config, True), codec, annotated=annotated, seed=seed)
+    test = PoseDataset(test_records, build_transform(config, False), codec, seed=seed)
+    mask = None
+    if d.mask_root or d.mask_format:
+        mask_fmt = d.mask_format or d.format
+        mask_records = [
+            r
+            for r in read_split(mask_fmt, d.mask_root, _default_split(mask_fmt, True), config)
+            if r.silhouette is not None
+        ]
+        if not mask_records:
+            raise DataError(f"the silhouette dataset {d.mask_root} ({mask_fmt}) has no silhouettes")
+        mask = PoseDataset(mask_records, build_transform(config, True), codec, seed=seed)
+    return TrainingData(train=train, annotated=annotated, has_silhouette=has_sil, test=test, mask=mask)
+
+
+def build_eval_dataset(config: Config, fmt: str, root: str | None, split: str | None) -> Dataset:
+    """A non-augmented PoseDataset over one split, with the crops and codec of ``config``."""
+    from mirrornet.data import PoseDataset
+
+    records = read_split(fmt, root, split or _default_split(fmt, False), config)
+    if not records:
+        raise DataError(f"the {split} split of {fmt} at {root} is empty")
+    return PoseDataset(records, build_transform(config, False), build_codec_for(config), seed=config.train.seed)
+
+
+class EpochIndexedDataset(Dataset):
+    """Reads ``(epoch, index)`` pairs: sets the base dataset's epoch, then reads the item.
+
+    Carrying the epoch in the index (rather than calling ``set_epoch`` on the dataset in the main
+    process) makes augmentation depend on (seed, epoch, index) even in worker processes forked
+    before the epoch changed.
+    """
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key
+        self.base.set_epoch(int(epoch))  # type: ignore[attr-defined]
+        return self.base[int(index)]
+
+
+class CompositionBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Yields batches with exactly ``counts[p]`` items of each pool ``p`` (e.g. 96 + 32).
+
+    Each pool is read as an endless stream of fresh permutations (a pool smaller than the
+    others is cycled), drawn from ``(seed, epoch, p)``. Under DDP every rank builds the same
+    global batches and keeps its slice (``counts[p] / world_size`` items of pool p).
+
+    Args:
+        pools: per pool, the dataset indices it draws from.
+        counts: per pool, items per global batch.
+        num_batches: batches per epoch (before ``max_batches``).
+        seed: the run's seed.
+        epoch: global epoch (the stage's epochs counted from the stage start); see
+            :meth:`set_epoch`.
+        rank / world_size: this process's slice under data parallelism.
+        max_batches: optional cap (tests, demo).
+    """
+
+    def __init__(
+        self,
+        pools: Sequence[np.ndarray],
+        counts: Sequence[int],
+        num_batches: int,
+        seed: int,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        max_batches: int | None = None,
+        epoch_offset: int = 0,
+        stream: int = 0,
+    ) -> None:
+        if len(pools) != len(counts):
+            raise ValueError("pools and counts must have the same length")
+        for p, (pool, n) in enumerate(zip(pools, counts)):
+            if n > 0 and len(pool) == 0:
+                raise DataError(f"batch pool {p} is empty but {n} of its items are needed per batch")
+            if n % world_size:
+                raise DataError(
+                    f"{n} items of pool {p} per batch cannot be split over {world_size} processes; "
+                    "make the batch composition divisible by devices × num_nodes"
+                )
+        self.pools = [np.asarray(p, dtype=np.int64) for p in pools]
+        self.counts = [int(c) for c in counts]
+        self.num_batches = int(num_batches) if max_batches is None else min(int(num_batches), int(max_batches))
+        self.seed = int(seed)
+        self.epoch = int(epoch)
+        self.epoch_offset = int(epoch_offset)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.stream = int(stream)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch (Lightning calls this with its epoch counter, from 0 per fit)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def _pool_stream(self, p: int, epoch: int, length: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.stream, epoch, p])
+        pool = self.pools[p]
+        cycles = math.ceil(length / len(pool)) if length else 0
+        return np.concatenate([rng.permutation(pool) for _ in range(cycles)] or [pool[:0]])[:length]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch = self.epoch_offset + self.epoch
+        streams = [self._pool_stream(p, epoch, n * self.num_batches) for p, n in enumerate(self.counts)]
+        for b in range(self.num_batches):
+            batch: list[tuple[int, int]] = []
+            for stream, n in zip(streams, self.counts):
+                per_rank = n // self.world_size
+                start = b * n + self.rank * per_rank
+                batch.extend((epoch, int(i)) for i in stream[start : start + per_rank])
+            yield batch
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy and ``random`` in a DataLoader worker from its torch seed."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def train_loader(
+    config: Config,
+    data: TrainingData,
+    kind: str,
+    epoch_offset: int,
+    rank: int,
+    world_size: int,
+    stream: int = 0,
+) -> DataLoader:
+    """The DataLoader of a curriculum stage.
+
+    Args:
+        config: the run's config.
+        data: the training data.
+        kind: ``annotated``, ``mixed`` or ``silhouettes`` (``Stage.data``).
+        epoch_offset: epochs of the stage already done (resume): the sampler's epoch is
+            ``epoch_offset`` + Lightning's epoch counter.
+        rank / world_size: data-parallel slice.
+        stream: a number distinguishing stages, so that two stages do not share batch orders.
+
+    Raises:
+        DataError: no annotated image, no silhouette, or a composition not divisible by the
+            number of processes.
+    """
+    t = config.train
+    annotated = np.flatnonzero(data.annotated)
+    dataset: Dataset = data.train
+    if kind == "annotated":
+        if len(annotated) == 0:
+            raise DataError(
+                "the training set has no annotated image for a supervised stage "
+                f"(data.annotated_ratio={config.data.annotated_ratio}, {len(data.annotated)} images)"
+            )
+        pools, counts = [annotated], [t.batch_size]
+    elif kind == "mixed":
+        unannotated = np.flatnonzero(~data.annotated)
+        if len(annotated) == 0:
+            raise DataError("the training set has no annotated image for the semi-supervised stage")
+        if len(unannotated) == 0 or t.n_unannotated == 0:
+            # Everything is annotated (ratio 1.0): the bound reduces to the labelled one.
+            pools, counts = [annotated], [t.batch_size]
+        else:
+            pools, counts = [annotated, unannotated], [t.n_annotated, t.n_unannotated]
+    elif kind == "silhouettes":
+        if data.mask is not None:
+            dataset = data.mask
+            pools = [np.arange(len(data.mask))]  # type: ignore[arg-type]
+        else:
+            pool = np.flatnonzero(data.annotated & data.has_silhouette)
+            if len(pool) == 0:
+                raise DataError(
+                    "no annotated training image has a silhouette to train the mask estimator ψ; "
+                    "give data.silhouette_root (UP-S1h masks) or data.mask_root / data.mask_format"
+                )
+            pools = [pool]
+        counts = [t.batch_size]
+    else:
+        raise ValueError(f"unknown stage data kind {kind!r}")
+    total = sum(len(p) for p in pools)
+    num_batches = max(1, math.ceil(total / t.batch_size))
+    sampler = CompositionBatchSampler(
+        pools,
+        counts,
+        num_batches,
+        seed=t.seed,
+        rank=rank,
+        world_size=world_size,
+        max_batches=t.max_steps_per_epoch,
+        epoch_offset=epoch_offset,
+        stream=stream,
+    )
+    workers = config.data.num_workers
+    return DataLoader(
+        EpochIndexedDataset(dataset),
+        batch_sampler=sampler,
+        num_workers=workers,
+        worker_init_fn=seed_worker if workers > 0 else None,
+        # Not persistent: every epoch's workers start from the current state.
+        persistent_workers=False,
+    )
+
+
+def eval_loader(config: Config, dataset: Dataset) -> DataLoader:
+    """The evaluation DataLoader (in order; capped by ``train.max_eval_batches``)."""
+    t = config.train
+    batch = t.eval_batch_size or t.batch_size
+    if t.max_eval_batches is not None:
+        dataset = Subset(dataset, range(min(len(dataset), batch * t.max_eval_batches)))  # type: ignore[arg-type]
+    workers = config.data.num_workers
+    return DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=False,
+        num_workers=workers,
+        worker_init_fn=seed_worker if workers > 0 else None,
+    )

@@ -1,0 +1,334 @@
+"""Run the whole curriculum (Sections 4, 5.2) and report Tables 2–7 style results.
+
+:func:`run_experiment` walks :data:`mirrornet.curriculum.CURRICULUM`: each stage starts from the
+final weights of the stage it is initialised from, trains for its configured epochs under a
+fresh ``lightning.Trainer`` (so devices, nodes, strategy and precision are plain config keys),
+evaluates α after every epoch, and leaves ``checkpoints/<stage>.ckpt`` after every epoch.
+With ``resume=True`` a completed stage is skipped and a partial one continues from its last
+epoch (weights, Adam state, epoch counter); since every epoch's batch order, augmentation and
+sampling noise are seeded by (seed, stage, epoch), the resumed run reaches the same results as
+an uninterrupted one.
+
+Outputs in ``out_dir``: ``config.yaml`` (the resolved config), ``checkpoints/``,
+``logs/<stage>/`` (Lightning CSV and TensorBoard logs, every objective term by name),
+``metrics.csv`` (one row per stage epoch), ``results.json`` (one entry per method: the mean of
+the last ``eval.last_k_epochs`` epochs per group) and ``figures/learning_curves.png`` (Fig. 9).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mirrornet.config import Config, config_from_dict, save_config
+from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
+from mirrornet.training.checkpoint import build_model, read_checkpoint, save_checkpoint
+from mirrornet.training.curves import plot_learning_curves
+from mirrornet.training.datamodule import build_codec_for, build_training_data
+from mirrornet.training.evaluation import mean_of_last_epochs, metric_for
+
+__all__ = ["RunError", "run_experiment", "collect_results", "write_metrics_csv", "stage_epochs"]
+
+
+class RunError(RuntimeError):
+    """A run cannot start or continue (an output folder in use, a missing earlier stage, ...)."""
+
+
+def stage_epochs(config: Config, stage: Stage) -> int:
+    """The configured length of ``stage``."""
+    return int(getattr(config.train.epochs, stage.epochs_key))
+
+
+def _alpha_epoch_base(config: Config, stage: Stage) -> int:
+    # Epochs α has seen before this stage: those of the α-training stages it starts from.
+    return sum(stage_epochs(config, s) for s in stage_chain(stage.name)[:-1] if "alpha" in s.trains)
+
+
+def _rank() -> int:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+def _say(message: str, progress: bool) -> None:
+    if progress and _rank() == 0:
+        print(f"[mirrornet] {message}", file=sys.stderr, flush=True)
+
+
+def _make_trainer(config: Config, out_dir: Path, stage: Stage, max_epochs: int, progress: bool):
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    t = config.train
+    loggers = [
+        CSVLogger(str(out_dir / "logs"), name=stage.name),
+        TensorBoardLogger(str(out_dir / "logs"), name=stage.name, default_hp_metric=False),
+    ]
+    return L.Trainer(
+        max_epochs=max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        logger=loggers,
+        enable_checkpointing=False,  # MirrorNet writes its own atomic, weights-only checkpoints
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # the batch sampler slices per rank itself
+        limit_val_batches=1.0 if stage.evaluate else 0,
+        log_every_n_steps=1,
+        gradient_clip_val=t.gradient_clip_val,
+        default_root_dir=str(out_dir),
+    )
+
+
+def _check_out_dir(config: Config, out_dir: Path, resume: bool) -> None:
+    saved = out_dir / "config.yaml"
+    ckpts = list((out_dir / "checkpoints").glob("*.ckpt")) if (out_dir / "checkpoints").is_dir() else []
+    if not resume and ckpts:
+        raise RunError(
+            f"{out_dir} already holds a run ({len(ckpts)} checkpoints); "
+            "continue it with --resume or choose another --out"
+        )
+    if resume and saved.is_file():
+        import yaml
+
+        previous = config_from_dict(yaml.safe_load(saved.read_text())).to_dict()
+        current = config.to_dict()
+        diffs = _diff(previous, current)
+        if diffs:
+            raise RunError(
+                f"cannot resume {out_dir}: the config differs from the saved one in "
+                + ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs[:5])
+            )
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out.extend(_diff(a.get(k), b.get(k), f"{prefix}{k}."))
+        return out
+    return [] if a == b else [(prefix[:-1], a, b)]
+
+
+def run_experiment(
+    config: Config,
+    out_dir: str | Path,
+    resume: bool = False,
+    stages: list[str] | None = None,
+    progress: bool = True,
+    epoch_callback: Callable[[dict], None] | None = None,
+) -> dict:
+    """Train the curriculum (or the named stages and those they start from) and report.
+
+    Args:
+        config: the experiment config.
+        out_dir: output folder (see the module docstring).
+        resume: continue an interrupted run in ``out_dir``: completed stages are skipped, a partial
+            stage continues from its last epoch.
+        stages: stage names (``mirrornet.curriculum``) to run; their earlier stages are run too
+            (or reused when already completed and ``resume`` is set). None: all.
+        progress: show Lightning's progress bars and stage messages.
+        epoch_callback: called with each finished epoch's record (monitoring, tests).
+
+    Returns:
+        The results dict written to ``results.json``: {method: {"metric", "groups", "epochs",
+        "alpha_epochs", "checkpoint"}} for every method whose final stage is complete.
+
+    Raises:
+        RunError: ``out_dir`` holds another run (without ``resume``), or the config differs from
+            the saved one (with ``resume``).
+        mirrornet.training.datamodule.DataError: the data cannot serve a stage.
+        mirrornet.training.lightning_module.NonFiniteLossError: the loss became NaN/inf.
+    """
+    from mirrornet.training.lightning_module import StageModule, _seed_all, stage_seed
+
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    try:
+        selected = resolve_stages(stages)
+    except KeyError as exc:
+        raise RunError(str(exc.args[0])) from None
+    _check_out_dir(config, out_dir, resume)
+    if _rank() == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, out_dir / "config.yaml")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    data = build_training_data(config)
+    codec = build_codec_for(config)
+    kind, threshold = metric_for(config)
+
+    # Final payloads of the stages of this run (weights, optimizer, records), kept in memory so
+    # that every rank starts the next stage from the same state without reading files.
+    finals: dict[str, dict] = {}
+    for stage in selected:
+        path = ckpt_dir / f"{stage.name}.ckpt"
+        total = stage_epochs(config, stage)
+        payload = read_checkpoint(path) if (resume and path.is_file()) else None
+        if payload is not None and payload.get("completed"):
+            _say(f"stage {stage.name}: complete, skipped", progress)
+            finals[stage.name] = payload
+            continue
+        start_epoch = 0
+        if payload is not None:
+            start_epoch = int(payload["epoch"])
+            state, optimizer_state, records = payload["state_dict"], payload["optimizer"], payload["history"]
+            _say(f"stage {stage.name}: resuming after epoch {start_epoch}/{total}", progress)
+        else:
+            state, optimizer_state, records = None, None, []
+            if stage.init_from is not None:
+                init = finals.get(stage.init_from)
+                init_path = ckpt_dir / f"{stage.init_from}.ckpt"
+                if init is None and init_path.is_file():
+                    init = read_checkpoint(init_path)
+                if init is None or not init.get("completed"):
+                    raise RunError(
+                        f"stage {stage.name} starts from stage {stage.init_from}, which has not "
+                        f"completed in {out_dir}; run it first (or resume)"
+                    )
+                state = init["state_dict"]
+                optimizer_state = init["optimizer"] if stage.continues_optimizer else None
+            _say(f"stage {stage.name} ({stage.description}): {total} epochs", progress)
+        # The fresh nets' initialisation depends on (seed, stage) only.
+        _seed_all(stage_seed(config.train.seed, stage, -1))
+        model = build_model(config)
+        if state is not None:
+            model.load_state_dict(state)
+        module = StageModule(
+            model,
+            config,
+            stage,
+            data,
+            total_epochs=total,
+            start_epoch=start_epoch,
+            alpha_epoch_base=_alpha_epoch_base(config, stage),
+            checkpoint_path=path,
+            optimizer_state=optimizer_state,
+            records=records,
+            codec=codec,
+            epoch_callback=epoch_callback,
+            metric=(kind, threshold),
+        )
+        if total - start_epoch > 0:
+            trainer = _make_trainer(config, out_dir, stage, total - start_epoch, progress)
+            trainer.fit(module)
+            finals[stage.name] = module.last_payload
+        else:
+            finals[stage.name] = {
+                "config": config.to_dict(),
+                "stage": stage.name,
+                "epoch": total,
+                "total_epochs": total,
+                "completed": True,
+                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "optimizer": optimizer_state,
+                "history": records,
+            }
+            if _rank() == 0:
+                save_checkpoint(path, finals[stage.name])
+
+    results = collect_results(config, out_dir, finals)
+    if _rank() == 0:
+        _write_outputs(config, out_dir, results, finals, kind, threshold)
+    return results
+
+
+def _all_records(out_dir: Path, finals: dict[str, dict]) -> dict[str, list[dict]]:
+    records: dict[str, list[dict]] = {}
+    for stage in CURRICULUM:
+        payload = finals.get(stage.name)
+        path = out_dir / "checkpoints" / f"{stage.name}.ckpt"
+        if payload is None and path.is_file():
+            payload = read_checkpoint(path)
+        if payload is not None:
+            records[stage.name] = list(payload.get("history") or [])
+            records[stage.name + ".completed"] = [{"completed": bool(payload.get("completed"))}]
+    return records
+
+
+def collect_results(config: Config, out_dir: str | Path, finals: dict[str, dict] | None = None) -> dict:
+    """The reported row of every method whose final stage has completed in ``out_dir``.
+
+    Each row averages every group over the method's last ``eval.last_k_epochs`` evaluated epochs
+    (across stages when its last stage is shorter).
+    """
+    out_dir = Path(out_dir)
+    records = _all_records(out_dir, finals or {})
+    results: dict[str, dict] = {}
+    for method in METHODS:
+        chain = method_chain(method)
+        final = chain[-1]
+        if not records.get(final.name + ".completed", [{}])[0].get("completed"):
+            continue
+        history = [r for s in chain for r in records.get(s.name, [])]
+        if not any(r.get("eval") for r in history):
+            continue
+        row = mean_of_last_epochs(history, config.eval.last_k_epochs)
+        row["checkpoint"] = str(out_dir / "checkpoints" / f"{final.name}.ckpt")
+        results[method] = row
+    return results
+
+
+def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
+    """One row per stage epoch: stage, epoch, α epoch, every objective term, every group."""
+    train_keys = sorted({k for r in records for k in (r.get("train") or {})})
+    eval_keys: list[str] = []
+    for r in records:
+        for k in (r.get("eval") or {}).get("groups", {}):
+            if k not in eval_keys:
+                eval_keys.append(k)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["stage", "epoch", "alpha_epoch", "metric"] + [f"train/{k}" for k in train_keys] + [f"eval/{k}" for k in eval_keys])
+        for r in records:
+            ev = r.get("eval") or {}
+            writer.writerow(
+                [r["stage"], r["epoch"], r["alpha_epoch"], ev.get("metric", "")]
+                + [r["train"].get(k, "") for k in train_keys]
+                + [ev.get("groups", {}).get(k, "") for k in eval_keys]
+            )
+    os.replace(tmp, path)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _write_outputs(config: Config, out_dir: Path, results: dict, finals: dict, kind: str, threshold: float) -> None:
+    records = _all_records(out_dir, finals)
+    flat = [r for s in CURRICULUM for r in records.get(s.name, [])]
+    write_metrics_csv(out_dir / "metrics.csv", flat)
+    tmp = out_dir / f".results.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+    os.replace(tmp, out_dir / "results.json")
+    curves = {}
+    for method in METHODS:
+        chain = method_chain(method)
+        history = [r for s in chain for r in records.get(s.name, [])]
+        if any(r.get("eval") for r in history):
+            curves[method] = history
+    if curves:
+        metric = next(iter(results.values()))["metric"] if results else f"{kind.upper()}@{threshold:g}"
+        plot_learning_curves(curves, out_dir / "figures" / "learning_curves.png", metric=metric)
