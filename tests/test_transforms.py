@@ -1,0 +1,104 @@
+"""Top-down affine crop: geometry, warps, augmentation, x* and silhouette at heatmap resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mirrornet.data import PoseRecord, TopDownTransform
+from mirrornet.data.transforms import apply_affine, get_affine, warp_affine
+from mirrornet.skeleton import FLIP_PERMUTATION
+
+
+def test_get_affine_centre_scale_rotation_flip():
+    a = get_affine((50.0, 40.0), 0.2, (64, 48), padding=1.0)  # 40 px region on the 48 px side
+    np.testing.assert_allclose(apply_affine([50.0, 40.0], a), [23.5, 31.5])
+    np.testing.assert_allclose(apply_affine([60.0, 40.0], a), [23.5 + 12.0, 31.5])  # zoom 48/40
+    r = get_affine((50.0, 40.0), 0.2, (64, 48), rotation=90.0, padding=1.0)
+    # counter-clockwise on screen: a point to the right of the centre goes up
+    np.testing.assert_allclose(apply_affine([60.0, 40.0], r), [23.5, 31.5 - 12.0], atol=1e-9)
+    f = get_affine((50.0, 40.0), 0.2, (64, 48), flip=True, padding=1.0)
+    np.testing.assert_allclose(apply_affine([60.0, 40.0], f), [47 - 35.5, 31.5])
+
+
+def test_warp_matches_affine_on_a_single_bright_pixel():
+    img = np.zeros((60, 80, 3), np.uint8)
+    img[25, 31] = 255
+    a = get_affine((40.0, 30.0), 0.3, (32, 32), rotation=20.0, padding=1.0)
+    out = warp_affine(img, a, (32, 32))
+    expect = apply_affine([31.0, 25.0], a)
+    peak = np.unravel_index(out[..., 0].argmax(), out.shape[:2])
+    assert abs(peak[1] - expect[0]) <= 0.5 and abs(peak[0] - expect[1]) <= 0.5
+
+
+def test_warp_integer_translation_is_exact():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, size=(20, 30, 3), dtype=np.uint8)
+    a = np.array([[1.0, 0.0, -4.0], [0.0, 1.0, -3.0]])
+    out = warp_affine(img, a, (10, 12))
+    np.testing.assert_array_equal(out, img[3:13, 4:16])
+
+
+def record(center=(40.0, 30.0), scale=0.2) -> PoseRecord:
+    rng = np.random.default_rng(0)
+    joints = np.asarray(center) + rng.uniform(-15, 15, size=(16, 2))
+    return PoseRecord(image="x.jpg", joints=joints, visible=np.ones(16), center=center, scale=scale)
+
+
+def test_call_without_augmentation_and_x_star_alignment():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, size=(60, 80, 3), dtype=np.uint8)
+    sil = np.zeros((60, 80), bool)
+    sil[20:40, 30:50] = True
+    t = TopDownTransform((64, 48), heatmap_stride=4)
+    rec = record()
+    out = t(img, rec, sil)
+    assert out["image"].shape == (64, 48, 3) and out["x_star"].shape == (16, 12, 3)
+    assert out["silhouette"].shape == (16, 12) and out["silhouette"].dtype == np.float32
+    assert 0.0 <= out["silhouette"].min() and out["silhouette"].max() == pytest.approx(1.0)
+    np.testing.assert_allclose(out["joints"], apply_affine(rec.joints, out["affine"]))
+    assert not out["flipped"] and out["rotation"] == 0.0
+    # x* is the same warp straight to 1/4 size: heatmap pixel j <-> input 4j + 1.5
+    hm_a = out["heatmap_affine"]
+    np.testing.assert_allclose(apply_affine([10.0, 20.0], hm_a), (apply_affine([10.0, 20.0], out["affine"]) + 0.5) / 4 - 0.5)
+    np.testing.assert_array_equal(out["x_star"], warp_affine(img, hm_a, (16, 12)))
+    # the silhouette's foreground lands on the box's mapped corners
+    inside = apply_affine([[40.0, 30.0]], hm_a)[0]
+    assert out["silhouette"][int(round(inside[1])), int(round(inside[0]))] == pytest.approx(1.0)
+    corner = apply_affine([[5.0, 5.0]], hm_a)[0]
+    assert out["silhouette"][int(round(corner[1])), int(round(corner[0]))] == 0.0
+
+
+def test_augmentation_is_seeded_and_flip_swaps_joints():
+    img = np.zeros((60, 80, 3), np.uint8)
+    t = TopDownTransform((32, 32), augment=True, flip_prob=1.0, rotation_prob=1.0)
+    rec = record()
+    a = t(img, rec, rng=np.random.default_rng(5))
+    b = t(img, rec, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(a["affine"], b["affine"])
+    assert a["flipped"] and a["rotation"] != 0.0 and 0.75 * 0.2 <= a["scale"] <= 1.25 * 0.2
+    assert abs(a["rotation"]) <= 60.0
+    np.testing.assert_array_equal(a["joint_order"], FLIP_PERMUTATION)
+    np.testing.assert_allclose(a["joints"], apply_affine(rec.joints, a["affine"])[list(FLIP_PERMUTATION)])
+    # without flips allowed nothing flips; without rotation probability nothing rotates
+    t2 = TopDownTransform((32, 32), augment=True, flip=False, rotation_prob=0.0)
+    draws = [t2.sample(np.random.default_rng(s)) for s in range(50)]
+    assert not any(d[2] for d in draws) and all(d[1] == 0.0 for d in draws)
+    assert len({d[0] for d in draws}) > 10 and all(0.75 <= d[0] <= 1.25 for d in draws)
+
+
+def test_flip_mirrors_the_crop():
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 255, size=(60, 80, 3), dtype=np.uint8)
+    rec = record()
+    plain = TopDownTransform((32, 32))(img, rec)
+    t = TopDownTransform((32, 32), augment=True, scale_factor=0.0, rotation_prob=0.0, flip_prob=1.0)
+    flipped = t(img, rec, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(flipped["image"], plain["image"][:, ::-1])
+
+
+def test_bad_sizes():
+    with pytest.raises(ValueError, match="multiple of heatmap_stride"):
+        TopDownTransform((30, 32), heatmap_stride=4)
+    with pytest.raises(ValueError, match="image must be"):
+        TopDownTransform((32, 32))(np.zeros((10, 10)), record())
