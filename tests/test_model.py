@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mirrornet.model import ImageVAEOutputs, MirrorNet, MirrorNetOutputs, PoseVAEOutputs, shrink_image
-from mirrornet.objectives import labeled_elbo, unlabeled_elbo
+from mirrornet.nets import VAENetsConfig, build_recognizer, build_vae_nets
+from mirrornet.objectives import semi_supervised_elbo, unlabeled_elbo
 
 K, LATENT = 16, 4
 
@@ -265,16 +266,17 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_with_the_small_networks_of_mirrornet_nets():
-    nets = pytest.importorskip("mirrornet.nets")
-    if not hasattr(nets, "build_vae_nets"):
-        pytest.skip("mirrornet.nets.build_vae_nets not available yet")
     torch.manual_seed(10)
-    model = MirrorNet(nets.build_recognizer("hourglass_2x64"), **nets.build_vae_nets(nets.VAENetsConfig.small()))
-    x = torch.randn(2, 3, 64, 64)
-    target = torch.rand(2, K, 16, 16)
-    out = model(x, None, target, torch.tensor([1, 0]), pose_source="annotation")
-    assert len(out.stacks) == 2 and out.s_mean.shape == (2, K, 16, 16)
-    terms = labeled_elbo(out.select(torch.tensor([0])), None, target[:1], torch.ones(1, K))
+    model = MirrorNet(build_recognizer("hourglass_2x64"), **build_vae_nets(VAENetsConfig.small())).train()
+    x = torch.randn(3, 3, 64, 64)
+    target = torch.rand(3, K, 16, 16)
+    annotated = torch.tensor([1, 0, 1])
+    out = model(x, None, target, annotated, pose_source="annotation")
+    assert len(out.stacks) == 2 and out.s_mean.shape == (3, K, 16, 16)
+    assert out.x_mean.shape == out.x_star.shape == (3, 3, 16, 16) and out.w.shape == (3, 1, 16, 16)
+    terms = semi_supervised_elbo(out, None, target, torch.ones(3, K), annotated)
     assert all(torch.isfinite(v) for v in terms.values())
     (-terms["total"]).backward()
     assert all(p.grad is None for p in model.psi.parameters())
+    for name in ("alpha", "beta", "gamma", "delta", "theta", "phi"):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(model, name).parameters()), name
