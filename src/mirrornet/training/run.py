@@ -10,7 +10,7 @@ sampling noise are seeded by (seed, stage, epoch), the resumed run reaches the s
 an uninterrupted one.
 
 Outputs in ``out_dir``: ``config.yaml`` (the resolved config), ``checkpoints/``,
-``logs/<stage>/`` (Lightning CSV and TensorBoard logs, every objective term by name),
+``logs/{csv,tensorboard}/<stage>/`` (Lightning CSV and TensorBoard logs, every objective term by name),
 ``metrics.csv`` (one row per stage epoch), ``results.json`` (one entry per method: the mean of
 the last ``eval.last_k_epochs`` epochs per group) and ``figures/learning_curves.png`` (Fig. 9).
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import sys
@@ -70,8 +71,8 @@ def _make_trainer(config: Config, out_dir: Path, stage: Stage, max_epochs: int, 
 
     t = config.train
     loggers = [
-        CSVLogger(str(out_dir / "logs"), name=stage.name),
-        TensorBoardLogger(str(out_dir / "logs"), name=stage.name, default_hp_metric=False),
+        CSVLogger(str(out_dir / "logs" / "csv"), name=stage.name),
+        TensorBoardLogger(str(out_dir / "logs" / "tensorboard"), name=stage.name, default_hp_metric=False),
     ]
     return L.Trainer(
         max_epochs=max_epochs,
@@ -165,6 +166,10 @@ def run_experiment(
     if _rank() == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, out_dir / "config.yaml")
+    if not progress:
+        # Lightning's start-up chatter (devices, tips) goes to its loggers at INFO level.
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")

@@ -1,0 +1,168 @@
+"""End-to-end curriculum on configs/cpu/tiny.yaml, the batch sampler, NaN detection, data errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mirrornet.config import load_config
+from mirrornet.curriculum import CURRICULUM, METHODS
+from mirrornet.training import load_checkpoint, read_checkpoint, run_experiment
+from mirrornet.training.datamodule import CompositionBatchSampler, DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "cpu" / "tiny.yaml"
+GROUPS = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("tiny_run")
+    config = load_config(TINY)
+    results = run_experiment(config, out, progress=False)
+    return out, results
+
+
+def test_whole_curriculum_writes_results(tiny_run) -> None:
+    out, results = tiny_run
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved) == set(METHODS)
+    for method in METHODS:
+        row = saved[method]
+        assert row["metric"] == "PCK@0.2"
+        assert list(row["groups"]) == GROUPS
+        for value in row["groups"].values():
+            assert 0.0 <= value <= 100.0
+        # tiny.yaml: α 2 pretrain epochs + 2 more in every method; the last 2 are averaged.
+        assert row["alpha_epochs"] == [3, 4]
+    for stage in CURRICULUM:
+        payload = read_checkpoint(out / "checkpoints" / f"{stage.name}.ckpt")
+        assert payload["completed"] and payload["stage"] == stage.name
+    assert (out / "config.yaml").is_file()
+    assert (out / "figures" / "learning_curves.png").stat().st_size > 1000
+    assert list((out / "logs" / "tensorboard").rglob("events.out.tfevents*"))
+
+
+def test_results_are_the_mean_of_the_last_epochs(tiny_run) -> None:
+    out, results = tiny_run
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    for method, last_stage in [("baseline", "baseline"), ("supervised", "supervised")]:
+        if method == "baseline":
+            chain = [r for r in rows if r["stage"] in ("pretrain_alpha", "baseline")]
+        else:
+            chain = [r for r in rows if r["stage"] in ("pretrain_alpha", "supervised_first", "supervised")]
+        last = chain[-2:]
+        for group in GROUPS:
+            expected = np.mean([float(r[f"eval/{group}"]) for r in last])
+            assert results[method]["groups"][group] == pytest.approx(expected)
+
+
+def test_every_objective_term_is_logged(tiny_run) -> None:
+    out, _ = tiny_run
+    header = next(csv.reader(open(out / "metrics.csv")))
+    for term in [
+        "train/recognizer/log_q_alpha",
+        "train/mask/mse",
+        "train/image_vae/fidelity",
+        "train/image_vae/kl_a",
+        "train/pose_vae/plausibility",
+        "train/pose_vae/kl_z",
+        "train/labeled/log_q_alpha",
+        "train/semi_supervised/unlabeled/entropy",
+        "train/semi_supervised/labeled/log_q_alpha",
+    ]:
+        assert any(h.startswith(term) for h in header), term
+    lightning_csv = list((out / "logs" / "csv" / "supervised").rglob("metrics.csv"))
+    assert lightning_csv and "train/labeled/fidelity" in lightning_csv[0].read_text().splitlines()[0]
+
+
+def test_stages_train_only_their_nets(tiny_run) -> None:
+    out, _ = tiny_run
+    state = {s.name: read_checkpoint(out / "checkpoints" / f"{s.name}.ckpt")["state_dict"] for s in CURRICULUM}
+
+    def same(a: str, b: str, prefix: str) -> bool:
+        keys = [k for k in state[a] if k.startswith(prefix + ".") and state[a][k].is_floating_point()]
+        return all(torch.equal(state[a][k], state[b][k]) for k in keys)
+
+    # Baseline: only α moves; ψ never moves after its pretraining; the VAEs do in joint stages.
+    assert not same("pretrain_alpha", "baseline", "alpha")
+    assert same("pretrain_mask", "semi_supervised", "psi")
+    assert same("pretrain_alpha", "pretrain_vaes", "alpha")
+    assert not same("pretrain_mask", "pretrain_vaes", "theta")
+    assert not same("pretrain_vaes", "supervised_first", "phi")
+
+
+def test_checkpoint_rebuilds_its_model(tiny_run) -> None:
+    out, _ = tiny_run
+    model, config = load_checkpoint(out / "checkpoints" / "semi_supervised.ckpt")
+    assert config.model.recognizer == "hourglass_1x32"
+    x = torch.zeros(1, 3, 64, 64)
+    assert model.recognize(x)[-1].shape == (1, 16, 16, 16)
+
+
+def test_composition_sampler_exact_counts_and_ranks() -> None:
+    annotated = np.arange(0, 10)
+    unannotated = np.arange(10, 50)
+    sampler = CompositionBatchSampler([annotated, unannotated], [6, 2], num_batches=7, seed=3, epoch=1)
+    batches = list(sampler)
+    assert len(batches) == 7
+    for batch in batches:
+        idx = [i for _, i in batch]
+        assert len(idx) == 8
+        assert sum(i < 10 for i in idx) == 6 and sum(i >= 10 for i in idx) == 2
+        assert all(e == 1 for e, _ in batch)
+    # Two ranks split every global batch into disjoint halves of the same composition.
+    halves = [
+        list(CompositionBatchSampler([annotated, unannotated], [6, 2], 7, seed=3, epoch=1, rank=r, world_size=2))
+        for r in (0, 1)
+    ]
+    for b, batch in enumerate(batches):
+        assert sorted(halves[0][b] + halves[1][b]) == sorted(batch)
+        assert sum(i < 10 for _, i in halves[0][b]) == 3
+    # Another epoch, another order; the same epoch, the same order.
+    sampler.set_epoch(2)
+    assert list(sampler) != batches
+    sampler.set_epoch(1)
+    assert list(sampler) == batches
+    with pytest.raises(DataError, match="divisible"):
+        CompositionBatchSampler([annotated, unannotated], [5, 3], 7, seed=0, world_size=2)
+
+
+def test_nan_loss_stops_naming_stage_epoch_term(tmp_path, monkeypatch) -> None:
+    from mirrornet.training import lightning_module
+
+    real = lightning_module.OBJECTIVES["labeled"]
+
+    def poisoned(model, batch, config):
+        out = dict(real(model, batch, config))
+        out["kl_z"] = out["kl_z"] * float("nan")
+        out["total"] = out["total"] + out["kl_z"]
+        return out
+
+    monkeypatch.setitem(lightning_module.OBJECTIVES, "labeled", poisoned)
+    config = load_config(TINY)
+    with pytest.raises(lightning_module.NonFiniteLossError) as info:
+        run_experiment(config, tmp_path, stages=["supervised_first"], progress=False)
+    message = str(info.value)
+    assert "supervised_first" in message and "epoch 1" in message and "labeled/kl_z" in message
+    # The earlier stages' checkpoints are kept, the failing stage wrote none.
+    assert (tmp_path / "checkpoints" / "pretrain_vaes.ckpt").is_file()
+    assert not (tmp_path / "checkpoints" / "supervised_first.ckpt").exists()
+
+
+def test_no_annotated_image_is_a_clear_error(tmp_path) -> None:
+    config = load_config(TINY, ["data.synthetic_num_train=4", "data.annotated_ratio=0.1"])
+    with pytest.raises(DataError, match="no annotated image"):
+        run_experiment(config, tmp_path, stages=["pretrain_alpha"], progress=False)
+
+
+def test_missing_dataset_folder_is_a_clear_error(tmp_path) -> None:
+    config = load_config(TINY, ["data.format=lsp", f"data.root={tmp_path / 'nowhere'}"])
+    with pytest.raises(DataError, match="nowhere"):
+        run_experiment(config, tmp_path / "out", progress=False)
