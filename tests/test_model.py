@@ -280,3 +280,14 @@ def test_with_the_small_networks_of_mirrornet_nets():
     assert all(p.grad is None for p in model.psi.parameters())
     for name in ("alpha", "beta", "gamma", "delta", "theta", "phi"):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(model, name).parameters()), name
+
+
+def test_docs_snippet_runs():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text(encoding="utf-8")
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {"print": lambda *args, **kwargs: None}
+    exec(compile(snippet, "docs/model.md", "exec"), namespace)
+    assert torch.isfinite(namespace["terms"]["total"])
+    assert next(namespace["model"].alpha.parameters()).grad is not None

@@ -513,6 +513,9 @@ def test_bounds_finite_at_paper_dimensions(mean_scale, logvar_shift, input_scale
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         out = model(x, x_star, target, annotated, pose_source="annotation")
         assert out.s_mean.shape == (b, 16, 64, 64) and out.a.shape == (b, 256, 8, 8)
+        # σ²_α stays exactly 0.01 (float32) even when α's output is bfloat16
+        assert out.s_logvar.dtype == torch.float32
+        torch.testing.assert_close(out.s_logvar[0, 0, 0, 0], torch.tensor(math.log(0.01)))
         semi = semi_supervised_elbo(out, x_star, target, weights, annotated)
         unl = unlabeled_elbo(out.select(torch.tensor([1])), x_star[1:])
         lab = labeled_elbo(out.select(torch.tensor([0])), x_star[:1], target[:1], weights[:1])

@@ -285,7 +285,8 @@ class MirrorNet(nn.Module):
         Returns:
             (B, K, h, w) log-variance of q_α(s | x).
         """
-        return self.alpha_logvar.to(s_mean.dtype).view(1, -1, 1, 1).expand_as(s_mean)
+        # Kept in the buffer's precision (float32) even when s_mean is bfloat16 under autocast.
+        return self.alpha_logvar.view(1, -1, 1, 1).expand(s_mean.shape)
 
     # ----------------------------------------------------------------------------------------
     # The two VAEs, usable alone (pretraining, Eqs. 31 and 34) and inside forward.
