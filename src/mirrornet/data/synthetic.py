@@ -26,10 +26,11 @@ seed S is the same whatever the order or the number of workers):
    shapes in body colours, occluders in front of the person, lighting, blur and noise, all scaled
    by `difficulty` in [0, 1].
 
-A joint is *visible* when it lies inside the image and the front-most surface at its pixel is a
-body part that meets at that joint (not an occluder and not another limb in front of it); pelvis
-and thorax are visible when both hips / both shoulders are (the LSP convention). All 16 joints are
-labelled. The silhouette is the person's visible region (occluders cut it), as in UP-S1h.
+A joint is *visible* when it lies inside the image, its pixel is on the silhouette, and the
+front-most surface there is a body part that meets at that joint (not an occluder and not another
+limb in front of it); pelvis
+and thorax need, besides, both hips / both shoulders visible (LSP derives them from those, so the
+LSP reader's pelvis / thorax visibility can only be more generous). All 16 joints are labelled. The silhouette is the person's visible region (occluders cut it), as in UP-S1h.
 """
 
 from __future__ import annotations
@@ -681,11 +682,10 @@ class SyntheticPeople(Dataset):
         box = (np.array([min(xs), min(ys), max(xs), max(ys)]) - 0.5) / 2.0
 
         # --- occluders in front of the person -----------------------------------------------
-        n_occ = 0
+        occluders: list[dict[str, Any]] = []
         if rng.random() < 0.7 * diff:
-            n_occ = 1 + int(rng.random() < 0.3)
-            for _ in range(n_occ):
-                self._occluder(rng, draw, ldraw, P[int(rng.integers(NUM_JOINTS))], S)
+            for _ in range(1 + int(rng.random() < 0.3)):
+                occluders.append(self._occluder(rng, draw, ldraw, P[int(rng.integers(NUM_JOINTS))], S))
 
         # --- visibility from the part map -----------------------------------------------------
         lab = np.asarray(labels)
@@ -693,12 +693,17 @@ class SyntheticPeople(Dataset):
         px = np.clip(np.floor(P[:NUM_JOINTS]).astype(int), 0, 2 * S - 1)
         front = lab[px[:, 1], px[:, 0]]
         visible = inside & _INCIDENT[np.arange(NUM_JOINTS), front]
-        visible[J["pelvis"]] = visible[J["r_hip"]] & visible[J["l_hip"]]
-        visible[J["thorax"]] = visible[J["r_shoulder"]] & visible[J["l_shoulder"]]
 
         # --- down to 1×, silhouette, post effects --------------------------------------------
         image = canvas.reduce(2)  # 2x2 box filter: the anti-aliasing
         mask = np.asarray(labels.point(_PERSON_LUT).reduce(2)) >= 128
+        # At a silhouette's edge the 2x pixel and the 1x pixel may disagree; a visible joint must
+        # also lie on the 1x silhouette, so that the mask always covers the visible joints.
+        pix = np.clip(np.round(joints).astype(int), 0, S - 1)
+        visible &= mask[pix[:, 1], pix[:, 0]]
+        # Pelvis and thorax also need both of their parents visible, as the LSP reader derives them.
+        visible[J["pelvis"]] &= visible[J["r_hip"]] & visible[J["l_hip"]]
+        visible[J["thorax"]] &= visible[J["r_shoulder"]] & visible[J["l_shoulder"]]
         blur = 0.0
         if rng.random() < 0.5 * diff:
             blur = float(rng.uniform(0.3, 0.4 + 0.8 * diff)) * S / 128.0
@@ -738,7 +743,7 @@ class SyntheticPeople(Dataset):
             "appearance": {"skin": skin, "hair": hair, "shirt": shirt, "shirt2": shirt2,
                            "trousers": trousers, "shoes": shoes, "shirt_pattern": shirt_pattern,
                            "long_sleeves": long_sleeves, "long_trousers": long_trousers},
-            "scene": {**scene_factors, "clutter": n_clutter, "occluders": n_occ, "blur": blur,
+            "scene": {**scene_factors, "clutter": n_clutter, "occluders": occluders, "blur": blur,
                       "noise": noise, "brightness": brightness},
             "chest_faces_camera": chest_front > 0.05,
             "face_towards_camera": face_z > -0.05,
@@ -817,8 +822,12 @@ class SyntheticPeople(Dataset):
         return n
 
     def _occluder(self, rng: np.random.Generator, draw: ImageDraw.ImageDraw, ldraw: ImageDraw.ImageDraw,
-                  near: np.ndarray, S: int) -> None:
-        """An opaque object in front of the person near one joint (2× canvas point `near`)."""
+                  near: np.ndarray, S: int) -> dict[str, Any]:
+        """An opaque object in front of the person near one joint (2× canvas point `near`).
+
+        Returns its geometry in 1× pixels: a "board" (center, unit axes u and v, half sizes along
+        them) or a "ball" (center, radius).
+        """
         fill = tuple(int(v) for v in _hsv(rng, (0.0, 1.0), (0.1, 1.0)))
         c = near + rng.normal(0.0, 0.06 * 2 * S, size=2)
         if rng.random() < 0.6:  # a rotated board or pole
@@ -830,11 +839,14 @@ class SyntheticPeople(Dataset):
             pts = np.stack([c + a * u + b * v, c + a * u - b * v, c - a * u - b * v, c - a * u + b * v]).ravel().tolist()
             draw.polygon(pts, fill=fill)
             ldraw.polygon(pts, fill=_OCCLUDER_LABEL)
+            return {"shape": "board", "center": (c - 0.5) / 2.0, "axes": np.stack([u, v]),
+                    "half_sizes": np.array([a, b]) / 2.0}
         else:  # a ball
             r = rng.uniform(0.05, 0.14) * 2 * S
             bb = [c[0] - r, c[1] - r, c[0] + r, c[1] + r]
             draw.ellipse(bb, fill=fill)
             ldraw.ellipse(bb, fill=_OCCLUDER_LABEL)
+            return {"shape": "ball", "center": (c - 0.5) / 2.0, "radius": r / 2.0}
 
 
 class SyntheticRecords(Sequence):

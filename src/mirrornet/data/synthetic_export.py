@@ -50,7 +50,7 @@ _MPII_CENTER_Y_SHIFT = 15.0
 
 def _write_image(image: np.ndarray, path: Path) -> None:
     """Write an RGB uint8 image as a high-quality JPEG (the formats ship JPEGs)."""
-    Image.fromarray(image).save(path, quality=_JPEG_QUALITY)
+    Image.fromarray(image).save(path, quality=_JPEG_QUALITY, subsampling=0)  # 4:4:4, no chroma loss
 
 
 def _write_mask(mask: np.ndarray, path: Path) -> None:
@@ -180,7 +180,7 @@ def _export_mpii(people: Any, root: Path, format: str, progress: bool) -> None:
             valid.append(entry)
             pos_gt[:, :, k] = np.where(inside[:, None], xy + 1.0, -1.0)
             missing[:, k] = ~inside
-            head_boxes[:, :, k] = (s["factors"]["head_box"] + 1.0).T  # (xy, corner), 1-based
+            head_boxes[:, :, k] = s["factors"]["head_box"] + 1.0  # (corner, xy) as HRNet reads it, 1-based
     with open(root / "annot" / "train.json", "w", encoding="utf-8") as f:
         json.dump(train, f)
     with open(root / "annot" / "valid.json", "w", encoding="utf-8") as f:
