@@ -1,0 +1,287 @@
+"""Tables 2–4 and Table 9 of the paper, measured on SyntheticPeople with error bars over seeds.
+
+The grid: annotation ratios (20/40/60/80 %) × the three methods (baseline, supervised MirrorNet,
+semi-supervised MirrorNet) × seeds, with the ``medium`` CPU preset (larger images and networks
+than the demo), and Table 9's batch compositions (32+96 … 96+32 of 128, scaled to the preset's
+batch size) at 20 %. One dataset of synthetic people is exported once in the LSP format and read
+back by the LSP reader; a seed draws the annotated subset (``data.split_seed``) and everything
+random in training (``train.seed``), as the paper draws one split per run.
+
+It answers the paper's two claims with paired differences (same seed, same split):
+(A) supervised MirrorNet − baseline > 0 at every ratio; (B) semi-supervised − supervised > 0 at
+60–80 %. A markdown section (mean ± standard deviation over seeds, the per-seed values, date,
+machine, command, what was not run) replaces the section of the same ``--label`` in
+``benchmarks/RESULTS.md``.
+
+Every run goes to its own folder under ``--out`` and is skipped when its ``results.json``
+exists, so an interrupted grid continues where it stopped.
+
+Usage:
+    python benchmarks/synthetic_table.py                      # full grid, ~2 h on 2 CPU cores
+    python benchmarks/synthetic_table.py --ratios 0.2 0.8 --seeds 0 1 2 --no-compositions
+    python benchmarks/synthetic_table.py --quick              # demo preset, 20 % and 80 %, 3 seeds
+    python benchmarks/synthetic_table.py --override model.pose_source=recognizer --label recognizer
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METHODS = ("baseline", "supervised", "semi_supervised")
+LABELS = {"baseline": "Baseline", "supervised": "Supervised MirrorNet", "semi_supervised": "Semi-supervised MirrorNet"}
+GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
+# Table 9's compositions of a 128-image batch: (annotated, non-annotated).
+PAPER_COMPOSITIONS = ((32, 96), (48, 80), (64, 64), (80, 48), (96, 32))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def scale_composition(n_annotated: int, n_unannotated: int, batch_size: int) -> tuple[int, int]:
+    """A composition of 128 scaled to ``batch_size`` (at least one image of each kind)."""
+    a = int(round(batch_size * n_annotated / (n_annotated + n_unannotated)))
+    a = min(max(a, 1), batch_size - 1)
+    return a, batch_size - a
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """'m ± s' with the sample standard deviation (ddof=1); 'm' alone for one value."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return "–"
+    if v.size == 1:
+        return f"{v[0]:.2f}"
+    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
+
+
+def grid_markdown(grid: Mapping[tuple[float, int], Mapping[str, Any]],
+                  compositions: Mapping[tuple[int, int], Mapping[int, Mapping[str, Any]]],
+                  header: Mapping[str, str], not_run: Sequence[str], metric: str = "PCK@0.2") -> str:
+    """The markdown body of a results section.
+
+    Args:
+        grid: (ratio, seed) -> results dict of ``run_experiment`` ({method: {"groups": ...}}).
+        compositions: (n_annotated, n_unannotated) -> seed -> results of the semi-supervised run.
+        header: lines "key: value" printed first (date, machine, command, preset, ...).
+        not_run: sentences saying what was not measured.
+        metric: the metric's name for the headings.
+    """
+    lines = [f"- **{k}**: {v}" for k, v in header.items()]
+    ratios = sorted({r for r, _ in grid})
+    lines += ["", f"#### {metric}, mean ± standard deviation over seeds (Tables 2–4 layout)", "",
+              "| annotated | method | " + " | ".join(GROUPS) + " | Total per seed |",
+              "|---|---|" + "---|" * len(GROUPS) + "---|"]
+    for ratio in ratios:
+        seeds = sorted(s for r, s in grid if r == ratio)
+        for m in METHODS:
+            have = [s for s in seeds if m in grid[(ratio, s)]]
+            if not have:
+                continue
+            cells = [mean_std([grid[(ratio, s)][m]["groups"][g] for s in have]) for g in GROUPS]
+            per_seed = ", ".join(f"{grid[(ratio, s)][m]['groups']['Total']:.2f}" for s in have)
+            lines.append(f"| {ratio:.0%} | {LABELS[m]} | " + " | ".join(cells) + f" | {per_seed} |")
+    lines += ["", "#### The paper's claims, paired by seed (difference of Total, points)", "",
+              "| annotated | seeds | (A) supervised − baseline | seeds > 0 | (B) semi-supervised − supervised | seeds > 0 |",
+              "|---|---|---|---|---|---|"]
+    for ratio in ratios:
+        seeds = sorted(s for r, s in grid if r == ratio)
+        runs = [grid[(ratio, s)] for s in seeds]
+        a = [r["supervised"]["groups"]["Total"] - r["baseline"]["groups"]["Total"]
+             for r in runs if "supervised" in r and "baseline" in r]
+        b = [r["semi_supervised"]["groups"]["Total"] - r["supervised"]["groups"]["Total"]
+             for r in runs if "semi_supervised" in r and "supervised" in r]
+        lines.append(f"| {ratio:.0%} | {len(seeds)} | {mean_std(a)} | {sum(x > 0 for x in a)}/{len(a)} | "
+                     f"{mean_std(b)} | {sum(x > 0 for x in b)}/{len(b)} |")
+    if compositions:
+        lines += ["", "#### Table 9: batch composition of the semi-supervised stage at 20 % annotated", "",
+                  "| composition (annotated + non-annotated) | seeds | Total | semi − supervised (paired) |",
+                  "|---|---|---|---|"]
+        sup = {s: grid[(0.2, s)]["supervised"]["groups"]["Total"]
+               for r, s in grid if abs(r - 0.2) < 1e-9 and "supervised" in grid[(r, s)]}
+        if sup:
+            lines.append(f"| supervised MirrorNet (reference) | {len(sup)} | {mean_std(list(sup.values()))} | – |")
+        for (na, nu), by_seed in sorted(compositions.items()):
+            totals = {s: r["semi_supervised"]["groups"]["Total"] for s, r in by_seed.items() if "semi_supervised" in r}
+            diffs = [totals[s] - sup[s] for s in totals if s in sup]
+            lines.append(f"| {na} + {nu} | {len(totals)} | {mean_std(list(totals.values()))} | {mean_std(diffs)} |")
+    if not_run:
+        lines += ["", "Not run: " + " ".join(not_run)]
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(path: Path, label: str, title: str, body: str) -> None:
+    """Put ``body`` between this label's markers in ``path`` (appending the section if absent).
+
+    Only the text between ``<!-- synthetic-table:LABEL:start -->`` and ``...:end -->`` changes,
+    so other sections of the shared file are left as they are.
+    """
+    start, end = f"<!-- synthetic-table:{label}:start -->", f"<!-- synthetic-table:{label}:end -->"
+    block = f"{start}\n### {title}\n\n{body}{end}"
+    text = path.read_text() if path.is_file() else "# Benchmark results\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def machine_description() -> str:
+    """CPU / GPU, core count and thread settings, for the results header."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), {gpu}, Python {platform.python_version()}")
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _run(config: Any, run_dir: Path, stages: list[str] | None, progress: bool) -> dict[str, Any]:
+    from mirrornet.training import run_experiment
+
+    done = _load(run_dir / "results.json")
+    if done is not None and all(m in done for m in (stages or METHODS)):
+        return done
+    return run_experiment(config, run_dir, resume=True, stages=stages, progress=progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the grid and write the markdown section; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default=None, help="preset name (medium; demo with --quick) or a YAML path")
+    parser.add_argument("--ratios", type=float, nargs="+", default=None, help="annotated ratios (default 0.2 0.4 0.6 0.8)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default 0 1 2)")
+    parser.add_argument("--compositions", dest="compositions", action="store_true", default=None,
+                        help="run Table 9's batch compositions at 20 %% (default unless --quick)")
+    parser.add_argument("--no-compositions", dest="compositions", action="store_false")
+    parser.add_argument("--quick", action="store_true",
+                        help="reduced grid: demo preset, ratios 0.2 0.8, seeds 0 1 2, no compositions")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override applied to every run (repeatable)")
+    parser.add_argument("--label", default=None, help="name of the results section and run folder (default: preset)")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "synthetic_table", help="run folders")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md", help="markdown file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+
+    from mirrornet.config import load_config
+    from mirrornet.demo import _export_data, find_preset
+
+    preset_name = args.preset or ("demo" if args.quick else "medium")
+    preset = Path(preset_name) if preset_name.endswith(".yaml") else find_preset(preset_name)
+    ratios = args.ratios or ([0.2, 0.8] if args.quick else [0.2, 0.4, 0.6, 0.8])
+    seeds = args.seeds or [0, 1, 2]
+    do_comp = (not args.quick) if args.compositions is None else args.compositions
+    label = args.label or preset.stem
+    out = args.out / label
+    progress = not args.no_progress
+    started = time.perf_counter()
+
+    # One dataset for the whole grid: exported once, read back through the LSP reader.
+    base = load_config(preset, args.override)
+    data_dir = (args.out / f"data_{preset.stem}").resolve()
+    _export_data(base, data_dir, progress)
+    common = [*args.override, "data.format=lsp", f"data.root={data_dir}"]
+
+    grid: dict[tuple[float, int], dict[str, Any]] = {}
+    compositions: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
+    record = {"preset": str(preset), "overrides": common, "runs": {}}
+
+    def write() -> None:
+        minutes = (time.perf_counter() - started) / 60
+        command = "python benchmarks/synthetic_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        header = {
+            "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "machine": machine_description(),
+            "command": f"`{command.strip()}`",
+            "preset": f"`{preset.relative_to(REPO) if preset.is_relative_to(REPO) else preset}`"
+                      + (f" with `{' '.join(args.override)}`" if args.override else ""),
+            "setting": f"{base.model.recognizer}, {base.data.input_size[0]}×{base.data.input_size[1]} input, "
+                       f"{base.data.codec} targets, pose source {base.model.pose_source}, λ={base.model.lam}, "
+                       f"batch {base.train.batch_size} ({base.train.n_annotated}+{base.train.n_unannotated}), "
+                       f"{2 * max(base.data.synthetic_num_train, base.data.synthetic_num_test) // 2} training / "
+                       f"{2 * max(base.data.synthetic_num_train, base.data.synthetic_num_test) // 2} test people",
+            "seeds": ", ".join(map(str, seeds)) + " (a seed draws the annotated split and the training randomness)",
+            "wall time": f"{minutes:.1f} min for the runs of this invocation",
+        }
+        not_run = []
+        missing = [f"{r:.0%}/seed {s}" for r in ratios for s in seeds if (r, s) not in grid]
+        if missing:
+            not_run.append(f"runs {', '.join(missing)} (stopped or pending).")
+        if set(ratios) != {0.2, 0.4, 0.6, 0.8}:
+            skipped = sorted({0.2, 0.4, 0.6, 0.8} - set(ratios))
+            if skipped:
+                not_run.append(f"ratios {', '.join(f'{r:.0%}' for r in skipped)}.")
+        if not do_comp:
+            not_run.append("Table 9's batch compositions.")
+        body = grid_markdown(grid, compositions, header, not_run)
+        replace_section(args.results, label, f"SyntheticPeople grid — {label}", body)
+        (out / "grid.json").write_text(json.dumps(record, indent=2))
+
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:  # seeds outermost: a stopped grid still has every ratio for the first seeds
+        for ratio in ratios:
+            run_dir = out / f"r{int(round(ratio * 100)):02d}_s{seed}"
+            config = load_config(preset, [*common, f"data.annotated_ratio={ratio}", f"data.split_seed={seed}",
+                                          f"train.seed={seed}"])
+            t0 = time.perf_counter()
+            print(f"[grid] {ratio:.0%} annotated, seed {seed} -> {run_dir}", file=sys.stderr, flush=True)
+            grid[(ratio, seed)] = _run(config, run_dir, None, progress)
+            record["runs"][run_dir.name] = {m: grid[(ratio, seed)][m]["groups"] for m in METHODS
+                                            if m in grid[(ratio, seed)]}
+            print(f"[grid] done in {time.perf_counter() - t0:.0f} s: "
+                  + ", ".join(f"{m} {grid[(ratio, seed)][m]['groups']['Total']:.2f}" for m in METHODS
+                              if m in grid[(ratio, seed)]), file=sys.stderr, flush=True)
+            write()
+
+    if do_comp and 0.2 in ratios:
+        batch = base.train.batch_size
+        for na128, nu128 in PAPER_COMPOSITIONS:
+            na, nu = scale_composition(na128, nu128, batch)
+            for seed in seeds:
+                src = out / f"r20_s{seed}"
+                run_dir = out / f"comp{na128}+{nu128}_s{seed}"
+                # Step 3 starts from step 2a: reuse the 20 % run's earlier stages.
+                (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+                for stage in ("pretrain_alpha", "pretrain_mask", "pretrain_vaes", "supervised_first"):
+                    ckpt = src / "checkpoints" / f"{stage}.ckpt"
+                    if ckpt.is_file() and not (run_dir / "checkpoints" / ckpt.name).is_file():
+                        shutil.copy2(ckpt, run_dir / "checkpoints" / ckpt.name)
+                config = load_config(preset, [*common, "data.annotated_ratio=0.2", f"data.split_seed={seed}",
+                                              f"train.seed={seed}", f"train.n_annotated={na}",
+                                              f"train.n_unannotated={nu}"])
+                print(f"[grid] composition {na}+{nu} (paper {na128}+{nu128}), seed {seed}", file=sys.stderr, flush=True)
+                res = _run(config, run_dir, ["semi_supervised"], progress)
+                compositions.setdefault((na128, nu128), {})[seed] = res
+                record["runs"][run_dir.name] = {"semi_supervised": res["semi_supervised"]["groups"]}
+                write()
+    write()
+    print(args.results.read_text().split(f"<!-- synthetic-table:{label}:start -->")[1].split("<!--")[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
