@@ -204,6 +204,11 @@ def test_config_rejects_bad_sizes_naming_the_key(key: str) -> None:
         VAENetsConfig(**{key: 0})
     with pytest.raises(ValueError, match=key):
         VAENetsConfig(**{key: 2.5})
+    # Fields set one by one (config overrides) are checked when the nets are built.
+    config = VAENetsConfig.small()
+    setattr(config, key, -3)
+    with pytest.raises(ValueError, match=key):
+        build_vae_nets(config)
 
 
 def test_encoder_branches_differ_and_check_input() -> None:

@@ -184,10 +184,10 @@ def network_summary(
     totals = [sum(v[i] for v in counted.values()) for i in range(3)]
     train_paper = PAPER_TRAINING_TOTALS.get(recognizer) if is_paper_vae else None
     rows.append(_row(
-        "training_total", "MirrorNet training (α+β+γ+δ+θ+φ+ψ)", *totals,
+        "training_total", f"training total ({recognizer}+β+γ+δ+θ+φ+ψ)", *totals,
         None if train_paper is None else (train_paper[0], train_paper[column]), dataset, size,
     ))
-    rows.append(_row("runtime_total", "MirrorNet runtime (α only)", *counted["alpha"], paper_of(recognizer), dataset, size))
+    rows.append(_row("runtime_total", f"runtime total ({recognizer} only)", *counted["alpha"], paper_of(recognizer), dataset, size))
     return rows
 
 

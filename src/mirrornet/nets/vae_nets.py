@@ -30,7 +30,7 @@ from mirrornet.nets.unet import ImageGenerator, MaskEstimator
 VAE_NET_NAMES: tuple[str, ...] = ("beta", "gamma", "theta", "psi", "delta", "phi")
 
 
-@dataclass(frozen=True)
+@dataclass
 class VAENetsConfig:
     """Sizes of β, γ, δ, θ, ψ and φ. The defaults are the paper's sizes (Table 8).
 
@@ -52,6 +52,14 @@ class VAENetsConfig:
     phi_width: int = 176
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every size (also after fields were set one by one, e.g. from config overrides).
+
+        Raises:
+            ValueError: Naming the field and the bad value.
+        """
         for f in fields(self):
             value = getattr(self, f.name)
             minimum = 0 if f.name == "psi_max_width" else 1
@@ -84,6 +92,7 @@ def build_vae_nets(config: VAENetsConfig | None = None, num_joints: int = 16) ->
         A dict with keys "beta", "gamma", "delta", "theta", "psi", "phi".
     """
     c = VAENetsConfig.paper() if config is None else config
+    c.validate()
     if num_joints < 1:
         raise ValueError(f"build_vae_nets: num_joints must be >= 1, got {num_joints}")
     return {
