@@ -127,7 +127,7 @@ def plot_pose_comparison(images: torch.Tensor, poses: Mapping[str, torch.Tensor 
         img = to_display_image(images[i])
         for c, (name, joints) in enumerate(columns):
             ax = axes[i, c]
-            ax.imshow(img)
+            ax.imshow(img, interpolation="nearest")
             draw_skeleton(ax, joints[i], linewidth=1.5, marker_size=2.0)
             ax.set_xlim(0, img.shape[1] - 1)
             ax.set_ylim(img.shape[0] - 1, 0)
@@ -180,13 +180,17 @@ def plot_image_reconstructions(nets: Mapping[str, nn.Module] | Any, x_star: torc
         path: output PNG.
     """
     out = image_vae_reconstruction(nets, x_star, s)
-    rows = [("x*", x_star), ("x_fg", out["x_fg"]), ("x_bg", out["x_bg"]), ("reconstruction", out["x_mean"])]
     n = x_star.shape[0]
-    fig, axes = _grid(len(rows), n)
-    for r, (name, batch) in enumerate(rows):
-        for i in range(n):
-            axes[r, i].imshow(to_display_image(batch[i]))
-        axes[r, 0].set_ylabel(name, fontsize=9)
+    fig, axes = _grid(4, n)
+    for i in range(n):
+        img = to_display_image(x_star[i])  # (h, w, 3) in [0, 1]
+        w = _as_numpy(out["mask"][i]).transpose(1, 2, 0)  # (h, w, 1 or 3)
+        # x_fg and x_bg are products in the normalised space the encoders see; they are shown as
+        # the displayed image times the mask so that masked-out pixels read as black, not grey.
+        for r, shown in enumerate((img, img * w, img * (1.0 - w), to_display_image(out["x_mean"][i]))):
+            axes[r, i].imshow(np.clip(shown, 0.0, 1.0), interpolation="nearest")
+    for r, name in enumerate(("x*", "x_fg = x*⊙w", "x_bg = x*⊙(1−w)", "mean of p_θ(x|s,a,g)")):
+        axes[r, 0].set_ylabel(name, fontsize=8)
     return _save(fig, path)
 
 
@@ -234,7 +238,7 @@ def plot_masks(nets: Mapping[str, nn.Module] | Any, x_star: torch.Tensor, s: tor
     n = x_star.shape[0]
     fig, axes = _grid(len(rows), n)
     for i in range(n):
-        axes[0, i].imshow(to_display_image(x_star[i]))
+        axes[0, i].imshow(to_display_image(x_star[i]), interpolation="nearest")
         for r, (_, batch) in enumerate(rows[1:], start=1):
             axes[r, i].imshow(_as_numpy(batch[i, 0]), cmap="gray", vmin=0.0, vmax=1.0)
     for r, (name, _) in enumerate(rows):
