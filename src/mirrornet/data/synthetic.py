@@ -41,7 +41,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from torch.utils.data import Dataset
 
 from mirrornet.data.records import PoseRecord
@@ -708,21 +708,28 @@ class SyntheticPeople(Dataset):
         if rng.random() < 0.5 * diff:
             blur = float(rng.uniform(0.3, 0.4 + 0.8 * diff)) * S / 128.0
             image = image.filter(ImageFilter.GaussianBlur(blur))
-        out = np.asarray(image, dtype=np.float32)
-        # Lighting: a directional brightness ramp and a colour cast.
+        # Lighting and noise in 8-bit PIL operations: a float pipeline over the pixels would cost
+        # as much as drawing the whole person.
+        cast = 1.0 + rng.uniform(-0.12, 0.12, size=3) * (0.3 + diff)  # colour cast
+        brightness = float(rng.uniform(1.0 - 0.2 * diff, 1.0 + 0.25 * diff))
+        levels = np.arange(256.0)
+        lut = np.clip(levels[None, :] * (cast * brightness)[:, None], 0, 255).astype(np.uint8)  # (3, 256)
+        image = image.point(lut.ravel().tolist())
         theta = rng.uniform(0.0, 2 * math.pi)
-        ramp = float(rng.uniform(0.0, 0.1 + 0.5 * diff))
-        coord = (np.arange(S, dtype=np.float32) - S / 2.0) / S
-        gain = 1.0 + ramp * (coord[:, None] * math.sin(theta) + coord[None, :] * math.cos(theta))  # (S, S)
-        cast = (1.0 + rng.uniform(-0.12, 0.12, size=3) * (0.3 + diff)).astype(np.float32)
-        brightness = float(rng.uniform(1.0 - 0.35 * diff, 1.0 + 0.15 * diff))
-        out = out * (gain[:, :, None] * (cast * brightness))
+        ramp = float(rng.uniform(0.0, 0.1 + 0.5 * diff))  # darkening across the image
+        if ramp > 0.02:
+            coord = np.linspace(0.0, 1.0, S)
+            side = coord[None, :] * math.cos(theta) + coord[:, None] * math.sin(theta)  # (S, S)
+            side = (side - side.min()) / max(side.max() - side.min(), 1e-9)
+            shade_map = Image.fromarray(np.round(255.0 * (1.0 - ramp * side)).astype(np.uint8))
+            image = ImageChops.multiply(image, Image.merge("RGB", (shade_map,) * 3))
         noise = 0.0
         if rng.random() < 0.3 + 0.6 * diff:
             noise = float(rng.uniform(0.0, 14.0 * diff))
             if noise > 0.5:
-                out += _gaussian_noise(rng, (S, S, 3)) * noise
-        image_u8 = np.clip(out, 0.0, 255.0).astype(np.uint8)
+                grain = np.clip(_gaussian_noise(rng, (S, S, 3)) * noise + 128.5, 0, 255).astype(np.uint8)
+                image = ImageChops.add(image, Image.fromarray(grain), 1.0, -128)
+        image_u8 = np.array(image)  # a writable copy
 
         head_box = np.array([[(hc[0] - r_head - 0.5) / 2.0, (hc[1] - r_head - 0.5) / 2.0],
                              [(hc[0] + r_head - 0.5) / 2.0, (hc[1] + r_head - 0.5) / 2.0]])
@@ -744,7 +751,7 @@ class SyntheticPeople(Dataset):
                            "trousers": trousers, "shoes": shoes, "shirt_pattern": shirt_pattern,
                            "long_sleeves": long_sleeves, "long_trousers": long_trousers},
             "scene": {**scene_factors, "clutter": n_clutter, "occluders": occluders, "blur": blur,
-                      "noise": noise, "brightness": brightness},
+                      "noise": noise, "brightness": brightness, "light_ramp": ramp},
             "chest_faces_camera": chest_front > 0.05,
             "face_towards_camera": face_z > -0.05,
         }

@@ -1,0 +1,58 @@
+"""Speed of SyntheticPeople generation in memory, on one CPU thread.
+
+Generates `--num` samples at each image size (default 64, 128 and 256 px) and reports samples per
+second (best of `--repeats` runs, to be robust to other load on the machine). The target is
+>= 500 samples/s at 128 px on one core. Run it as
+
+    OMP_NUM_THREADS=1 python benchmarks/synthetic_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+from mirrornet.data.synthetic import SyntheticPeople  # noqa: E402
+
+
+def measure(size: int, num: int, difficulty: float, repeats: int, seed: int = 0) -> float:
+    """Best samples/s over `repeats` passes of `num` samples of `size` px."""
+    people = SyntheticPeople(num, image_size=size, seed=seed, difficulty=difficulty)
+    people[0]  # warm-up: imports, lookup tables, the noise pool
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(num):
+            people[i]
+        best = max(best, num / (time.perf_counter() - start))
+    return best
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Print and return {size: samples/s}."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--num", type=int, default=500)
+    parser.add_argument("--difficulty", type=float, default=0.5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print machine-readable output")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    results = {str(s): measure(s, args.num, args.difficulty, args.repeats) for s in args.sizes}
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(f"SyntheticPeople, difficulty {args.difficulty}, {args.num} samples, best of {args.repeats}, 1 thread")
+        for size, rate in results.items():
+            print(f"  {size:>4} px: {rate:8.1f} samples/s")
+    return results
+
+
+if __name__ == "__main__":
+    main()
