@@ -711,10 +711,9 @@ class SyntheticPeople(Dataset):
         # Lighting and noise in 8-bit PIL operations: a float pipeline over the pixels would cost
         # as much as drawing the whole person.
         cast = 1.0 + rng.uniform(-0.12, 0.12, size=3) * (0.3 + diff)  # colour cast
-        brightness = float(rng.uniform(1.0 - 0.2 * diff, 1.0 + 0.25 * diff))
-        levels = np.arange(256.0)
-        lut = np.clip(levels[None, :] * (cast * brightness)[:, None], 0, 255).astype(np.uint8)  # (3, 256)
-        image = image.point(lut.ravel().tolist())
+        brightness = float(rng.uniform(1.0 - 0.35 * diff, 1.0))
+        gain = cast / cast.max() * brightness  # <= 1: a multiply by a constant colour
+        image = ImageChops.multiply(image, Image.new("RGB", (S, S), tuple(int(round(255 * g)) for g in gain)))
         theta = rng.uniform(0.0, 2 * math.pi)
         ramp = float(rng.uniform(0.0, 0.1 + 0.5 * diff))  # darkening across the image
         if ramp > 0.02:
