@@ -9,6 +9,7 @@ the stage, epoch and term, and writes an atomic checkpoint after every epoch (th
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections.abc import Callable
@@ -166,6 +167,7 @@ class StageModule(L.LightningModule):
         self.epoch_callback = epoch_callback
         self.metric_kind, self.metric_threshold = metric[0], float(metric[1])
         self.last_payload: dict | None = None
+        self._batch_sampler = None
         self._sums: dict[str, float] = {}
         self._count = 0
         self._eval_parts: list[tuple[np.ndarray, ...]] = []
@@ -197,7 +199,7 @@ class StageModule(L.LightningModule):
 
     # ---------------------------------------------------------------------------------------
     def train_dataloader(self):
-        return train_loader(
+        loader = train_loader(
             self.config,
             self.data,
             self.stage.data,
@@ -206,6 +208,8 @@ class StageModule(L.LightningModule):
             world_size=self.trainer.world_size,
             stream=[s.name for s in CURRICULUM].index(self.stage.name),
         )
+        self._batch_sampler = loader.batch_sampler
+        return loader
 
     def val_dataloader(self):
         # Every rank evaluates the whole test split: the figure needs no gathering and is the
@@ -217,7 +221,9 @@ class StageModule(L.LightningModule):
         optimizer = torch.optim.Adam(params, lr=self.config.train.lr)
         if self.optimizer_state is not None:
             try:
-                optimizer.load_state_dict(self.optimizer_state)
+                # A deep copy: Adam adopts the given tensors, which another stage may share
+                # (supervised and semi_supervised both continue supervised_first's state).
+                optimizer.load_state_dict(copy.deepcopy(self.optimizer_state))
             except (ValueError, KeyError) as exc:
                 raise RuntimeError(f"stage {self.stage.name}: the saved optimizer state does not fit: {exc}") from None
             for group in optimizer.param_groups:
@@ -226,10 +232,18 @@ class StageModule(L.LightningModule):
 
     # ---------------------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
-        _seed_all(stage_seed(self.config.train.seed, self.stage, self.global_epoch, self.trainer.global_rank))
+        # Lightning only sets the epoch of a sampler *inside* a batch sampler; ours is told here,
+        # before this epoch's iterator is created (epoch 0's uses the initial epoch, 0).
+        if self._batch_sampler is not None:
+            self._batch_sampler.set_epoch(self.current_epoch)
         self._sums, self._count = {}, 0
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if batch_idx == 0:
+            # Seeded here, not at epoch start: creating the DataLoader iterator draws from the
+            # global RNG, and Lightning creates it before the epoch-start hook on a fresh fit
+            # but after it on later epochs; resumed and uninterrupted runs must draw alike.
+            _seed_all(stage_seed(self.config.train.seed, self.stage, self.global_epoch, self.trainer.global_rank))
         self._frozen_to_eval()
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
