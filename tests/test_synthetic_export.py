@@ -116,6 +116,10 @@ def test_refuses_to_overwrite_a_non_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="not empty"):
         export_synthetic(out, "lsp", num=2, size=32, progress=False)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(FileExistsError, match="not a folder"):
+        export_synthetic(a_file, "lsp", num=2, size=32, progress=False)
     empty = tmp_path / "empty"
     empty.mkdir()
     export_synthetic(empty, "lsp", num=2, size=32, progress=False)

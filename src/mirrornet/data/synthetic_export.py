@@ -94,7 +94,9 @@ def export_synthetic(
         raise ValueError(f"export_synthetic: num must be an integer >= {need} for format {format!r}, got {num!r}")
     out_dir = Path(out_dir)
     if out_dir.exists():
-        if not out_dir.is_dir() or any(out_dir.iterdir()):
+        if not out_dir.is_dir():
+            raise FileExistsError(f"export_synthetic: {out_dir} exists and is not a folder")
+        if any(out_dir.iterdir()):
             raise FileExistsError(
                 f"export_synthetic: {out_dir} already exists and is not empty; choose a new folder "
                 "or remove it first (an export never overwrites)"
@@ -102,6 +104,7 @@ def export_synthetic(
     people = SyntheticPeople(num, image_size=size, seed=seed, difficulty=difficulty, return_factors=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
     try:
         writer = {"lsp": _export_lsp, "lspet": _export_lsp, "mpii": _export_mpii}[format]
         writer(people, tmp, format, progress)
