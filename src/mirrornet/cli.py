@@ -1,0 +1,340 @@
+"""``mirrornet <verb>``: the command line of MirrorNet.
+
+Verbs: ``demo`` (the embedded end-to-end demo), ``synth`` (write synthetic people in the LSP /
+LSPET / MPII file formats), ``train`` (the curriculum of Sections 4 and 5.2), ``evaluate``
+(PCK@0.2 / PCKh@0.5 of a checkpoint, Tables 2–7), ``predict`` (keypoints of images, COCO
+layout), ``summary`` (network sizes beside Table 8) and ``export`` (α to ONNX).
+
+Every verb has ``--help``; verbs whose output is data take ``--json``. User errors (a bad config
+key, a missing dataset folder or image, a NaN loss, ...) print ``error: ...`` to stderr and
+exit with status 2 (bad input) or 1 (a failure while running), without a traceback.
+Progress bars can be switched off with ``--no-progress`` or ``MIRRORNET_NO_PROGRESS=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+FORMATS = ("lsp", "lspet", "mpii", "synthetic")
+
+
+class _UserError(Exception):
+    """An error to report as ``error: ...`` with an exit status."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    if getattr(args, "no_progress", False):
+        return False
+    return os.environ.get("MIRRORNET_NO_PROGRESS", "").strip() in ("", "0", "false", "no")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(_json_safe(data), indent=2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Verbs
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mirrornet.demo import run_demo
+
+    result = run_demo(args.out, quick=args.quick, progress=_progress(args))
+    if args.json:
+        _print_json(result)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from mirrornet.data.synthetic import export_synthetic
+
+    path = export_synthetic(
+        args.out,
+        format=args.format,
+        num=args.num,
+        size=args.size,
+        seed=args.seed,
+        difficulty=args.difficulty,
+        progress=_progress(args),
+    )
+    if args.json:
+        _print_json({"path": str(path), "format": args.format, "num": args.num, "size": args.size})
+    else:
+        print(f"wrote {args.num} synthetic people in the {args.format} format to {path}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mirrornet.config import load_config
+    from mirrornet.metrics import format_table
+    from mirrornet.training import run_experiment
+    from mirrornet.training.curves import METHOD_LABELS
+
+    config = load_config(args.config, args.set or [])
+    out = args.out or str(Path("runs") / Path(args.config).stem)
+    results = run_experiment(config, out, resume=args.resume, stages=args.stages, progress=_progress(args))
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if getattr(rank_zero_only, "rank", 0):
+        return 0  # the other DDP processes stay quiet
+    if args.json:
+        _print_json(results)
+    elif results:
+        metric = next(iter(results.values()))["metric"]
+        rows = {METHOD_LABELS.get(m, m): r["groups"] for m, r in results.items()}
+        print(format_table(rows, metric))
+        print(f"results: {Path(out) / 'results.json'}")
+    else:
+        print(f"no method completed yet; checkpoints in {Path(out) / 'checkpoints'}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mirrornet.metrics import format_table
+    from mirrornet.training import load_checkpoint
+    from mirrornet.training.datamodule import build_codec_for, build_eval_dataset, eval_loader
+    from mirrornet.training.evaluation import evaluate_model, metric_for
+
+    model, config = load_checkpoint(args.checkpoint)
+    if args.data_format != "synthetic":
+        if not args.root:
+            raise _UserError(f"--root is required for --data-format {args.data_format}")
+    dataset = build_eval_dataset(config, args.data_format, args.root, args.split)
+    kind, threshold = metric_for(config, args.data_format)
+    if args.metric:
+        kind = args.metric
+        threshold = args.threshold if args.threshold is not None else (0.5 if kind == "pckh" else 0.2)
+    elif args.threshold is not None:
+        threshold = args.threshold
+    # The whole split: the run's evaluation cap does not apply here.
+    config.train.max_eval_batches = None
+    if args.batch_size:
+        config.train.eval_batch_size = args.batch_size
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    result = evaluate_model(
+        model,
+        eval_loader(config, dataset),
+        build_codec_for(config),
+        kind=kind,
+        threshold=threshold,
+        flip_test=args.flip_test,
+        device=device,
+        progress=_progress(args),
+    )
+    if args.json:
+        _print_json({**result, "checkpoint": str(args.checkpoint), "num_people": len(dataset)})
+    else:
+        print(format_table({Path(args.checkpoint).stem: result["groups"]}, result["metric"]))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from mirrornet.predict import draw_predictions, predict_images, read_boxes, write_json_atomic
+    from mirrornet.training import load_checkpoint
+
+    model, config = load_checkpoint(args.checkpoint)
+    boxes = read_boxes(args.boxes) if args.boxes else None
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    results = predict_images(
+        model, config, args.images, boxes, flip_test=args.flip_test, device=device, progress=_progress(args)
+    )
+    write_json_atomic(args.out, results)
+    if args.draw:
+        by_image: dict[str, list[dict]] = {}
+        for r in results:
+            by_image.setdefault(r["image"], []).append(r)
+        for image in args.images:
+            name = Path(image).name
+            draw_predictions(image, by_image.get(name, []), Path(args.draw) / name)
+    if args.json:
+        _print_json(results)
+    else:
+        print(f"{len(results)} people in {len(args.images)} images -> {args.out}")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from mirrornet.nets import VAENetsConfig
+    from mirrornet.nets.summary import format_summary, network_summary
+
+    vae = VAENetsConfig.small() if args.vae == "small" else None
+    rows = []
+    for dataset in args.dataset:
+        rows.extend(network_summary(args.recognizer, dataset, vae_config=vae))
+    if args.json:
+        _print_json(rows)
+    else:
+        print(format_summary(rows))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from mirrornet.export import export_onnx
+    from mirrornet.training import load_checkpoint
+
+    model, config = load_checkpoint(args.checkpoint)
+    dynamo = {"auto": None, "dynamo": True, "torchscript": False}[args.exporter]
+    path = export_onnx(model.alpha, args.onnx, tuple(config.data.input_size), opset=args.opset, dynamo=dynamo)
+    if args.json:
+        _print_json({"onnx": str(path), "input": ["batch", 3, *config.data.input_size], "recognizer": config.model.recognizer})
+    else:
+        print(f"wrote {path} (α = {config.model.recognizer}, input batch×3×{config.data.input_size[0]}×{config.data.input_size[1]})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``mirrornet`` (one sub-command per verb)."""
+    parser = argparse.ArgumentParser(
+        prog="mirrornet",
+        description="MirrorNet: semi-supervised 2D pose estimation with a pose VAE and a pose-conditioned image VAE.",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def common(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
+        p.add_argument("--no-progress", action="store_true", help="no progress bars (or set MIRRORNET_NO_PROGRESS=1)")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("demo", help="run the embedded demo end to end (synthetic people, three methods)")
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--quick", action="store_true", help="a shorter demo")
+    common(p)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("synth", help="write synthetic people in the LSP, LSPET or MPII file format")
+    p.add_argument("--out", required=True, help="dataset folder to create")
+    p.add_argument("--format", choices=("lsp", "lspet", "mpii"), default="lsp")
+    p.add_argument("--num", type=int, default=200, help="number of images")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) ... 1 (hard)")
+    common(p)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("train", help="train the curriculum: baseline, supervised and semi-supervised MirrorNet")
+    p.add_argument("config", help="YAML config (e.g. configs/paper/lsp/hrnet_w32_60.yaml)")
+    p.add_argument("--set", nargs="+", metavar="KEY=VALUE", action="extend", help="override config keys, e.g. train.lr=5e-4")
+    p.add_argument("--out", help="output folder (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--stages", nargs="+", metavar="STAGE", help="run only these stages (and those they start from)")
+    common(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="PCK@0.2 / PCKh@0.5 of a checkpoint on a dataset split")
+    p.add_argument("checkpoint")
+    p.add_argument("--data-format", choices=FORMATS, required=True)
+    p.add_argument("--root", help="dataset folder (not needed for synthetic)")
+    p.add_argument("--split", help="split (default: test for LSP, valid for MPII)")
+    p.add_argument("--flip-test", action="store_true", help="average with the mirrored image's heatmaps")
+    p.add_argument("--metric", choices=("pck", "pckh"), help="default: PCKh for MPII, PCK otherwise")
+    p.add_argument("--threshold", type=float, help="τ (default 0.2 for PCK, 0.5 for PCKh)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+    common(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="keypoints of the people in images (COCO keypoint-results JSON)")
+    p.add_argument("checkpoint")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--boxes", help="JSON: image file name -> [x, y, w, h] or a list of boxes (default: whole image)")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--draw", help="folder for the images with the predicted skeletons")
+    p.add_argument("--flip-test", action="store_true")
+    p.add_argument("--cpu", action="store_true")
+    common(p)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("summary", help="parameters and MACs of the networks beside Table 8")
+    p.add_argument("--recognizer", default="hrnet_w32")
+    p.add_argument("--dataset", nargs="+", choices=("lsp", "mpii"), default=["lsp"])
+    p.add_argument("--vae", choices=("paper", "small"), default="paper")
+    common(p)
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("export", help="export the recognizer α (last stack) to ONNX")
+    p.add_argument("checkpoint")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="auto")
+    common(p)
+    p.set_defaults(func=_cmd_export)
+    return parser
+
+
+def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(bad-input errors → status 2, run failures → status 1)."""
+    from mirrornet.config import ConfigError
+    from mirrornet.predict import PredictError
+    from mirrornet.training.checkpoint import CheckpointError
+    from mirrornet.training.datamodule import DataError
+    from mirrornet.training.lightning_module import NonFiniteLossError
+    from mirrornet.training.run import RunError
+
+    bad_input: list[type[BaseException]] = [ConfigError, CheckpointError, DataError, PredictError, FileNotFoundError, FileExistsError]
+    try:
+        from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
+
+        bad_input += [DatasetFileNotFoundError, DatasetFormatError]
+    except ImportError:  # pragma: no cover - the data package is always there
+        pass
+    return tuple(bad_input), (NonFiniteLossError, RunError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mirrornet`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    bad_input, failures = _user_errors()
+    try:
+        return int(args.func(args) or 0)
+    except _UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    except bad_input as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except failures as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        # Library functions raise ValueError naming the bad value (a corrupt image, a bad box).
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
