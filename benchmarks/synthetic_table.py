@@ -202,13 +202,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # One dataset for the whole grid: exported once, read back through the LSP reader.
     base = load_config(preset, args.override)
-    data_dir = (args.out / f"data_{preset.stem}").resolve()
+    data_dir = (args.out / f"data_{label}").resolve()  # one export per grid: parallel grids never share a folder
     _export_data(base, data_dir, progress)
     common = [*args.override, "data.format=lsp", f"data.root={data_dir}"]
 
     grid: dict[tuple[float, int], dict[str, Any]] = {}
     compositions: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
     record = {"preset": str(preset), "overrides": common, "runs": {}}
+
+    n_people = max(base.data.synthetic_num_train, base.data.synthetic_num_test)
+    n_eval = n_people if base.train.max_eval_batches is None else min(
+        n_people, base.train.max_eval_batches * (base.train.eval_batch_size or base.train.batch_size))
 
     def write() -> None:
         minutes = (time.perf_counter() - started) / 60
@@ -222,8 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "setting": f"{base.model.recognizer}, {base.data.input_size[0]}×{base.data.input_size[1]} input, "
                        f"{base.data.codec} targets, pose source {base.model.pose_source}, λ={base.model.lam}, "
                        f"batch {base.train.batch_size} ({base.train.n_annotated}+{base.train.n_unannotated}), "
-                       f"{2 * max(base.data.synthetic_num_train, base.data.synthetic_num_test) // 2} training / "
-                       f"{2 * max(base.data.synthetic_num_train, base.data.synthetic_num_test) // 2} test people",
+                       f"{n_people} training people (the annotated share is the row's ratio)"
+                       f", {n_eval} test people",
             "seeds": ", ".join(map(str, seeds)) + " (a seed draws the annotated split and the training randomness)",
             "wall time": f"{minutes:.1f} min for the runs of this invocation",
         }

@@ -309,6 +309,7 @@ def plausibility_report(
     mask: np.ndarray,
     num_samples: int = 4,
     seed: int = 0,
+    fixed_variance: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Both plausibility measures for several sets of predicted poses, judged by one pose VAE.
 
@@ -322,6 +323,7 @@ def plausibility_report(
             crop pixels work as well since the ratios are scale-free (not rotation-affected).
         mask: (N, 16) the evaluation mask (annotated joints of the ground truth).
         num_samples, seed: Monte-Carlo setting of ``pose_lower_bound``.
+        fixed_variance: σ²_φ = 1 (pretraining) or φ's variance branch (joint stages).
 
     Returns:
         name -> {"log_p_lower_bound": mean over poses, "log_p_lower_bound_std", "violations":
@@ -332,7 +334,8 @@ def plausibility_report(
     for name, coords in predictions.items():
         if name not in joints_image:
             raise KeyError(f"plausibility_report: joints_image lacks {name!r} (has {sorted(joints_image)})")
-        bound = pose_lower_bound(delta, phi, reencode_poses(codec, coords), num_samples=num_samples, seed=seed)
+        bound = pose_lower_bound(delta, phi, reencode_poses(codec, coords), num_samples=num_samples, seed=seed,
+                                 fixed_variance=fixed_variance)
         viol = stats.violations(joints_image[name], mask)
         report[name] = {
             "log_p_lower_bound": float(bound.mean()),
