@@ -313,6 +313,7 @@ class StageModule(L.LightningModule):
             "epoch": epoch,
             "alpha_epoch": self.alpha_epoch_base + epoch if "alpha" in self.stage.trains else self.alpha_epoch_base,
             "train": train_means,
+            "world_size": int(self.trainer.world_size),
             "eval": self._eval_result if self.stage.evaluate else None,
         }
         self._eval_result = None

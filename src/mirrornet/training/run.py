@@ -74,12 +74,19 @@ def _make_trainer(config: Config, out_dir: Path, stage: Stage, max_epochs: int, 
         CSVLogger(str(out_dir / "logs" / "csv"), name=stage.name),
         TensorBoardLogger(str(out_dir / "logs" / "tensorboard"), name=stage.name, default_hp_metric=False),
     ]
+    strategy: Any = t.strategy
+    if strategy in ("ddp", "ddp_find_unused_parameters_true"):
+        from lightning.pytorch.strategies import DDPStrategy
+
+        # Some trained parameters get no gradient in some stages (the variance branches of θ
+        # and φ are unused while their variance is fixed to 1 in pretraining, Eqs. 31, 34).
+        strategy = DDPStrategy(find_unused_parameters=True)
     return L.Trainer(
         max_epochs=max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
-        strategy=t.strategy,
+        strategy=strategy,
         precision=t.precision,
         logger=loggers,
         enable_checkpointing=False,  # MirrorNet writes its own atomic, weights-only checkpoints
@@ -171,6 +178,8 @@ def run_experiment(
         for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # Epoch means are reduced across ranks by the stage module itself (its per-epoch record).
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     data = build_training_data(config)
