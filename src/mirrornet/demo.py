@@ -256,7 +256,8 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: b
 
     _say(progress, f"training the curriculum: {config.data.annotated_ratio:.0%} annotated, "
                    f"recognizer {config.model.recognizer}, pose source {config.model.pose_source}")
-    results = run_experiment(config, out_dir, progress=progress)
+    # resume=True: running the demo again in the same folder reuses the finished stages.
+    results = run_experiment(config, out_dir, resume=True, progress=progress)
     train_seconds = time.perf_counter() - start
 
     methods = [m for m in ("baseline", "supervised", "semi_supervised") if _checkpoint(out_dir, m).is_file()]
