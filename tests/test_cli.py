@@ -85,3 +85,41 @@ def test_parser_lists_all_verbs() -> None:
     help_text = build_parser().format_help()
     for verb in VERBS:
         assert verb in help_text
+
+
+@pytest.fixture(scope="module")
+def lsp_folder(tmp_path_factory) -> Path:
+    from mirrornet.data.synthetic import export_synthetic
+
+    out = tmp_path_factory.mktemp("data") / "lsp"
+    export_synthetic(out, format="lsp", num=24, size=64, seed=1, difficulty=0.3, progress=False)
+    return out
+
+
+def test_train_and_evaluate_on_lsp_files(tmp_path, capsys, lsp_folder) -> None:
+    out = tmp_path / "run"
+    sets = ["data.format=lsp", f"data.root={lsp_folder}", "train.epochs.alpha_pretrain=1", "train.epochs.baseline=1"]
+    assert main(["train", str(TINY), "--out", str(out), "--stages", "baseline", "--no-progress", "--set", *sets]) == 0
+    capsys.readouterr()
+    ckpt = out / "checkpoints" / "baseline.ckpt"
+    assert main(["evaluate", str(ckpt), "--data-format", "lsp", "--root", str(lsp_folder), "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_people"] == 12 and report["metric"] == "PCK@0.2"
+    assert main(["evaluate", str(ckpt), "--data-format", "lsp", "--root", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_corrupt_image_is_named(tmp_path, capsys, lsp_folder, workers) -> None:
+    import shutil
+
+    data = tmp_path / "lsp"
+    shutil.copytree(lsp_folder, data)
+    victim = sorted((data / "images").glob("im*.jpg"))[0]
+    victim.write_bytes(b"\x00garbage")
+    sets = ["data.format=lsp", f"data.root={data}", "data.annotated_ratio=1.0", f"data.num_workers={workers}",
+            "train.epochs.alpha_pretrain=1"]
+    code = main(["train", str(TINY), "--out", str(tmp_path / "run"), "--stages", "pretrain_alpha", "--no-progress",
+                 "--set", *sets])
+    err = capsys.readouterr().err
+    assert code == 2 and victim.name in err and err.startswith("error: ") and "Traceback" not in err

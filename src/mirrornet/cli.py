@@ -51,6 +51,17 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _message(exc: BaseException) -> str:
+    """The error's own message; a DataLoader worker's re-raised error carries the worker's
+    traceback in its text, of which only the last line (the original message) is kept."""
+    text = str(exc)
+    if "Original Traceback" in text:
+        lines = [line for line in text.splitlines() if line.strip()]
+        last = lines[-1] if lines else text
+        return last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith(("Error", "Exception")) else last
+    return text
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(_json_safe(data), indent=2))
 
@@ -322,14 +333,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
     except bad_input as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
     except failures as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 1
     except ValueError as exc:
         # Library functions raise ValueError naming the bad value (a corrupt image, a bad box).
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
