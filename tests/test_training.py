@@ -166,3 +166,14 @@ def test_missing_dataset_folder_is_a_clear_error(tmp_path) -> None:
     config = load_config(TINY, ["data.format=lsp", f"data.root={tmp_path / 'nowhere'}"])
     with pytest.raises(DataError, match="nowhere"):
         run_experiment(config, tmp_path / "out", progress=False)
+
+
+def test_bf16_mixed_and_learned_alpha_variance(tmp_path) -> None:
+    overrides = ["train.precision=bf16-mixed", "model.learn_alpha_variance=true", "model.pose_source=recognizer"]
+    config = load_config(TINY, overrides)
+    results = run_experiment(config, tmp_path, stages=["semi_supervised"], progress=False)
+    assert all(math.isfinite(v) for v in results["semi_supervised"]["groups"].values())
+    before = read_checkpoint(tmp_path / "checkpoints" / "pretrain_vaes.ckpt")["state_dict"]["alpha_logvar"]
+    after = read_checkpoint(tmp_path / "checkpoints" / "semi_supervised.ckpt")["state_dict"]["alpha_logvar"]
+    assert before.dtype == after.dtype == torch.float32
+    assert not torch.equal(before, after)  # log σ²_α is learned in the joint stages
