@@ -180,6 +180,7 @@ def run_experiment(
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     # Epoch means are reduced across ranks by the stage module itself (its per-epoch record).
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning's own deprecation use
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     data = build_training_data(config)
