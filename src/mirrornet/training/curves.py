@@ -53,6 +53,9 @@ def plot_learning_curves(
         xs, ys = learning_curve(records)
         if xs:
             ax.plot(xs, ys, marker="." if len(xs) < 30 else None, label=METHOD_LABELS.get(method, method))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epochs of the recognizer α")
     ax.set_ylabel(f"{metric} Total (%)")
     if title:
