@@ -1,4 +1,4 @@
-"""Datasets: readers of the real formats, top-down transforms, annotation splits, PoseDataset.
+"""Datasets: readers of the real formats, the synthetic people, top-down transforms, annotation splits, PoseDataset.
 
 Readers (paper Sec. 5.1) return `list[PoseRecord]`: `read_lsp`, `read_lspet`, `read_mpii`, or
 `read_dataset(format, root, split)`. See docs/data.md for the file layouts and conventions.
@@ -16,6 +16,7 @@ from mirrornet.data.mpii import read_mpii
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.silhouettes import attach_silhouettes, find_silhouette, load_silhouette
 from mirrornet.data.splits import annotation_split
+from mirrornet.data.synthetic import SyntheticPeople, export_synthetic
 from mirrornet.data.transforms import IMAGE_MEAN, IMAGE_STD, TopDownTransform
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "read_mpii",
     "read_dataset",
     "annotation_split",
+    "SyntheticPeople",
+    "export_synthetic",
 ]
 
 
