@@ -187,7 +187,6 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
     from mirrornet import viz
 
     methods = list(predictions)
-    n_pred = len(predictions[methods[0]]["pred_crop"])
     # Fig. 11 shows the test images on which the methods disagree most (mean joint distance
     # between the first and the last method), whoever is right: the figure shows differences.
     first, last = predictions[methods[0]]["pred_crop"], predictions[methods[-1]]["pred_crop"]
@@ -220,7 +219,6 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
         figs["masks"] = viz.plot_masks(vae_model, x_star, s, fig_dir / "masks.png", silhouettes=silhouettes)
         figs["prior_samples"] = viz.plot_prior_samples(vae_model, codec, fig_dir / "prior_samples.png", num=8,
                                                        heatmap_size=hm_size, stride=codec.stride)
-    del n_pred
     return figs
 
 
