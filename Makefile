@@ -25,10 +25,10 @@ demo: $(STAMP)
 	$(BIN)/mirrornet demo --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "slow or not slow"
 
 clean:
 	rm -rf runs .pytest_cache

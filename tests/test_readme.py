@@ -3,8 +3,6 @@
 import re
 from pathlib import Path
 
-import torch
-
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -17,7 +15,6 @@ def test_readme_has_python_examples():
 
 
 def test_readme_python_examples_run(capsys):
-    torch.set_num_threads(1)
     namespace: dict = {}
     for block in python_blocks():
         exec(compile(block, str(README), "exec"), namespace)
