@@ -55,3 +55,42 @@ def test_quick_demo_via_cli(tmp_path, monkeypatch, capsys) -> None:
         path = out / "figures" / f"{name}.png"
         assert path.is_file(), f"missing figure {path}"
         assert viz.is_png(path), f"not a PNG: {path}"
+
+
+def _benchmark_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "synthetic_table.py"
+    spec = importlib.util.spec_from_file_location("synthetic_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_tables_and_sections(tmp_path) -> None:
+    bench = _benchmark_module()
+    assert bench.scale_composition(32, 96, 32) == (8, 24)
+    assert bench.scale_composition(96, 32, 128) == (96, 32)
+    assert bench.scale_composition(1, 127, 16) == (1, 15)  # at least one of each kind
+    assert bench.mean_std([1.0, 3.0]) == "2.00 ± 1.41"
+    assert bench.mean_std([5.0]) == "5.00"
+
+    def run(base: float, sup: float, semi: float) -> dict:
+        return {m: {"groups": {g: v for g in bench.GROUPS}}
+                for m, v in (("baseline", base), ("supervised", sup), ("semi_supervised", semi))}
+
+    grid = {(0.2, 0): run(70.0, 71.0, 69.0), (0.2, 1): run(72.0, 75.0, 74.0)}
+    text = bench.grid_markdown(grid, {}, {"date": "today"}, ["ratios 40 %."])
+    # Paired differences: (71 - 70, 75 - 72) = 2.00 ± 1.41; (69 - 71, 74 - 75) = -1.50 ± 0.71.
+    assert "| 20% | 2 | 2.00 ± 1.41 | 2/2 | -1.50 ± 0.71 | 0/2 |" in text
+    assert "| 20% | Baseline | " + " | ".join(["71.00 ± 1.41"] * 8) + " | 70.00, 72.00 |" in text
+    assert text.rstrip().endswith("Not run: ratios 40 %.")
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Someone else's section\nkeep me\n")
+    bench.replace_section(results, "x", "first", "body one\n")
+    bench.replace_section(results, "x", "second", "body two\n")
+    content = results.read_text()
+    assert "keep me" in content and "body two" in content and "body one" not in content
+    assert content.count("synthetic-table:x:start") == 1

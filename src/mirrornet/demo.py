@@ -223,14 +223,15 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
 
 
 def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: bool = True,
-             overrides: Sequence[str] = ()) -> dict[str, Any]:
+             overrides: Sequence[str] = (), preset: str | Path | None = None) -> dict[str, Any]:
     """Run the whole demo; see the module docstring.
 
     Args:
         out_dir: output folder (data, checkpoints, results.json, figures).
-        quick: the reduced setting of ``QUICK_OVERRIDES`` (about a minute).
+        quick: the reduced setting of ``QUICK_OVERRIDES`` (about half a minute).
         progress: print progress (stderr) and the tables (stdout).
-        overrides: further ``key=value`` config overrides (applied last).
+        overrides: further ``key=value`` config overrides (applied last), e.g. ``model.lam=1.0``.
+        preset: a YAML preset to use instead of ``find_preset("demo")``.
 
     Returns:
         The results dict written to ``<out>/results.json``: {method: {"metric", "groups", ...},
@@ -245,7 +246,7 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: b
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = (out_dir / "data").resolve()
-    preset = find_preset("demo")
+    preset = find_preset("demo") if preset is None else Path(preset)
     all_overrides = [*(QUICK_OVERRIDES if quick else ()), *overrides]
     config = load_config(preset, all_overrides)
     _say(progress, f"preset {preset}{' + quick overrides' if quick else ''}")
