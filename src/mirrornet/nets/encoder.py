@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mirrornet.nets.layers import BasicBlock, ConvBNReLU, init_logvar_head
+from mirrornet.nets.layers import BasicBlock, ConvBNReLU, check_sides_divisible, init_logvar_head
 
 #: Total downsampling of the encoder (three stride-2 blocks).
 ENCODER_STRIDE = 8
@@ -76,7 +76,6 @@ class GaussianEncoder(nn.Module):
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"GaussianEncoder expects (B, {self.in_channels}, h, w), got {tuple(x.shape)}")
-        if x.shape[-2] % ENCODER_STRIDE or x.shape[-1] % ENCODER_STRIDE:
-            raise ValueError(f"GaussianEncoder needs sides divisible by 8, got {tuple(x.shape[-2:])}")
+        check_sides_divisible(x, ENCODER_STRIDE, "GaussianEncoder")
         features = self.blocks(self.stem(x))  # (B, 8w, h/8, w/8)
         return self.mean(features), self.logvar(features)

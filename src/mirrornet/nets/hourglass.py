@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mirrornet.nets.layers import init_pose_head, match_size
+from mirrornet.nets.layers import check_sides_divisible, init_pose_head, match_size
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,7 @@ class StackedHourglass(nn.Module):
         Returns:
             One heatmap tensor (B, K, H/4, W/4) per stack; the last is the prediction.
         """
-        if x.shape[-2] % 4 or x.shape[-1] % 4:
-            raise ValueError(f"StackedHourglass needs input sides divisible by 4, got {tuple(x.shape[-2:])}")
+        check_sides_divisible(x, 4, "StackedHourglass")
         y = self.stem(x)  # (B, F, H/4, W/4)
         outputs: list[torch.Tensor] = []
         for i in range(self.config.num_stacks):

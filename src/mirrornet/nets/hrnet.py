@@ -26,7 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mirrornet.nets.layers import BasicBlock, Bottleneck, ConvBNReLU, conv1x1, init_pose_head
+from mirrornet.nets.layers import (
+    BasicBlock,
+    Bottleneck,
+    ConvBNReLU,
+    check_sides_divisible,
+    conv1x1,
+    init_pose_head,
+)
 
 
 @dataclass(frozen=True)
@@ -171,8 +178,7 @@ class HRNet(nn.Module):
         Returns:
             Heatmaps (B, K, H/4, W/4).
         """
-        if x.shape[-2] % 32 or x.shape[-1] % 32:
-            raise ValueError(f"HRNet needs input sides divisible by 32, got {tuple(x.shape[-2:])}")
+        check_sides_divisible(x, 32, "HRNet")
         y = self.stage1(self.stem(x))  # (B, 256, H/4, W/4)
         xs = [t(y) for t in self.transition1]  # [(B, W, H/4, W/4), (B, 2W, H/8, W/8)]
         for s, stage in enumerate(self.stages):

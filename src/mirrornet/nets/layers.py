@@ -162,6 +162,12 @@ class DoubleConv(nn.Sequential):
         super().__init__(ConvBNReLU(in_channels, out_channels), ConvBNReLU(out_channels, out_channels))
 
 
+def check_sides_divisible(x: torch.Tensor, divisor: int, net: str) -> None:
+    """Raise a ``ValueError`` naming ``net`` unless both spatial sides of ``x`` divide by ``divisor``."""
+    if x.shape[-2] % divisor or x.shape[-1] % divisor:
+        raise ValueError(f"{net} needs input sides divisible by {divisor}, got {tuple(x.shape[-2:])}")
+
+
 def match_size(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
     """Crop (or zero-pad) the last two dimensions of ``x`` to ``size``, anchored at the top-left.
 

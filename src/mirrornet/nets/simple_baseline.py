@@ -22,7 +22,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from mirrornet.nets.layers import BasicBlock, Bottleneck, init_pose_head
+from mirrornet.nets.layers import BasicBlock, Bottleneck, check_sides_divisible, init_pose_head
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,7 @@ class SimpleBaseline(nn.Module):
         Returns:
             Heatmaps (B, K, H/4, W/4).
         """
-        if x.shape[-2] % 32 or x.shape[-1] % 32:
-            raise ValueError(f"SimpleBaseline needs input sides divisible by 32, got {tuple(x.shape[-2:])}")
+        check_sides_divisible(x, 32, "SimpleBaseline")
         features = self.backbone(x)  # (B, C, H/32, W/32)
         return self.head(self.deconv(features))  # (B, K, H/4, W/4)
 
