@@ -11,6 +11,26 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("MIRRORNET_NO_PROGRESS", "1")
 
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint of an untrained MirrorNet built from the tiny config (for predict / export)."""
+    from mirrornet.config import load_config
+    from mirrornet.training import build_model, save_checkpoint
+
+    config = load_config(TINY_CONFIG)
+    torch.manual_seed(0)
+    model = build_model(config)
+    path = tmp_path_factory.mktemp("ckpt") / "model.ckpt"
+    save_checkpoint(path, {"config": config.to_dict(), "stage": "baseline", "epoch": 0, "completed": True,
+                           "state_dict": model.state_dict(), "optimizer": None, "history": []})
+    return path

@@ -6,26 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import pytest
 import torch
 
 from mirrornet.cli import main
-from mirrornet.config import load_config
 from mirrornet.export import LastStack, export_onnx
-from mirrornet.training import build_model, save_checkpoint
 
-TINY = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    config = load_config(TINY)
-    torch.manual_seed(0)
-    model = build_model(config)
-    path = tmp_path_factory.mktemp("ckpt") / "model.ckpt"
-    save_checkpoint(path, {"config": config.to_dict(), "stage": "baseline", "epoch": 0, "completed": True,
-                           "state_dict": model.state_dict(), "optimizer": None, "history": []})
-    return path
 
 
 def _compare(onnx_path: Path, alpha: torch.nn.Module, batch: int) -> float:

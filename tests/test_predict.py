@@ -7,26 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from mirrornet.cli import main
-from mirrornet.config import load_config
 from mirrornet.predict import PredictError, box_to_center_scale, read_boxes
-from mirrornet.training import build_model, save_checkpoint
 
-TINY = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    config = load_config(TINY)
-    torch.manual_seed(0)
-    model = build_model(config)
-    path = tmp_path_factory.mktemp("ckpt") / "model.ckpt"
-    save_checkpoint(path, {"config": config.to_dict(), "stage": "baseline", "epoch": 0, "completed": True,
-                           "state_dict": model.state_dict(), "optimizer": None, "history": []})
-    return path
 
 
 @pytest.fixture()

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from mirrornet.config import Config, config_from_dict, save_config
 from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
