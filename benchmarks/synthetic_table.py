@@ -17,7 +17,7 @@ Every run goes to its own folder under ``--out`` and is skipped when its ``resul
 exists, so an interrupted grid continues where it stopped.
 
 Usage:
-    python benchmarks/synthetic_table.py                      # full grid, ~2 h on 2 CPU cores
+    python benchmarks/synthetic_table.py                      # full grid: 0.5–2 h on 2 CPU cores
     python benchmarks/synthetic_table.py --ratios 0.2 0.8 --seeds 0 1 2 --no-compositions
     python benchmarks/synthetic_table.py --quick              # demo preset, 20 % and 80 %, 3 seeds
     python benchmarks/synthetic_table.py --override model.pose_source=recognizer --label recognizer
