@@ -22,7 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mirrornet demo --out runs/demo
+	OMP_NUM_THREADS=1 $(BIN)/mirrornet demo --out runs/demo
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q

@@ -116,7 +116,7 @@ def test_forward_shapes_and_fields():
         assert getattr(out, name).shape == (4, LATENT, 2, 2), name
     assert out.w.shape == (4, 1, 16, 16)
     torch.testing.assert_close(out.s_logvar, torch.full_like(out.s_mean, math.log(0.01)))
-    assert not out.annotated.any() and out.pose_source == "recognizer"
+    assert not out.annotated.any() and out.pose_source == "annotation"  # the default, as in the objectives
 
 
 def test_eq_32_33_split_and_x_star_by_area_averaging():

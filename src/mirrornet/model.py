@@ -376,7 +376,7 @@ class MirrorNet(nn.Module):
         x_star: Tensor | None = None,
         s_annotated: Tensor | None = None,
         annotated: Tensor | None = None,
-        pose_source: PoseSource = "recognizer",
+        pose_source: PoseSource = "annotation",
         freeze_psi: bool = True,
         mask_pose_gradient: bool = True,
     ) -> MirrorNetOutputs:
@@ -393,7 +393,8 @@ class MirrorNet(nn.Module):
             s_annotated: (B, K, h, w) annotated heatmaps (rows of non-annotated images ignored).
             annotated: (B,) bool/float, which rows of ``s_annotated`` are annotations; None means
                 all of them when ``s_annotated`` is given.
-            pose_source: "annotation" or "recognizer" (a config key; see docs/model.md).
+            pose_source: "annotation" (the default, as in the objectives) or "recognizer" (a config
+                key; see docs/model.md).
             freeze_psi: see :meth:`estimate_mask`; the paper freezes ψ in the joint stages.
             mask_pose_gradient: see :meth:`estimate_mask`.
 
