@@ -31,13 +31,14 @@ def test_quick_demo_via_cli(tmp_path, monkeypatch, capsys) -> None:
 
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "demo out"
-    status = main(["demo", "--quick", "--out", str(out)])
+    status = main(["demo", "--quick", "--out", str(out), "--json"])
     assert status in (0, None)
-    printed = capsys.readouterr().out
-    for group in skeleton.GROUP_NAMES:  # the Table 2 layout was printed
-        assert group in printed
+    captured = capsys.readouterr()
+    for group in skeleton.GROUP_NAMES:  # the Table 2 layout was printed (to stderr with --json)
+        assert group in captured.err
 
     results = json.loads((out / "results.json").read_text())
+    assert json.loads(captured.out) == results  # with --json, standard output is the results alone
     for method in ("baseline", "supervised", "semi_supervised"):
         groups = results[method]["groups"]
         assert set(skeleton.GROUP_NAMES) <= set(groups)

@@ -73,7 +73,8 @@ def _print_json(data: Any) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mirrornet.demo import run_demo
 
-    result = run_demo(args.out, quick=args.quick, progress=_progress(args))
+    result = run_demo(args.out, quick=args.quick, progress=_progress(args),
+                      tables_to=sys.stderr if args.json else sys.stdout)
     if args.json:
         _print_json(result)
     return 0

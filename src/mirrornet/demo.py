@@ -24,12 +24,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
 
 from mirrornet import skeleton
+from mirrornet.fileio import write_json_atomic
 
 __all__ = ["QUICK_OVERRIDES", "find_preset", "run_demo", "predict_dataset", "demo_figures"]
 
@@ -223,7 +224,8 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
 
 
 def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: bool = True,
-             overrides: Sequence[str] = (), preset: str | Path | None = None) -> dict[str, Any]:
+             overrides: Sequence[str] = (), preset: str | Path | None = None,
+             tables_to: TextIO | None = None) -> dict[str, Any]:
     """Run the whole demo; see the module docstring.
 
     Args:
@@ -232,6 +234,8 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: b
         progress: print progress to stderr (the tables always go to stdout).
         overrides: further ``key=value`` config overrides (applied last), e.g. ``model.lam=1.0``.
         preset: a YAML preset to use instead of ``find_preset("demo")``.
+        tables_to: where the tables are printed (default: standard output; the CLI's
+            ``--json`` sends them to standard error so that standard output is pure JSON).
 
     Returns:
         The results dict written to ``<out>/results.json``: {method: {"metric", "groups", ...},
@@ -308,13 +312,14 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: b
         "annotated_ratio": config.data.annotated_ratio, "preset": str(preset),
         "overrides": all_overrides, "figures": {k: str(v) for k, v in figures.items()},
     }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    write_json_atomic(out_dir / "results.json", results)
 
     # The tables are the demo's result: printed whether or not progress is shown.
     metric = results[methods[0]].get("metric", "PCK@0.2")
     rows = {_METHOD_LABELS[m]: results[m]["groups"] for m in methods if m in results}
-    print(format_table(rows, metric))
-    print()
-    print(format_plausibility(plausibility, [*methods, "annotation"]))
-    print(f"\nresults: {out_dir / 'results.json'}; figures: {fig_dir}; {seconds:.0f} s", flush=True)
+    stream = tables_to if tables_to is not None else sys.stdout
+    print(format_table(rows, metric), file=stream)
+    print(file=stream)
+    print(format_plausibility(plausibility, [*methods, "annotation"]), file=stream)
+    print(f"\nresults: {out_dir / 'results.json'}; figures: {fig_dir}; {seconds:.0f} s", file=stream, flush=True)
     return results

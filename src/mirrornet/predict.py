@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mirrornet.config import Config
+from mirrornet.fileio import write_json_atomic
 from mirrornet.skeleton import JOINT_NAMES, LIMBS, NUM_JOINTS
 
 __all__ = ["PredictError", "box_to_center_scale", "read_boxes", "predict_images", "write_json_atomic", "draw_predictions"]
@@ -146,15 +147,6 @@ def predict_images(
                 }
             )
     return results
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def draw_predictions(image_path: str | Path, people: Sequence[Mapping[str, Any]], out_path: str | Path) -> Path:

@@ -18,7 +18,6 @@ the last ``eval.last_k_epochs`` epochs per group) and ``figures/learning_curves.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import os
@@ -28,9 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 from mirrornet.config import Config, config_from_dict, save_config
 from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
+from mirrornet.fileio import write_json_atomic
 from mirrornet.training.checkpoint import build_model, read_checkpoint, save_checkpoint
 from mirrornet.training.curves import plot_learning_curves
 from mirrornet.training.datamodule import build_codec_for, build_training_data
@@ -334,9 +333,7 @@ def _write_outputs(config: Config, out_dir: Path, results: dict, finals: dict, k
     records = _all_records(out_dir, finals)
     flat = [r for s in CURRICULUM for r in records.get(s.name, [])]
     write_metrics_csv(out_dir / "metrics.csv", flat)
-    tmp = out_dir / f".results.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
-    os.replace(tmp, out_dir / "results.json")
+    write_json_atomic(out_dir / "results.json", _json_safe(results))
     curves = {}
     for method in METHODS:
         chain = method_chain(method)
