@@ -68,31 +68,22 @@ def export_onnx(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                # The two exporters name the dynamic batch axis differently.
                 if use_dynamo:
                     batch = torch.export.Dim("batch", min=1, max=4096)
-                    torch.onnx.export(
-                        module,
-                        (example,),
-                        str(tmp),
-                        input_names=["image"],
-                        output_names=["heatmaps"],
-                        dynamic_shapes={"image": {0: batch}},
-                        opset_version=opset,
-                        dynamo=True,
-                        external_data=False,
-                        verbose=False,
-                    )
+                    exporter_args = {"dynamic_shapes": {"image": {0: batch}}, "external_data": False, "verbose": False}
                 else:
-                    torch.onnx.export(
-                        module,
-                        (example,),
-                        str(tmp),
-                        input_names=["image"],
-                        output_names=["heatmaps"],
-                        dynamic_axes={"image": {0: "batch"}, "heatmaps": {0: "batch"}},
-                        opset_version=opset,
-                        dynamo=False,
-                    )
+                    exporter_args = {"dynamic_axes": {"image": {0: "batch"}, "heatmaps": {0: "batch"}}}
+                torch.onnx.export(
+                    module,
+                    (example,),
+                    str(tmp),
+                    input_names=["image"],
+                    output_names=["heatmaps"],
+                    opset_version=opset,
+                    dynamo=use_dynamo,
+                    **exporter_args,
+                )
             os.replace(tmp, out_path)
             return out_path
         except Exception as exc:  # the next exporter may cope; report all if none does
