@@ -76,7 +76,9 @@ def test_pckh_official_rules():
     res = pckh(pred, gt, mask, heads)
     assert res["metric"] == "PCKh@0.5"
     assert res["groups"]["Head"] == 100.0
-    assert res["groups"]["Elbow"] == pytest.approx(100 * 2 / 3)
+    # The official group score is the mean of the sides, r_elbow 1/2 and l_elbow 1/1 -> 75 %;
+    # pooling their counts would give 2/3 = 66.7 %.
+    assert res["groups"]["Elbow"] == pytest.approx(75.0)
     assert res["joints"]["thorax"] == 50.0
     assert res["counts"]["Total"] == 27 and res["groups"]["Total"] == pytest.approx(100 * 26 / 27)
     rep = pckh_report(pred, gt, mask, heads, thresholds=(0.5, 0.1))
@@ -114,3 +116,25 @@ def test_format_table_layout():
     assert lines[1].split() == ["Method", "#annotated", "Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]
     assert lines[3].split() == ["Baseline", "2200", *["100.00"] * 8]
     assert lines[4].split() == ["Supervised", "MirrorNet", "-", "92.94", *["-"] * 7]
+
+
+def test_groups_average_the_sides_where_pooling_differs():
+    """PCK's groups are the mean of the left and right joint scores (eval_pck.m, evaluatePCKh.m),
+    not their pooled counts: with 3 people, r_wrist judged on 3 (1 correct) and l_wrist on 1
+    (correct), Wrist = (33.3 + 100) / 2 = 66.7 % (pooled: 2 / 4 = 50 %)."""
+    gt = np.stack([person_grid()] * 3)
+    pred = gt.copy()
+    pred[1, J["r_wrist"], 0] += 50.0
+    pred[2, J["r_wrist"], 0] += 50.0
+    mask = np.ones((3, 16))
+    mask[1:, J["l_wrist"]] = 0
+    res = pck(pred, gt, mask, norm=np.array([40.0, 40.0, 40.0]))
+    assert res["joints"]["r_wrist"] == pytest.approx(100 / 3)
+    assert res["joints"]["l_wrist"] == 100.0
+    assert res["groups"]["Wrist"] == pytest.approx((100 / 3 + 100) / 2)
+    # Total still pools the counts (the MPII tool's jnt_ratio): 42 judged joints, 2 wrong.
+    assert res["counts"]["Total"] == 14 * 3 - 2
+    assert res["groups"]["Total"] == pytest.approx(100 * 38 / 40)
+    # A group with one side never judged is that side's score.
+    mask[:, J["l_wrist"]] = 0
+    assert pck(pred, gt, mask, norm=np.array([40.0] * 3))["groups"]["Wrist"] == pytest.approx(100 / 3)

@@ -9,6 +9,7 @@ All networks here are stand-ins that follow the mirrornet.nets contract:
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -175,7 +176,7 @@ def test_unlabeled_bound_monte_carlo_converges_to_closed_form():
     n = 40_000
     x1, x_star1, _, (x, x_star, _) = _replicated(model, n)
     with torch.no_grad():
-        terms = unlabeled_terms(model(x, x_star), x_star)
+        terms = unlabeled_terms(model(x, x_star), x_star, generator_variance="learned")
     exact, _, _ = closed_form(model, x1, x_star1)
     naive, _, _ = closed_form(model, x1, x_star1, with_variance=False)
     for name in ("fidelity", "plausibility", "kl_z"):
@@ -197,7 +198,9 @@ def test_labeled_bound_monte_carlo_converges_to_closed_form(pose_source):
     x1, x_star1, target1, (x, x_star, target) = _replicated(model, n, seed=1)
     with torch.no_grad():
         out = model(x, x_star, target, pose_source=pose_source)
-        terms = labeled_terms(out, x_star, target, None, lam=lam, pose_source=pose_source)
+        terms = labeled_terms(
+            out, x_star, target, None, lam=lam, pose_source=pose_source, generator_variance="learned"
+        )
     exact, mu_s, var_alpha = closed_form(model, x1, x_star1, target1 if pose_source == "annotation" else None)
     # Eq. 28 at the annotation, exact
     log_q = -0.5 * (LOG_2PI + torch.log(var_alpha) + (target1.flatten() - mu_s) ** 2 / var_alpha).sum()
@@ -323,16 +326,23 @@ def test_bound_assembly_matches_eq_35_and_36_by_hand():
         + neg_kl(out.a_mean, out.a_logvar) + neg_kl(out.g_mean, out.g_logvar) + neg_kl(out.z_mean, out.z_logvar)
     )
     entropy = 0.5 * (1 + torch.log(2 * math.pi * torch.tensor(0.01))) * out.s_mean[0].numel()
-    got = unlabeled_elbo(out, x_star)
+    got = unlabeled_elbo(out, x_star, generator_variance="learned")
     torch.testing.assert_close(got["total"], (mirrors + entropy).mean(), rtol=1e-5, atol=1e-3)
     assert got["kl_a"] > 0 and got["kl_z"] > 0
+    # The paper's σ²_θ = σ²_φ = 1 (the default): the same sum with log σ² = 0.
+    zero = torch.zeros(())
+    fixed_mirrors = (
+        log_normal(x_star, out.x_mean, zero) + log_normal(out.s, out.s_rec_mean, zero)
+        + neg_kl(out.a_mean, out.a_logvar) + neg_kl(out.g_mean, out.g_logvar) + neg_kl(out.z_mean, out.z_logvar)
+    )
+    torch.testing.assert_close(unlabeled_elbo(out, x_star)["total"], (fixed_mirrors + entropy).mean(), rtol=1e-5, atol=1e-3)
 
     out = model(x, x_star, target, pose_source="annotation")
     mirrors = (
         log_normal(x_star, out.x_mean, out.x_logvar) + log_normal(target, out.s_rec_mean, out.s_rec_logvar)
         + neg_kl(out.a_mean, out.a_logvar) + neg_kl(out.g_mean, out.g_logvar) + neg_kl(out.z_mean, out.z_logvar)
     )
-    got = labeled_elbo(out, x_star, target, weights, lam=0.0)
+    got = labeled_elbo(out, x_star, target, weights, lam=0.0, generator_variance="learned")
     torch.testing.assert_close(got["total"], mirrors.mean(), rtol=1e-5, atol=1e-3)
 
 
@@ -428,6 +438,83 @@ def test_semi_supervised_edge_cases_and_consistency_checks():
         labeled_elbo(out, x_star, target, weights[:, :2])
 
 
+@pytest.mark.parametrize("pose_source", ["annotation", "recognizer"])
+def test_generator_variance_fixed_ignores_the_variance_branches(pose_source):
+    """Secs. 4.2-4.3 fix σ²_θ = σ²_φ = 1: with generator_variance="fixed" (the default) the
+    variance branches of θ and φ change nothing and get no gradient; with "learned" they do."""
+    torch.manual_seed(11)
+    model = conv_mirrornet()
+    x, x_star, target, weights = _conv_batch()
+    out = model(x, x_star, target, pose_source=pose_source)
+    fixed = labeled_elbo(out, x_star, target, weights, pose_source=pose_source)
+    learned = labeled_elbo(out, x_star, target, weights, pose_source=pose_source, generator_variance="learned")
+    assert not torch.allclose(fixed["fidelity"], learned["fidelity"])
+    assert not torch.allclose(fixed["plausibility"], learned["plausibility"])
+    shifted = replace(out, x_logvar=out.x_logvar + 2.0, s_rec_logvar=out.s_rec_logvar - 3.0)
+    again = labeled_elbo(shifted, x_star, target, weights, pose_source=pose_source)
+    for term in ("fidelity", "plausibility", "total"):
+        torch.testing.assert_close(again[term], fixed[term])
+    # log p_θ(x* | s, a, g) with σ² = 1, by hand
+    by_hand = (-0.5 * (math.log(2 * math.pi) + (x_star - out.x_mean) ** 2)).flatten(1).sum(1).mean()
+    torch.testing.assert_close(fixed["fidelity"], by_hand)
+    # No gradient reaches the log-variance halves of θ's and φ's outputs.
+    x_logvar_grad, = torch.autograd.grad(fixed["total"], out.x_logvar, retain_graph=True, allow_unused=True)
+    assert x_logvar_grad is None or torch.count_nonzero(x_logvar_grad) == 0
+    with pytest.raises(ValueError, match="generator_variance"):
+        labeled_elbo(out, x_star, target, weights, pose_source=pose_source, generator_variance="free")
+    unl = model(x, x_star)
+    torch.testing.assert_close(
+        unlabeled_elbo(replace(unl, x_logvar=unl.x_logvar + 2.0), x_star)["total"], unlabeled_elbo(unl, x_star)["total"]
+    )
+
+
+@pytest.mark.parametrize("alpha_supervision", ["all_outputs", "last_output"])
+def test_lambda_term_supervises_the_outputs_eq_30_supervises(alpha_supervision):
+    """Eq. 30 supervises every hourglass stack; so does λ·log q_α in Eq. 27 with
+    alpha_supervision="all_outputs" (the default); "last_output" keeps the final stack only."""
+    torch.manual_seed(12)
+    model = conv_mirrornet(stacks=3)
+    x, x_star, target, weights = _conv_batch()
+    out = model(x, x_star, target)
+    assert len(out.stacks) == 3
+    got = labeled_elbo(out, x_star, target, weights, lam=0.01, alpha_supervision=alpha_supervision)
+    eq30 = recognizer_objective(out.stacks, target, weights, out.s_logvar, alpha_supervision=alpha_supervision)
+    torch.testing.assert_close(got["log_q_alpha"], eq30["log_q_alpha"])
+    torch.testing.assert_close(got["lambda_log_q_alpha"], 0.01 * eq30["log_q_alpha"])
+    last_only = recognizer_objective(out.stacks[-1], target, weights, out.s_logvar)["log_q_alpha"]
+    if alpha_supervision == "all_outputs":
+        assert not torch.allclose(got["log_q_alpha"], last_only)
+    else:
+        torch.testing.assert_close(got["log_q_alpha"], last_only)
+    # Every stack of α gets a gradient from the λ term only when all outputs are supervised.
+    (-got["total"]).backward()
+    first_stack = model.alpha.heads[0].weight.grad
+    assert (first_stack is not None and torch.count_nonzero(first_stack) > 0) == (alpha_supervision == "all_outputs")
+    # The semi-supervised bound uses the same outputs.
+    annotated = torch.tensor([1, 0, 1, 1])
+    out = model(x, x_star, target, annotated)
+    semi = semi_supervised_elbo(out, x_star, target, weights, annotated, alpha_supervision=alpha_supervision)
+    rows = annotated.bool()
+    part = labeled_elbo(out.select(rows), x_star[rows], target[rows], weights[rows], alpha_supervision=alpha_supervision)
+    torch.testing.assert_close(semi["labeled/log_q_alpha"], part["log_q_alpha"])
+
+
+def test_semi_supervised_shares_add_up_to_the_total():
+    torch.manual_seed(13)
+    model = conv_mirrornet()
+    x, x_star, target, weights = _conv_batch(b=6)
+    annotated = torch.tensor([1, 0, 1, 1, 0, 0])
+    out = model(x, x_star, target, annotated)
+    got = semi_supervised_elbo(out, x_star, target, weights, annotated, lam=0.5)
+    kls = sum(
+        (3 * got[f"labeled/{k}"] + 3 * got[f"unlabeled/{k}"]) / 6 for k in ("kl_a", "kl_g", "kl_z")
+    )
+    entropy = 3 * got["unlabeled/entropy"] / 6
+    rebuilt = got["fidelity"] + got["plausibility"] + got["lambda_log_q_alpha"] + entropy - kls
+    torch.testing.assert_close(rebuilt, got["total"], rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(got["lambda_log_q_alpha"], 0.5 * got["labeled/log_q_alpha"] * 3 / 6)
+
+
 # ---------------------------------------------------------------------------------------------
 # Pretraining objectives.
 def test_recognizer_objective_eq_30():
@@ -448,8 +535,13 @@ def test_recognizer_objective_eq_30():
     torch.testing.assert_close(recognizer_objective(moved, target, weights)["total"], got["total"])
     single = recognizer_objective(stacks[1], target)
     assert set(single) == {"log_q_alpha", "total"}
-    with pytest.raises(ValueError, match="stack 0"):
+    with pytest.raises(ValueError, match="output 0"):
         recognizer_objective([stacks[0][:, :2]], target)
+    # alpha_supervision="last_output": only the final stack is supervised.
+    last = recognizer_objective(stacks, target, weights, alpha_supervision="last_output")
+    torch.testing.assert_close(last["total"], got["log_q_alpha_stack1"])
+    with pytest.raises(ValueError, match="alpha_supervision"):
+        recognizer_objective(stacks, target, alpha_supervision="first")
 
 
 def test_image_and_pose_vae_objectives_fix_the_variance_to_one():

@@ -177,3 +177,150 @@ def test_bf16_mixed_and_learned_alpha_variance(tmp_path) -> None:
     after = read_checkpoint(tmp_path / "checkpoints" / "semi_supervised.ckpt")["state_dict"]["alpha_logvar"]
     assert before.dtype == after.dtype == torch.float32
     assert not torch.equal(before, after)  # log σ²_α is learned in the joint stages
+
+
+# ---------------------------------------------------------------------------------------------
+# The faithful-curriculum settings: optimiser treatment of α, exposure records, gradient norms.
+def test_alpha_starts_baseline_and_supervised_first_with_the_same_adam_state(tiny_run) -> None:
+    """α continues its Adam state from pretrain_alpha in every method (moments and step count),
+    the VAE nets continue theirs from pretrain_vaes; nothing is fresh that had a state."""
+    from mirrornet.config import config_from_dict
+    from mirrornet.curriculum import stage_by_name
+    from mirrornet.training.checkpoint import build_model
+    from mirrornet.training.lightning_module import StageModule
+    from mirrornet.training.run import continued_optimizer_state
+
+    out, _ = tiny_run
+
+    def payload_of(name):
+        return read_checkpoint(out / "checkpoints" / f"{name}.ckpt")
+
+    config = config_from_dict(payload_of("pretrain_alpha")["config"])
+    optimizers = {}
+    for name in ("baseline", "supervised_first"):
+        stage = stage_by_name(name)
+        module = StageModule(
+            build_model(config), config, stage, data=None, total_epochs=1,
+            optimizer_state=continued_optimizer_state(stage, payload_of),
+        )
+        optimizers[name] = (module.configure_optimizers(), dict(module.model.named_parameters()))
+    alpha_names = [n for n, _ in build_model(config).named_parameters() if n.startswith("alpha.")]
+    assert alpha_names
+    for n in alpha_names:
+        states = [opt.state[params[n]] for opt, params in optimizers.values()]
+        assert states[0] and states[1], n  # neither method starts α afresh
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(states[0][key], states[1][key]), (n, key)
+    # α's step count is that of its pretraining (2 epochs of at most 2 steps).
+    first = alpha_names[0]
+    assert float(optimizers["baseline"][0].state[optimizers["baseline"][1][first]]["step"]) == sum(
+        r["steps"] for r in payload_of("pretrain_alpha")["history"]
+    )
+    # β … φ continue from the VAE pretraining.
+    opt, params = optimizers["supervised_first"]
+    vae_states = read_checkpoint(out / "checkpoints" / "pretrain_vaes.ckpt")
+    phi_name = next(n for n in vae_states["optimizer_param_names"] if n.startswith("phi."))
+    assert opt.state[params[phi_name]], phi_name
+
+
+def test_records_count_steps_and_annotated_draws(tiny_run) -> None:
+    out, results = tiny_run
+    history = read_checkpoint(out / "checkpoints" / "semi_supervised.ckpt")["history"]
+    for record in history:
+        # tiny.yaml: 6 annotated + 2 non-annotated per batch of 8, at most 2 steps per epoch
+        assert record["steps"] == 2
+        assert record["annotated_draws"] == 12 and record["unannotated_draws"] == 4
+    for method in METHODS:
+        row = results[method]
+        assert row["alpha_steps"] == 8  # α: 4 epochs of 2 steps in every method
+        assert row["annotated_draws"] > 0
+    assert results["baseline"]["unannotated_draws"] == 0
+    assert results["semi_supervised"]["unannotated_draws"] == 4
+    header = next(csv.reader(open(out / "metrics.csv")))
+    assert {"steps", "annotated_draws", "unannotated_draws"} <= set(header)
+
+
+def test_kl_z_and_gradient_norms_into_alpha_are_logged(tiny_run) -> None:
+    out, _ = tiny_run
+    header = next(csv.reader(open(out / "metrics.csv")))
+    for term in ("fidelity", "plausibility", "lambda_log_q_alpha"):
+        assert f"train/alpha_grad/{term}" in header, term
+    assert "train/labeled/kl_z" in header and "train/semi_supervised/unlabeled/kl_z" in header
+    supervised = read_checkpoint(out / "checkpoints" / "supervised.ckpt")["history"][-1]["train"]
+    # s = annotation (the default): the mirrors do not reach α on annotated images, λ·log q_α does.
+    assert supervised["alpha_grad/fidelity"] == 0.0 and supervised["alpha_grad/plausibility"] == 0.0
+    assert supervised["alpha_grad/lambda_log_q_alpha"] > 0.0
+    semi = read_checkpoint(out / "checkpoints" / "semi_supervised.ckpt")["history"][-1]["train"]
+    # On non-annotated images s ~ q_α, so both mirrors send gradients into α.
+    assert semi["alpha_grad/fidelity"] > 0.0 and semi["alpha_grad/plausibility"] > 0.0
+    baseline = read_checkpoint(out / "checkpoints" / "baseline.ckpt")["history"][-1]["train"]
+    assert not any(k.startswith("alpha_grad/") for k in baseline)
+
+
+def test_mixed_epoch_length() -> None:
+    from mirrornet.training.datamodule import epoch_batches
+
+    config = load_config(TINY, ["train.batch_size=8", "train.n_annotated=6", "train.n_unannotated=2"])
+    # 10 annotated, 40 non-annotated images.
+    assert epoch_batches(config, "mixed", [10, 40], [6, 2]) == 2  # ⌈10 / 6⌉: one pass over the annotated
+    assert epoch_batches(config, "annotated", [10], [8]) == 2
+    every = load_config(TINY, ["train.mixed_epoch=all_images"])
+    assert epoch_batches(every, "mixed", [10, 40], [6, 2]) == 7  # ⌈50 / 8⌉
+
+
+@pytest.mark.parametrize("source", ["psi", "silhouette"])
+def test_pretrain_mask_source(source, monkeypatch) -> None:
+    """Image-VAE pretraining splits x* with ψ's estimate (Sec. 4.2, the default) or with the
+    ground-truth silhouette where an image has one."""
+    from mirrornet.training.checkpoint import build_model
+    from mirrornet.training.lightning_module import OBJECTIVES
+
+    config = load_config(TINY, [f"model.pretrain_mask_source={source}"])
+    model = build_model(config)
+    gen = torch.Generator().manual_seed(0)
+    silhouette = (torch.rand(2, 1, 16, 16, generator=gen) > 0.5).float()
+    batch = {
+        "x_star": torch.randn(2, 3, 16, 16, generator=gen),
+        "heatmaps": torch.rand(2, 16, 16, 16, generator=gen),
+        "silhouette": silhouette,
+        "has_silhouette": torch.tensor([1.0, 0.0]),
+    }
+    seen = {}
+    real = model.image_vae
+
+    def spy(x_star, s, mask):
+        seen["mask"] = mask
+        return real(x_star, s, mask)
+
+    monkeypatch.setattr(model, "image_vae", spy)
+    OBJECTIVES["image_vae"](model, batch, config)
+    with torch.no_grad():
+        estimate = model.estimate_mask(batch["x_star"], batch["heatmaps"], mask_pose_gradient=False)
+    # The image without a silhouette always gets ψ's estimate.
+    torch.testing.assert_close(seen["mask"][1], estimate[1])
+    if source == "psi":
+        torch.testing.assert_close(seen["mask"][0], estimate[0])
+    else:
+        torch.testing.assert_close(seen["mask"][0], silhouette[0])
+
+
+def test_faithful_keys_are_checked_and_saved(tiny_run) -> None:
+    import yaml
+
+    from mirrornet.config import ConfigError
+
+    for key, bad in [
+        ("model.generator_variance", "free"),
+        ("model.alpha_supervision", "first_output"),
+        ("model.pretrain_mask_source", "ground_truth"),
+        ("train.mixed_epoch", "some_images"),
+        ("train.alpha_grad_norm_every", "-1"),
+    ]:
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(TINY, [f"{key}={bad}"])
+    out, _ = tiny_run
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["model"]["generator_variance"] == "fixed"
+    assert saved["model"]["alpha_supervision"] == "all_outputs"
+    assert saved["model"]["pretrain_mask_source"] == "psi"
+    assert saved["train"]["mixed_epoch"] == "annotated_images"

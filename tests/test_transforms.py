@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mirrornet.data import PoseRecord, TopDownTransform
-from mirrornet.data.transforms import apply_affine, get_affine, warp_affine
+from mirrornet.data.transforms import apply_affine, get_affine, warp_affine, warp_affine_area
 from mirrornet.skeleton import FLIP_PERMUTATION
 
 
@@ -58,10 +58,10 @@ def test_call_without_augmentation_and_x_star_alignment():
     assert 0.0 <= out["silhouette"].min() and out["silhouette"].max() == pytest.approx(1.0)
     np.testing.assert_allclose(out["joints"], apply_affine(rec.joints, out["affine"]))
     assert not out["flipped"] and out["rotation"] == 0.0
-    # x* is the same warp straight to 1/4 size: heatmap pixel j <-> input 4j + 1.5
+    # x* is the same warp straight to 1/4 size (area-averaged): heatmap pixel j <-> input 4j + 1.5
     hm_a = out["heatmap_affine"]
     np.testing.assert_allclose(apply_affine([10.0, 20.0], hm_a), (apply_affine([10.0, 20.0], out["affine"]) + 0.5) / 4 - 0.5)
-    np.testing.assert_array_equal(out["x_star"], warp_affine(img, hm_a, (16, 12)))
+    np.testing.assert_array_equal(out["x_star"], warp_affine_area(img, hm_a, (16, 12)))
     # the silhouette's foreground lands on the box's mapped corners
     inside = apply_affine([[40.0, 30.0]], hm_a)[0]
     assert out["silhouette"][int(round(inside[1])), int(round(inside[0]))] == pytest.approx(1.0)
@@ -102,3 +102,27 @@ def test_bad_sizes():
         TopDownTransform((30, 32), heatmap_stride=4)
     with pytest.raises(ValueError, match="image must be"):
         TopDownTransform((32, 32))(np.zeros((10, 10)), record())
+
+
+def test_x_star_is_an_area_average_not_point_sampling():
+    """A one-pixel checkerboard shrunk 25× is uniform grey when the area under each pixel is
+    averaged; bilinear point sampling alone reads black or white pixels (aliasing)."""
+    board = (np.indices((400, 400)).sum(0) % 2 * 255).astype(np.uint8)
+    img = np.stack([board] * 3, axis=-1)
+    rec = PoseRecord(image="x.jpg", joints=np.full((16, 2), 200.0), visible=np.ones(16), center=(199.5, 199.5), scale=2.0)
+    out = TopDownTransform((64, 64), heatmap_stride=4, padding=1.0)(img, rec)
+    x_star = out["x_star"].astype(float)  # (16, 16, 3): 400 px -> 16 px
+    assert x_star.shape == (16, 16, 3)
+    assert np.abs(x_star - 127.5).max() <= 2.0
+    point = warp_affine(img, out["heatmap_affine"], (16, 16)).astype(float)
+    assert np.abs(point - 127.5).max() > 100  # what the old bilinear warp gave
+    # On a smooth image the area average and the bilinear warp agree (same geometry).
+    ramp = np.tile(np.linspace(0, 255, 400)[None, :], (400, 1)).astype(np.uint8)
+    ramp = np.stack([ramp] * 3, axis=-1)
+    hm_a = out["heatmap_affine"]
+    assert np.abs(warp_affine_area(ramp, hm_a, (16, 16)).astype(float) - warp_affine(ramp, hm_a, (16, 16))).max() <= 2
+    # The silhouette is averaged alike: its mean is the covered fraction.
+    sil = np.zeros((400, 400), bool)
+    sil[100:300, 150:250] = True
+    small = warp_affine_area(sil, hm_a, (16, 16))
+    assert small.dtype == np.float32 and small.sum() * 25**2 == pytest.approx(sil.sum(), rel=0.01)

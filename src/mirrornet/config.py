@@ -125,6 +125,16 @@ class ModelConfig:
         lam: λ of Eq. 27 weighting log q_α(s|x) (0.01 in the paper).
         alpha_variance: σ²_α of q_α(s|x), fixed to 0.01 in the paper (Eq. 30).
         learn_alpha_variance: learn log σ²_α as a parameter instead (not in the paper).
+        generator_variance: ``fixed`` (σ²_θ = σ²_φ = 1 in every stage, as Secs. 4.2 and 4.3
+            fix them "for stability") or ``learned`` (the joint stages use the variance branches
+            of θ and φ, Figs. 6–7).
+        alpha_supervision: ``all_outputs`` (log q_α sums over every output of a multi-output α,
+            the hourglass stacks, as Eq. 30 does — in Eq. 30 and in the λ term of Eq. 27 alike)
+            or ``last_output`` (the final output only).
+        pretrain_mask_source: the mask w that splits x* while the image VAE is pretrained
+            (Eq. 31): ``psi`` (the pretrained mask estimator's w = ψ(x*, s), as Sec. 4.2 defines
+            w and as the joint stages use it) or ``silhouette`` (the ground-truth silhouette where
+            an image has one, ψ's estimate elsewhere).
     """
 
     recognizer: str = "hourglass"
@@ -134,6 +144,9 @@ class ModelConfig:
     lam: float = 0.01
     alpha_variance: float = 0.01
     learn_alpha_variance: bool = False
+    generator_variance: str = "fixed"
+    alpha_supervision: str = "all_outputs"
+    pretrain_mask_source: str = "psi"
 
 
 @dataclass
@@ -163,6 +176,14 @@ class TrainConfig:
         batch_size: images per (global) batch: 128 in the paper.
         n_annotated / n_unannotated: composition of a semi-supervised batch (96 + 32 in the
             paper; Table 9 varies it). Their sum must equal ``batch_size``.
+        mixed_epoch: length of an epoch of the semi-supervised stage: ``annotated_images``
+            (one pass over the annotated images, ⌈N_annotated / n_annotated⌉ batches, so α sees
+            each annotated image as often as in the supervised stages) or ``all_images``
+            (⌈N / batch_size⌉ batches, a pass over the whole training set).
+        alpha_grad_norm_every: in the joint stages, every this many steps the gradient norm
+            into α's parameters of each term of the bound (fidelity, plausibility,
+            λ·log q_α) is measured and logged as ``alpha_grad/<term>`` (0: never). Each
+            measurement costs three extra backward passes through α.
         lr: Adam's learning rate (1e-3).
         seed: seed of everything (model initialisation, batch order, augmentation, sampling).
         accelerator / devices / num_nodes / strategy / precision: passed to ``lightning.Trainer``
@@ -177,6 +198,8 @@ class TrainConfig:
     batch_size: int = 128
     n_annotated: int = 96
     n_unannotated: int = 32
+    mixed_epoch: str = "annotated_images"
+    alpha_grad_norm_every: int = 10
     lr: float = 1e-3
     seed: int = 0
     accelerator: str = "auto"
@@ -231,6 +254,12 @@ class Config:
         _choice("data.codec", d.codec, ("onehot", "gaussian"))
         _choice("model.pose_source", m.pose_source, ("annotation", "recognizer"))
         _choice("model.vae_preset", m.vae_preset, ("paper", "small"))
+        _choice("model.generator_variance", m.generator_variance, ("fixed", "learned"))
+        _choice("model.alpha_supervision", m.alpha_supervision, ("all_outputs", "last_output"))
+        _choice("model.pretrain_mask_source", m.pretrain_mask_source, ("psi", "silhouette"))
+        _choice("train.mixed_epoch", t.mixed_epoch, ("annotated_images", "all_images"))
+        if t.alpha_grad_norm_every < 0:
+            raise ConfigError(f"train.alpha_grad_norm_every must be >= 0, got {t.alpha_grad_norm_every}")
         _choice("eval.metric", e.metric, ("auto", "pck", "pckh"))
         if d.format != "synthetic" and not d.root:
             raise ConfigError(f"data.root is required for data.format={d.format!r}")

@@ -53,7 +53,11 @@ class Stage:
             ``silhouettes`` (images with a silhouette, for ψ).
         epochs_key: field of ``TrainConfig.epochs`` giving the stage's length.
         init_from: the stage whose final weights initialise this one (None: fresh networks).
-        continues_optimizer: keep the Adam state of ``init_from`` (a stage split in two halves).
+        continues_optimizer: every trained parameter continues its Adam state (moments and step
+            count) from the latest earlier stage of its chain that trained it; parameters no
+            earlier stage trained start fresh (``mirrornet.training.run.continued_optimizer_state``).
+            So α is treated alike in every method: ``baseline`` and ``supervised_first`` both
+            continue α's state from ``pretrain_alpha``.
         evaluate: evaluate α on the test split at every epoch (stages that train α).
         alpha_epochs_before: stages whose epochs α has already seen (for the learning curve).
         method: the method whose reported figure this stage's last epochs give (or None).
@@ -133,7 +137,7 @@ CURRICULUM: tuple[Stage, ...] = (
         data="annotated",
         epochs_key="supervised_first",
         init_from="pretrain_vaes",
-        continues_optimizer=False,
+        continues_optimizer=True,
         evaluate=True,
         method=None,
         description="step 2a: MirrorNet but ψ, labelled bound Eq. 27 (state kept for step 3)",

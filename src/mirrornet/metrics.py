@@ -7,11 +7,15 @@
   ≤ τ · l, l = 0.6 × the diagonal of the ground-truth head box — the official MPII tool's
   `SC_BIAS = 0.6`, as re-implemented in HRNet's `mpii.evaluate`.
 
-Only joints with mask 1 count. Percentages (0–100). A group's score pools the counts of its
-joints (`skeleton.PCK_GROUPS`); "Total" pools all joints but pelvis and thorax
-(`skeleton.TOTAL_JOINTS`), i.e. it is the mean of the per-joint scores weighted by their counts,
-exactly as the MPII tool's `jnt_ratio` weighting. People whose normaliser is not positive (a box
-or head size of 0) cannot be judged and are left out; their number is reported as "excluded".
+Only joints with mask 1 count. Percentages (0–100). A group's score is the mean of the scores
+of its joints (`skeleton.PCK_GROUPS`), left and right weighing the same, as the official tools
+report a part: the MPII tool (`evaluatePCKh.m`, HRNet's `mpii.evaluate`: ``0.5 * (PCKh[lsho] +
+PCKh[rsho])``) and the LSP tool (`eval_pck.m`, the mean of the two sides' PCK). "Total" pools
+all joints but pelvis and thorax (`skeleton.TOTAL_JOINTS`), i.e. it is the mean of the per-joint
+scores weighted by their counts, as the MPII tool's `jnt_ratio` weighting; for PCK on LSP, whose
+test people carry all 14 joints, that is the plain mean over the joints. People whose normaliser
+is not positive (a box or head size of 0) cannot be judged and are left out; their number is
+reported as "excluded".
 """
 
 from __future__ import annotations
@@ -88,7 +92,12 @@ def _summarise(correct: np.ndarray, counted: np.ndarray, metric: str, excluded: 
         n = counts[list(joints)].sum()
         return float(100.0 * hits[list(joints)].sum() / n) if n > 0 else float("nan")
 
-    groups = {name: pct(idx) for name, idx in PCK_GROUPS.items()}
+    def side_mean(joints: Sequence[int]) -> float:
+        # The official group score: the mean of the joint scores, left and right alike.
+        scores = [pct([j]) for j in joints if counts[j] > 0]
+        return float(np.mean(scores)) if scores else float("nan")
+
+    groups = {name: side_mean(idx) for name, idx in PCK_GROUPS.items()}
     groups["Total"] = pct(TOTAL_JOINTS)
     group_counts = {name: int(counts[list(idx)].sum()) for name, idx in PCK_GROUPS.items()}
     group_counts["Total"] = int(counts[list(TOTAL_JOINTS)].sum())
@@ -112,7 +121,9 @@ def pck(
 
     A joint is correct when ‖pred − gt‖ ≤ τ · max(h, w), with h, w the size of the tight box around
     the person's labelled ground-truth joints (or `norm` when given). Only joints with mask 1
-    count; the groups and "Total" (all joints but pelvis and thorax) pool their joints' counts.
+    count. A group is the mean of its joints' scores (left and right weigh the same, as in the
+    LSP tool `eval_pck.m`); "Total" (all joints but pelvis and thorax) pools the counts of its
+    joints — on LSP, whose people carry every joint, the plain mean of the 14 joint scores.
 
     Args:
         pred: (N, 16, 2) predicted joints, original-image pixels.
@@ -139,8 +150,9 @@ def pckh(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, head_sizes: np.ndar
 
     A joint is correct when ‖pred − gt‖ / l ≤ τ, l = `head_sizes` = 0.6 × the ground-truth
     head-box diagonal (see `head_sizes_from_boxes`). Only joints with mask 1 count (the tool's
-    `jnt_visible = 1 − jnt_missing`); "Total" leaves out pelvis and thorax and weights each joint
-    by its count, as the tool does.
+    `jnt_visible = 1 − jnt_missing`). A group is the mean of its left and right joints' scores
+    and "Total" leaves out pelvis and thorax and weights each joint by its count, both as the
+    tool does.
 
     Args:
         pred: (N, 16, 2) predicted joints.

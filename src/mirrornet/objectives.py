@@ -7,7 +7,7 @@ dimensions and averaged over the batch, so it can be logged as is:
 ========================  ==========================================================  ========
 function                  bound                                                       paper
 ========================  ==========================================================  ========
-recognizer_objective      log q_α(s | x), σ²_α = 0.01, summed over stacks             Eq. 30
+recognizer_objective      log q_α(s | x), σ²_α = 0.01, summed over α's outputs        Eq. 30
 image_vae_objective       log p_θ(x* | s, a, g) − KL_a − KL_g, σ²_θ = 1               Eq. 31
 pose_vae_objective        log p_φ(s | z) − KL_z, σ²_φ = 1                             Eq. 34
 mask_objective            −MSE(w, silhouette)                                         Sec. 4.2
@@ -23,6 +23,15 @@ Term names: ``fidelity`` = log p_θ(x* | s, a, g); ``plausibility`` = log p_φ(s
 The labelled bound has two readings, chosen by ``pose_source`` (a config key; default
 "annotation"): Eq. 26-27 as written, with s = annotation, or the terms of Eq. 15 evaluated at
 s ~ q_α(s | x) plus λ log q_α(s_annotated | x). See :func:`labeled_elbo` and docs/model.md.
+
+Two more readings are config keys (docs/model.md):
+
+* ``generator_variance`` (``model.generator_variance``): ``"fixed"`` (default) evaluates
+  log p_θ and log p_φ with σ²_θ = σ²_φ = 1 in every stage, as Secs. 4.2 and 4.3 fix them "for
+  stability"; ``"learned"`` uses the variance branches of θ and φ (Figs. 6-7) in the joint stages.
+* ``alpha_supervision`` (``model.alpha_supervision``): ``"all_outputs"`` (default) sums
+  log q_α over every output of a multi-output α (hourglass stacks), in Eq. 30 and in the λ term
+  of Eq. 27 alike; ``"last_output"`` uses the final output only.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ from mirrornet.model import POSE_SOURCES, MirrorNetOutputs
 
 __all__ = [
     "ALPHA_LOGVAR",
+    "ALPHA_SUPERVISIONS",
+    "GENERATOR_VARIANCES",
     "DEFAULT_LAMBDA",
     "recognizer_objective",
     "image_vae_objective",
@@ -59,8 +70,34 @@ __all__ = [
 ALPHA_LOGVAR: float = math.log(0.01)
 #: λ of Eq. 27 (the paper uses 0.01 in all experiments).
 DEFAULT_LAMBDA: float = 0.01
-#: log σ² = 0, i.e. σ²_θ = σ²_φ = 1 during pretraining (Eqs. 31, 34).
+#: log σ² = 0, i.e. σ²_θ = σ²_φ = 1 (Secs. 4.2, 4.3: "fixed to 1 for stability").
 _UNIT_LOGVAR: float = 0.0
+#: Readings of the generators' variances σ²_θ, σ²_φ (``model.generator_variance``).
+GENERATOR_VARIANCES: tuple[str, ...] = ("fixed", "learned")
+#: Which outputs of α the Gaussian log q_α(s | x) supervises (``model.alpha_supervision``).
+ALPHA_SUPERVISIONS: tuple[str, ...] = ("all_outputs", "last_output")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _supervised_outputs(stacks: Tensor | Sequence[Tensor], alpha_supervision: str) -> list[Tensor]:
+    """The outputs of α that log q_α supervises: all of them (Eq. 30) or the last one."""
+    _check_choice("alpha_supervision", alpha_supervision, ALPHA_SUPERVISIONS)
+    stack_list = [stacks] if isinstance(stacks, Tensor) else list(stacks)
+    if not stack_list:
+        raise ValueError("alpha returned no output to supervise (stacks is empty)")
+    return stack_list if alpha_supervision == "all_outputs" else stack_list[-1:]
+
+
+def _generator_logvars(out, generator_variance: str) -> tuple[Tensor | float, Tensor | float]:
+    """log σ²_θ and log σ²_φ of the joint bounds: 0 (σ² = 1) or the generators' branches."""
+    _check_choice("generator_variance", generator_variance, GENERATOR_VARIANCES)
+    if generator_variance == "learned":
+        return out.x_logvar, out.s_rec_logvar
+    return _UNIT_LOGVAR, _UNIT_LOGVAR
 
 
 class _ImageVAELike(Protocol):
@@ -107,36 +144,44 @@ def _mean_or_zero(values: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------------------------------
 # Pretraining objectives (Sec. 4).
+def _log_q_alpha_per_output(
+    outputs: list[Tensor], target: Tensor, weights: Tensor | None, logvar: Tensor | float
+) -> list[Tensor]:
+    """Eq. 28 at the annotation for each supervised output of α, each (B,)."""
+    weight = _joint_weight(weights, target)
+    per_output = []
+    for i, mean in enumerate(outputs):
+        _check_shape(f"alpha output {i}", mean, target.shape)
+        per_output.append(gaussian_log_prob(target, mean, logvar, weight=weight))  # (B,)
+    return per_output
+
+
 def recognizer_objective(
     stacks: Tensor | Sequence[Tensor],
     target: Tensor,
     weights: Tensor | None = None,
     logvar: Tensor | float = ALPHA_LOGVAR,
+    alpha_supervision: str = "all_outputs",
 ) -> dict[str, Tensor]:
     """Eq. 30: log q_α(s | x) at the annotation, σ²_α fixed (0.01 in the paper).
 
-    For a stacked hourglass the log-density of every stack is summed (intermediate supervision).
-    Joints with weight 0 (not annotated) are left out: their heatmap channels do not enter the
-    sum. Sum over dimensions, mean over the batch.
+    For a stacked hourglass the log-density of every stack is summed (intermediate supervision)
+    unless ``alpha_supervision="last_output"``. Joints with weight 0 (not annotated) are left
+    out: their heatmap channels do not enter the sum. Sum over dimensions, mean over the batch.
 
     Args:
         stacks: (B, K, h, w) heatmaps, or a list of them (one per stack).
         target: (B, K, h, w) annotated heatmaps s_n.
         weights: (B, K) joint weights (0 = left out); None weighs every joint 1.
         logvar: log σ²_α: a float or a tensor broadcastable to (B, K, h, w).
+        alpha_supervision: ``"all_outputs"`` (every stack) or ``"last_output"``.
 
     Returns:
-        {"log_q_alpha": Σ over stacks, "log_q_alpha_stack<i>": per stack (when > 1 stack),
-        "total": = log_q_alpha}.
+        {"log_q_alpha": Σ over the supervised stacks, "log_q_alpha_stack<i>": per stack (when
+        > 1 stack is supervised), "total": = log_q_alpha}.
     """
-    stack_list = [stacks] if isinstance(stacks, Tensor) else list(stacks)
-    if not stack_list:
-        raise ValueError("recognizer_objective: stacks is empty")
-    weight = _joint_weight(weights, target)
-    per_stack = []
-    for i, mean in enumerate(stack_list):
-        _check_shape(f"recognizer_objective: stack {i}", mean, target.shape)
-        per_stack.append(gaussian_log_prob(target, mean, logvar, weight=weight))  # (B,)
+    outputs = _supervised_outputs(stacks, alpha_supervision)
+    per_stack = _log_q_alpha_per_output(outputs, target, weights, logvar)
     terms = {"log_q_alpha": torch.stack(per_stack).sum(0)}
     if len(per_stack) > 1:
         terms.update({f"log_q_alpha_stack{i}": v for i, v in enumerate(per_stack)})
@@ -244,19 +289,26 @@ def _s_is_annotation(out: MirrorNetOutputs) -> Tensor:
     return torch.zeros_like(out.annotated)
 
 
-def _mirror_terms(out: MirrorNetOutputs, x_star: Tensor) -> dict[str, Tensor]:
-    """The terms shared by Eqs. 15 and 26, per sample (B,): fidelity, plausibility, three KLs."""
+def _mirror_terms(out: MirrorNetOutputs, x_star: Tensor, generator_variance: str) -> dict[str, Tensor]:
+    """The terms shared by Eqs. 15 and 26, per sample (B,): fidelity, plausibility, three KLs.
+
+    ``generator_variance="fixed"`` evaluates both generators with σ² = 1 (Secs. 4.2, 4.3), so
+    their variance branches are unused; ``"learned"`` uses those branches (Figs. 6-7).
+    """
     _check_shape("x_star", x_star, out.x_mean.shape)
+    x_logvar, s_rec_logvar = _generator_logvars(out, generator_variance)
     return {
-        "fidelity": gaussian_log_prob(x_star, out.x_mean, out.x_logvar),  # log p_θ(x*|s,a,g)
-        "plausibility": gaussian_log_prob(out.s, out.s_rec_mean, out.s_rec_logvar),  # log p_φ(s|z)
+        "fidelity": gaussian_log_prob(x_star, out.x_mean, x_logvar),  # log p_θ(x*|s,a,g)
+        "plausibility": gaussian_log_prob(out.s, out.s_rec_mean, s_rec_logvar),  # log p_φ(s|z)
         "kl_a": kl_to_standard_normal(out.a_mean, out.a_logvar),
         "kl_g": kl_to_standard_normal(out.g_mean, out.g_logvar),
         "kl_z": kl_to_standard_normal(out.z_mean, out.z_logvar),
     }
 
 
-def unlabeled_terms(out: MirrorNetOutputs, x_star: Tensor | None = None) -> dict[str, Tensor]:
+def unlabeled_terms(
+    out: MirrorNetOutputs, x_star: Tensor | None = None, generator_variance: str = "fixed"
+) -> dict[str, Tensor]:
     """Eq. 15 / 35 per sample: the terms and ``total`` of L^X_n, each of shape (B,).
 
     L^X_n = log p_θ(x* | s, a, g) + log p_φ(s | z) + H[q_α(s | x)] − KL_a − KL_g − KL_z,
@@ -265,6 +317,7 @@ def unlabeled_terms(out: MirrorNetOutputs, x_star: Tensor | None = None) -> dict
     Args:
         out: MirrorNet outputs in which s is a sample of q_α on every row.
         x_star: (B, 3, h, w); None uses ``out.x_star``.
+        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
 
     Returns:
         {"fidelity", "plausibility", "entropy", "kl_a", "kl_g", "kl_z", "total"}, each (B,).
@@ -275,7 +328,7 @@ def unlabeled_terms(out: MirrorNetOutputs, x_star: Tensor | None = None) -> dict
             "unlabeled bound: some rows of out hold s = annotation (pose_source='annotation'); "
             "Eq. 15 needs s ~ q_alpha(s|x) — use labeled/semi_supervised_elbo for those rows"
         )
-    terms = _mirror_terms(out, x_star)
+    terms = _mirror_terms(out, x_star, generator_variance)
     terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)  # H[q_α(s|x)]
     terms["total"] = (
         terms["fidelity"] + terms["plausibility"] + terms["entropy"]
@@ -291,6 +344,8 @@ def labeled_terms(
     weights: Tensor | None = None,
     lam: float = DEFAULT_LAMBDA,
     pose_source: str = "annotation",
+    generator_variance: str = "fixed",
+    alpha_supervision: str = "all_outputs",
 ) -> dict[str, Tensor]:
     """Eqs. 26-28 / 36 per sample: the terms and ``total`` of L^{X,S}_{n,λ}, each (B,).
 
@@ -303,8 +358,9 @@ def labeled_terms(
     σ_α is fixed), plus λ·log q_α(s_annotated | x); the two mirrors then send gradients to α
     on annotated images too.
 
-    log_q_alpha is Eq. 28 at the annotation under q_α's mean (the last stack) and variance;
-    joints with weight 0 are left out.
+    log_q_alpha is Eq. 28 at the annotation under q_α's variance, summed over the outputs of α
+    that Eq. 30 supervises (every hourglass stack with ``alpha_supervision="all_outputs"``, the
+    last output only with ``"last_output"``); joints with weight 0 are left out.
 
     Args:
         out: MirrorNet outputs computed with the same ``pose_source``.
@@ -313,6 +369,8 @@ def labeled_terms(
         weights: (B, K) joint weights (0 = not annotated); None weighs every joint 1.
         lam: λ of Eq. 27.
         pose_source: "annotation" or "recognizer".
+        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
+        alpha_supervision: ``"all_outputs"`` or ``"last_output"``.
 
     Returns:
         {"fidelity", "plausibility", ["entropy",] "kl_a", "kl_g", "kl_z", "log_q_alpha",
@@ -335,20 +393,22 @@ def labeled_terms(
             "labeled bound with pose_source='recognizer' needs s ~ q_alpha on every row, but out was "
             "computed with pose_source='annotation'; call MirrorNet.forward with the same pose_source"
         )
-    terms = _mirror_terms(out, x_star)
+    terms = _mirror_terms(out, x_star, generator_variance)
     total = terms["fidelity"] + terms["plausibility"] - terms["kl_a"] - terms["kl_g"] - terms["kl_z"]
     if pose_source == "recognizer":
         terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)
         total = total + terms["entropy"]
-    # Eq. 28: log q_α(s_n | x_n) at the annotation.
-    terms["log_q_alpha"] = gaussian_log_prob(
-        target, out.s_mean, out.s_logvar, weight=_joint_weight(weights, target)
-    )
+    # Eq. 28: log q_α(s_n | x_n) at the annotation, over the outputs Eq. 30 supervises.
+    outputs = _supervised_outputs(out.stacks or [out.s_mean], alpha_supervision)
+    per_output = _log_q_alpha_per_output(outputs, target, weights, out.s_logvar)
+    terms["log_q_alpha"] = torch.stack(per_output).sum(0)
     terms["total"] = total + lam * terms["log_q_alpha"]
     return terms
 
 
-def unlabeled_elbo(out: MirrorNetOutputs, x_star: Tensor | None = None) -> dict[str, Tensor]:
+def unlabeled_elbo(
+    out: MirrorNetOutputs, x_star: Tensor | None = None, generator_variance: str = "fixed"
+) -> dict[str, Tensor]:
     """Eq. 15 / 35, the bound L^X on an image without annotation.
 
     fidelity log p_θ(x* | s, a, g) + plausibility log p_φ(s | z) + entropy H[q_α(s | x)]
@@ -358,11 +418,12 @@ def unlabeled_elbo(out: MirrorNetOutputs, x_star: Tensor | None = None) -> dict[
     Args:
         out: outputs of :meth:`MirrorNet.forward` (s sampled on every row).
         x_star: (B, 3, h, w); None uses ``out.x_star``.
+        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
 
     Returns:
         {"fidelity", "plausibility", "entropy", "kl_a", "kl_g", "kl_z", "total"}, scalars.
     """
-    return _reduce(unlabeled_terms(out, x_star))
+    return _reduce(unlabeled_terms(out, x_star, generator_variance))
 
 
 def labeled_elbo(
@@ -372,6 +433,8 @@ def labeled_elbo(
     weights: Tensor | None = None,
     lam: float = DEFAULT_LAMBDA,
     pose_source: str = "annotation",
+    generator_variance: str = "fixed",
+    alpha_supervision: str = "all_outputs",
 ) -> dict[str, Tensor]:
     """Eqs. 26-28 / 36, the bound L^{X,S}_λ on annotated images.
 
@@ -385,12 +448,19 @@ def labeled_elbo(
         weights: (B, K) joint weights; None weighs every joint 1.
         lam: λ of Eq. 27 (0.01 in the paper).
         pose_source: "annotation" (default, Eq. 26-27 as written) or "recognizer".
+        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, default) or ``"learned"``.
+        alpha_supervision: ``"all_outputs"`` (default) or ``"last_output"``.
 
     Returns:
         {"fidelity", "plausibility", ["entropy",] "kl_a", "kl_g", "kl_z", "log_q_alpha",
-        "total"}, scalars.
+        "lambda_log_q_alpha", "total"}, scalars.
     """
-    return _reduce(labeled_terms(out, x_star, target, weights, lam, pose_source))
+    result = _reduce(
+        labeled_terms(out, x_star, target, weights, lam, pose_source, generator_variance, alpha_supervision)
+    )
+    # The λ term as it enters the total (the share through which α is supervised).
+    result["lambda_log_q_alpha"] = lam * result["log_q_alpha"]
+    return result
 
 
 def semi_supervised_elbo(
@@ -401,6 +471,8 @@ def semi_supervised_elbo(
     annotated: Tensor,
     lam: float = DEFAULT_LAMBDA,
     pose_source: str = "annotation",
+    generator_variance: str = "fixed",
+    alpha_supervision: str = "all_outputs",
 ) -> dict[str, Tensor]:
     """Eq. 29: L = Σ_{n annotated} L^{X,S}_{n,λ} + Σ_{n not annotated} L^X_n, over a mixed batch.
 
@@ -417,9 +489,11 @@ def semi_supervised_elbo(
         annotated: (B,) bool/float, 1 for an annotated image.
         lam: λ of Eq. 27.
         pose_source: "annotation" or "recognizer", as passed to MirrorNet.forward.
+        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, default) or ``"learned"``.
+        alpha_supervision: ``"all_outputs"`` (default) or ``"last_output"``.
 
     Returns:
-        Dict of scalars: "total" and the per-kind terms.
+        Dict of scalars: "total", the batch shares and the per-kind terms.
     """
     _check_pose_source(pose_source)
     batch = out.s_mean.shape[0]
@@ -437,10 +511,13 @@ def semi_supervised_elbo(
     x_star = out.x_star if x_star is None else x_star
     lab = labeled_terms(
         out.select(labeled_rows), x_star[labeled_rows], target[labeled_rows], weights_sub,
-        lam, pose_source,
+        lam, pose_source, generator_variance, alpha_supervision,
     )
-    unl = unlabeled_terms(out.select(unlabeled_rows), x_star[unlabeled_rows])
+    unl = unlabeled_terms(out.select(unlabeled_rows), x_star[unlabeled_rows], generator_variance)
     result = {"total": (lab["total"].sum() + unl["total"].sum()) / batch}
+    for term in ("fidelity", "plausibility"):
+        result[term] = (lab[term].sum() + unl[term].sum()) / batch
+    result["lambda_log_q_alpha"] = lam * lab["log_q_alpha"].sum() / batch
     result.update({f"labeled/{k}": _mean_or_zero(v) for k, v in lab.items()})
     result.update({f"unlabeled/{k}": _mean_or_zero(v) for k, v in unl.items()})
     return result

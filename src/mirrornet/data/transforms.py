@@ -11,6 +11,11 @@ The same affine, composed with the input → heatmap map, also produces x* (the 
 resolution, 1/stride of the input) and the silhouette at heatmap resolution, so they line up with
 the heatmaps exactly. Coordinates are 0-based pixel centres throughout; the affine maths is numpy
 and the warps are Pillow's `Image.transform` with the inverse affine and bilinear sampling.
+
+x* and the silhouette shrink a real image 4–30×, where bilinear sampling alone would be point
+sampling (aliasing). They are made by `warp_affine_area`: an integer box reduction of the
+original (area averaging) followed by a warp at twice the output resolution and a 2×2 average,
+so that every output pixel is the mean of the original pixels under it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ from mirrornet.codecs import input_to_heatmap
 from mirrornet.data.records import PoseRecord
 from mirrornet.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
-__all__ = ["IMAGE_MEAN", "IMAGE_STD", "TopDownTransform", "get_affine", "warp_affine", "apply_affine", "normalize_image"]
+__all__ = [
+    "IMAGE_MEAN",
+    "IMAGE_STD",
+    "TopDownTransform",
+    "get_affine",
+    "warp_affine",
+    "warp_affine_area",
+    "apply_affine",
+    "normalize_image",
+]
 
 # ImageNet RGB statistics, for images scaled to [0, 1].
 IMAGE_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -111,18 +125,73 @@ def warp_affine(image: np.ndarray, affine: np.ndarray, output_size: Sequence[int
     """
     out_h, out_w = (int(s) for s in output_size)
     image = np.asarray(image)
-    if image.ndim == 3:
-        pil = Image.fromarray(np.ascontiguousarray(image.astype(np.uint8, copy=False)), mode="RGB")
-    elif image.ndim == 2:
-        pil = Image.fromarray(np.ascontiguousarray(image.astype(np.float32)), mode="F")
-    else:
-        raise ValueError(f"warp_affine expects (H, W, 3) or (H, W), got {image.shape}")
+    pil = _to_pil(image)
     out = pil.transform(
         (out_w, out_h), Image.Transform.AFFINE, _pil_coefficients(np.asarray(affine, dtype=np.float64)),
         resample=Image.Resampling.BILINEAR, fillcolor=0,
     )
     arr = np.asarray(out)
     return arr.copy() if image.ndim == 3 else arr.astype(np.float32)
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    if image.ndim == 3:
+        return Image.fromarray(np.ascontiguousarray(image.astype(np.uint8, copy=False)), mode="RGB")
+    if image.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(image.astype(np.float32)), mode="F")
+    raise ValueError(f"warp_affine expects (H, W, 3) or (H, W), got {image.shape}")
+
+
+def warp_affine_area(image: np.ndarray, affine: np.ndarray, output_size: Sequence[int]) -> np.ndarray:
+    """Warp an image by a forward affine that shrinks it, averaging the area under each pixel.
+
+    A warp that shrinks k× with bilinear sampling reads only 2×2 of the k×k input pixels under
+    each output pixel. Here the image is first box-reduced by the integer part of the shrink
+    (Pillow's ``Image.reduce``: the mean of each block), then warped at twice the output
+    resolution with bilinear sampling and averaged 2×2, which covers the remaining shrink of
+    at most 2×. A warp that does not shrink is :func:`warp_affine` itself.
+
+    Args:
+        image: (H, W, 3) uint8 or (H, W) float / bool / uint8.
+        affine: (2, 3) original → output pixels.
+        output_size: (H, W) of the result.
+
+    Returns:
+        (H', W', 3) uint8 for colour input, (H', W') float32 for 2-D input.
+    """
+    out_h, out_w = (int(s) for s in output_size)
+    affine = np.asarray(affine, dtype=np.float64)
+    image = np.asarray(image)
+    zoom = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))  # output pixels per original pixel
+    if not zoom > 0:
+        raise ValueError(f"warp_affine_area: the affine is singular: {affine.tolist()}")
+    if zoom >= 1.0:
+        return warp_affine(image, affine, output_size)
+    colour = image.ndim == 3
+    if colour:
+        pil = _to_pil(image)
+    else:
+        pil = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32), mode="F")
+    # 1. Box reduction by the integer part of the shrink: reduced pixel q averages original
+    #    pixels k·q … k·q + k − 1, whose centre is k·q + (k − 1)/2.
+    k = max(1, int(np.floor(1.0 / zoom)))
+    k = min(k, max(1, min(image.shape[:2])))
+    if k > 1:
+        pil = pil.reduce(k)
+        to_original = np.array([[k, 0.0, (k - 1) / 2.0], [0.0, k, (k - 1) / 2.0], [0.0, 0.0, 1.0]])
+        affine = (np.vstack([affine, [0.0, 0.0, 1.0]]) @ to_original)[:2]
+    # 2. The remaining shrink (< 2×): warp at 2× the output resolution, then average 2×2.
+    #    Output pixel j covers fine pixels 2j and 2j + 1, centred at fine coordinate 2j + 0.5.
+    fine = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]]) @ np.vstack([affine, [0.0, 0.0, 1.0]])
+    warped = pil.transform(
+        (2 * out_w, 2 * out_h), Image.Transform.AFFINE, _pil_coefficients(fine[:2]),
+        resample=Image.Resampling.BILINEAR, fillcolor=0,
+    )
+    arr = np.asarray(warped, dtype=np.float32)
+    pooled = arr.reshape(out_h, 2, out_w, 2, *arr.shape[2:]).mean(axis=(1, 3))
+    if colour:
+        return np.clip(np.rint(pooled), 0, 255).astype(np.uint8)
+    return pooled.astype(np.float32)
 
 
 class TopDownTransform:
@@ -217,10 +286,12 @@ class TopDownTransform:
         hm_affine = self.heatmap_affine(affine)
         order = np.array(FLIP_PERMUTATION if flipped else range(NUM_JOINTS))
         crop = warp_affine(image, affine, self.input_size)
-        x_star = warp_affine(image, hm_affine, self.heatmap_size)
+        # x* and the silhouette: area-averaged shrinks (see warp_affine_area).
+        x_star = warp_affine_area(image, hm_affine, self.heatmap_size)
         sil = None
         if silhouette is not None:
-            sil = np.clip(warp_affine(np.asarray(silhouette, dtype=np.float32), hm_affine, self.heatmap_size), 0.0, 1.0)
+            sil_small = warp_affine_area(np.asarray(silhouette, dtype=np.float32), hm_affine, self.heatmap_size)
+            sil = np.clip(sil_small, 0.0, 1.0)
         joints = apply_affine(record.joints, affine)[order]
         return {
             "image": crop,

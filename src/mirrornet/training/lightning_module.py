@@ -26,8 +26,16 @@ from mirrornet.curriculum import CURRICULUM, Stage
 from mirrornet.training.checkpoint import save_checkpoint
 from mirrornet.training.datamodule import TrainingData, eval_loader, train_loader
 from mirrornet.training.evaluation import predict_batch, score_predictions
+from mirrornet.training.optimizer_state import load_named_states
 
-__all__ = ["NonFiniteLossError", "OBJECTIVES", "StageModule", "stage_seed"]
+__all__ = [
+    "ALPHA_DRIVING_TERMS",
+    "NonFiniteLossError",
+    "OBJECTIVES",
+    "StageModule",
+    "alpha_gradient_norms",
+    "stage_seed",
+]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -39,7 +47,11 @@ def _recognizer(model, batch: dict, config: Config) -> dict[str, Tensor]:
 
     stacks = model.recognize(batch["image"])  # list of (B, K, h, w)
     return recognizer_objective(
-        stacks, batch["heatmaps"], batch["joint_weights"], model.pose_logvar(stacks[-1].float())
+        stacks,
+        batch["heatmaps"],
+        batch["joint_weights"],
+        model.pose_logvar(stacks[-1].float()),
+        alpha_supervision=config.model.alpha_supervision,
     )
 
 
@@ -54,13 +66,13 @@ def _image_vae(model, batch: dict, config: Config) -> dict[str, Tensor]:
     from mirrornet.objectives import image_vae_objective
 
     x_star, s = batch["x_star"], batch["heatmaps"]
-    has = batch["has_silhouette"].view(-1, 1, 1, 1) > 0.5
-    mask = batch["silhouette"]  # (B, 1, h, w)
-    if not bool(has.all()):
-        # No silhouette: ψ's (pretrained, frozen) estimate, detached (Sec. 4.2).
-        with torch.no_grad():
-            estimate = model.estimate_mask(x_star, s, freeze_psi=True, mask_pose_gradient=False)
-        mask = torch.where(has, mask.expand_as(estimate), estimate)
+    # Sec. 4.2 defines w as ψ's estimate from x* and s; "silhouette" uses the ground truth where
+    # an image has one. ψ is pretrained (and frozen) before this stage; its w is a constant here.
+    with torch.no_grad():
+        mask = model.estimate_mask(x_star, s, freeze_psi=True, mask_pose_gradient=False)
+    if config.model.pretrain_mask_source == "silhouette":
+        has = batch["has_silhouette"].view(-1, 1, 1, 1) > 0.5
+        mask = torch.where(has, batch["silhouette"].expand_as(mask), mask)
     out = model.image_vae(x_star, s, mask)
     return image_vae_objective(out, x_star)
 
@@ -76,7 +88,16 @@ def _labeled(model, batch: dict, config: Config) -> dict[str, Tensor]:
 
     m = config.model
     out = model(batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], pose_source=m.pose_source)
-    return labeled_elbo(out, batch["x_star"], batch["heatmaps"], batch["joint_weights"], lam=m.lam, pose_source=m.pose_source)
+    return labeled_elbo(
+        out,
+        batch["x_star"],
+        batch["heatmaps"],
+        batch["joint_weights"],
+        lam=m.lam,
+        pose_source=m.pose_source,
+        generator_variance=m.generator_variance,
+        alpha_supervision=m.alpha_supervision,
+    )
 
 
 def _semi_supervised(model, batch: dict, config: Config) -> dict[str, Tensor]:
@@ -88,7 +109,15 @@ def _semi_supervised(model, batch: dict, config: Config) -> dict[str, Tensor]:
         batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], annotated=annotated, pose_source=m.pose_source
     )
     return semi_supervised_elbo(
-        out, batch["x_star"], batch["heatmaps"], batch["joint_weights"], annotated, lam=m.lam, pose_source=m.pose_source
+        out,
+        batch["x_star"],
+        batch["heatmaps"],
+        batch["joint_weights"],
+        annotated,
+        lam=m.lam,
+        pose_source=m.pose_source,
+        generator_variance=m.generator_variance,
+        alpha_supervision=m.alpha_supervision,
     )
 
 
@@ -101,6 +130,37 @@ OBJECTIVES: dict[str, Callable[[Any, dict, Config], dict[str, Tensor]]] = {
     "labeled": _labeled,
     "semi_supervised": _semi_supervised,
 }
+
+
+#: The terms of the joint bounds through which α is trained, as they enter the total (each
+#: objective of a joint stage returns them under these names); their gradient norms into α are
+#: logged as ``alpha_grad/<term>``. The entropy H[q_α] is constant while σ_α is fixed.
+ALPHA_DRIVING_TERMS: tuple[str, ...] = ("fidelity", "plausibility", "lambda_log_q_alpha")
+
+
+def alpha_gradient_norms(alpha: torch.nn.Module, terms: dict[str, Tensor]) -> dict[str, float]:
+    """The L2 norm of the gradient of each term of ``terms`` w.r.t. α's trainable parameters.
+
+    Tells which term of the bound drives the recognizer (fidelity, plausibility or λ·log q_α).
+    The graph is kept, so the training step's own backward pass still runs afterwards.
+
+    Args:
+        alpha: the recognizer.
+        terms: name → scalar term that depends on α's outputs.
+
+    Returns:
+        name → gradient norm (0.0 for a term that does not reach α).
+    """
+    params = [p for p in alpha.parameters() if p.requires_grad]
+    norms: dict[str, float] = {}
+    for name, value in terms.items():
+        if not params or not value.requires_grad:
+            norms[name] = 0.0
+            continue
+        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+        squares = [g.detach().float().pow(2).sum() for g in grads if g is not None]
+        norms[name] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+    return norms
 
 
 def stage_seed(seed: int, stage: Stage, epoch: int, rank: int = 0) -> int:
@@ -129,7 +189,10 @@ class StageModule(L.LightningModule):
         start_epoch: epochs already done (resume); Lightning's epoch 0 is this epoch.
         alpha_epoch_base: epochs α had seen before this stage (learning-curve x axis).
         checkpoint_path: where to write the per-epoch checkpoint (None: nowhere).
-        optimizer_state: Adam state to continue from (resume, or a continuing stage).
+        optimizer_state: Adam's state by parameter name (see
+            :mod:`mirrornet.training.optimizer_state`): each trained parameter found in it
+            continues its moments and step count, the others start fresh. A positional Adam
+            state dict (a checkpoint without parameter names) is loaded as is.
         records: the per-epoch records of this stage so far (resume).
         codec: the heatmap codec (evaluation).
         epoch_callback: called with each finished epoch's record (e.g. to interrupt a run in tests).
@@ -168,8 +231,10 @@ class StageModule(L.LightningModule):
         self.metric_kind, self.metric_threshold = metric[0], float(metric[1])
         self.last_payload: dict | None = None
         self._batch_sampler = None
-        self._sums: dict[str, float] = {}
-        self._count = 0
+        # Per-epoch sums of the logged terms: key → (sum, number of values).
+        self._sums: dict[str, tuple[float, int]] = {}
+        self._count = 0  # optimiser steps this epoch (on this rank = global steps)
+        self._draws = [0.0, 0.0]  # annotated, non-annotated images drawn this epoch (this rank)
         self._eval_parts: list[tuple[np.ndarray, ...]] = []
         self._eval_result: dict | None = None
         self._set_trainable()
@@ -197,6 +262,10 @@ class StageModule(L.LightningModule):
         """The parameters this stage updates."""
         return [p for p in self.model.parameters() if p.requires_grad]
 
+    def trainable_parameter_names(self) -> list[str]:
+        """The names of :meth:`trainable_parameters`, in the same order (the optimiser's)."""
+        return [n for n, p in self.model.named_parameters() if p.requires_grad]
+
     # ---------------------------------------------------------------------------------------
     def train_dataloader(self):
         loader = train_loader(
@@ -219,15 +288,18 @@ class StageModule(L.LightningModule):
     def configure_optimizers(self):
         params = self.trainable_parameters()
         optimizer = torch.optim.Adam(params, lr=self.config.train.lr)
-        if self.optimizer_state is not None:
+        state = self.optimizer_state
+        if state is not None and "param_groups" in state:
+            # A positional state (a checkpoint written before parameter names were stored).
             try:
-                # A deep copy: Adam adopts the given tensors, which another stage may share
-                # (supervised and semi_supervised both continue supervised_first's state).
-                optimizer.load_state_dict(copy.deepcopy(self.optimizer_state))
+                # A deep copy: Adam adopts the given tensors, which another stage may share.
+                optimizer.load_state_dict(copy.deepcopy(state))
             except (ValueError, KeyError) as exc:
                 raise RuntimeError(f"stage {self.stage.name}: the saved optimizer state does not fit: {exc}") from None
             for group in optimizer.param_groups:
                 group["lr"] = self.config.train.lr
+        elif state:
+            load_named_states(optimizer, self.trainable_parameter_names(), state)
         return optimizer
 
     # ---------------------------------------------------------------------------------------
@@ -236,7 +308,7 @@ class StageModule(L.LightningModule):
         # before this epoch's iterator is created (epoch 0's uses the initial epoch, 0).
         if self._batch_sampler is not None:
             self._batch_sampler.set_epoch(self.current_epoch)
-        self._sums, self._count = {}, 0
+        self._sums, self._count, self._draws = {}, 0, [0.0, 0.0]
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         if batch_idx == 0:
@@ -266,11 +338,28 @@ class StageModule(L.LightningModule):
         batch_size = int(batch["image"].shape[0])
         for key, value in terms.items():
             v = float(value.detach())
-            self._sums[key] = self._sums.get(key, 0.0) + v
+            self._accumulate(key, v)
             self.log(f"train/{key}", v, on_step=True, on_epoch=True, batch_size=batch_size, sync_dist=False)
+        every = self.config.train.alpha_grad_norm_every
+        if every and batch_idx % every == 0 and "alpha" in self.stage.trains:
+            for name in self.stage.objectives:
+                driving = {t: terms[f"{name}/{t}"] for t in ALPHA_DRIVING_TERMS if f"{name}/{t}" in terms}
+                if not driving:
+                    continue  # α-only stages: the gradient is the loss's own
+                for term, norm in alpha_gradient_norms(self.model.alpha, driving).items():
+                    self._accumulate(f"alpha_grad/{term}", norm)
+                    self.log(f"train/alpha_grad/{term}", norm, on_step=True, on_epoch=True, batch_size=batch_size)
         self._count += 1
+        annotated = batch.get("annotated")
+        n_annotated = float(annotated.sum()) if annotated is not None else float(batch_size)
+        self._draws[0] += n_annotated
+        self._draws[1] += batch_size - n_annotated
         self.log("train/loss", float(loss.detach()), prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
         return loss
+
+    def _accumulate(self, key: str, value: float) -> None:
+        total, count = self._sums.get(key, (0.0, 0))
+        self._sums[key] = (total + value, count + 1)
 
     # ---------------------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
@@ -302,17 +391,26 @@ class StageModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         # Runs after the epoch's evaluation (Lightning 2: validation ends the training epoch).
-        sums = torch.tensor([self._sums[k] for k in sorted(self._sums)] + [float(self._count)], dtype=torch.float64)
+        keys = sorted(self._sums)
+        sums = torch.tensor(
+            [self._sums[k][0] for k in keys] + [float(self._sums[k][1]) for k in keys] + list(self._draws),
+            dtype=torch.float64,
+        )
         if self.trainer.world_size > 1:
             sums = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum").cpu()
-        count = max(float(sums[-1]), 1.0)
-        train_means = {k: float(v) / count for k, v in zip(sorted(self._sums), sums[:-1].tolist())}
+        values = sums.tolist()
+        n = len(keys)
+        train_means = {k: values[i] / max(values[n + i], 1.0) for i, k in enumerate(keys)}
         epoch = self.global_epoch + 1
         record = {
             "stage": self.stage.name,
             "epoch": epoch,
             "alpha_epoch": self.alpha_epoch_base + epoch if "alpha" in self.stage.trains else self.alpha_epoch_base,
             "train": train_means,
+            # What this epoch fed the trained nets: optimiser steps and images drawn (all ranks).
+            "steps": int(self._count),
+            "annotated_draws": int(round(values[2 * n])),
+            "unannotated_draws": int(round(values[2 * n + 1])),
             "world_size": int(self.trainer.world_size),
             "eval": self._eval_result if self.stage.evaluate else None,
         }
@@ -335,5 +433,6 @@ class StageModule(L.LightningModule):
             "completed": int(epoch) >= self.total_epochs,
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": optimizer,
+            "optimizer_param_names": self.trainable_parameter_names(),
             "history": list(self.records),
         }

@@ -34,8 +34,16 @@ from mirrornet.training.checkpoint import build_model, read_checkpoint, save_che
 from mirrornet.training.curves import plot_learning_curves
 from mirrornet.training.datamodule import build_codec_for, build_training_data
 from mirrornet.training.evaluation import mean_of_last_epochs, metric_for
+from mirrornet.training.optimizer_state import merge_named_states, named_adam_states
 
-__all__ = ["RunError", "run_experiment", "collect_results", "write_metrics_csv", "stage_epochs"]
+__all__ = [
+    "RunError",
+    "run_experiment",
+    "collect_results",
+    "continued_optimizer_state",
+    "write_metrics_csv",
+    "stage_epochs",
+]
 
 
 class RunError(RuntimeError):
@@ -199,7 +207,8 @@ def run_experiment(
         start_epoch = 0
         if payload is not None:
             start_epoch = int(payload["epoch"])
-            state, optimizer_state, records = payload["state_dict"], payload["optimizer"], payload["history"]
+            state, records = payload["state_dict"], payload["history"]
+            optimizer_state = named_adam_states(payload) or payload["optimizer"]
             _say(f"stage {stage.name}: resuming after epoch {start_epoch}/{total}", progress)
         else:
             state, optimizer_state, records = None, None, []
@@ -214,7 +223,7 @@ def run_experiment(
                         f"completed in {out_dir}; run it first (or resume)"
                     )
                 state = init["state_dict"]
-                optimizer_state = init["optimizer"] if stage.continues_optimizer else None
+                optimizer_state = continued_optimizer_state(stage, lambda name: _payload_of(name, finals, ckpt_dir))
             _say(f"stage {stage.name} ({stage.description}): {total} epochs", progress)
         # The fresh nets' initialisation depends on (seed, stage) only.
         _seed_all(stage_seed(config.train.seed, stage, -1))
@@ -248,7 +257,8 @@ def run_experiment(
                 "total_epochs": total,
                 "completed": True,
                 "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer": optimizer_state,
+                "optimizer": None,
+                "optimizer_param_names": None,
                 "history": records,
             }
             if _rank() == 0:
@@ -258,6 +268,31 @@ def run_experiment(
     if _rank() == 0:
         _write_outputs(config, out_dir, results, finals, kind, threshold)
     return results
+
+
+def _payload_of(name: str, finals: dict[str, dict], ckpt_dir: Path) -> dict | None:
+    payload = finals.get(name)
+    path = ckpt_dir / f"{name}.ckpt"
+    if payload is None and path.is_file():
+        payload = read_checkpoint(path)
+    return payload
+
+
+def continued_optimizer_state(stage: Stage, payload_of: Callable[[str], dict | None]) -> dict[str, dict] | None:
+    """Adam's state by parameter name at the start of ``stage`` (None: a fresh optimiser).
+
+    Every parameter gets its state from the latest earlier stage of ``stage``'s chain that
+    trained it (``mirrornet.training.optimizer_state``): α's from its last α stage, β … φ's from
+    the VAE pretraining or the stage continued. So α starts ``baseline`` and
+    ``supervised_first`` with the same moments and step count.
+
+    Args:
+        stage: the stage about to start.
+        payload_of: stage name → its final checkpoint payload (or None).
+    """
+    if not stage.continues_optimizer:
+        return None
+    return merge_named_states(payload_of(s.name) for s in stage_chain(stage.name)[:-1])
 
 
 def _all_records(out_dir: Path, finals: dict[str, dict]) -> dict[str, list[dict]]:
@@ -277,7 +312,9 @@ def collect_results(config: Config, out_dir: str | Path, finals: dict[str, dict]
     """The reported row of every method whose final stage has completed in ``out_dir``.
 
     Each row averages every group over the method's last ``eval.last_k_epochs`` evaluated epochs
-    (across stages when its last stage is shorter).
+    (across stages when its last stage is shorter), and counts what α was fed in the method's
+    stages: ``alpha_steps`` (optimiser steps), ``annotated_draws`` and ``unannotated_draws``
+    (images drawn), so that methods can be compared at equal exposure.
     """
     out_dir = Path(out_dir)
     records = _all_records(out_dir, finals or {})
@@ -291,13 +328,18 @@ def collect_results(config: Config, out_dir: str | Path, finals: dict[str, dict]
         if not any(r.get("eval") for r in history):
             continue
         row = mean_of_last_epochs(history, config.eval.last_k_epochs)
+        # What α was fed on the way (its stages only): optimiser steps and images drawn.
+        row["alpha_steps"] = sum(int(r.get("steps", 0)) for r in history)
+        row["annotated_draws"] = sum(int(r.get("annotated_draws", 0)) for r in history)
+        row["unannotated_draws"] = sum(int(r.get("unannotated_draws", 0)) for r in history)
         row["checkpoint"] = str(out_dir / "checkpoints" / f"{final.name}.ckpt")
         results[method] = row
     return results
 
 
 def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
-    """One row per stage epoch: stage, epoch, α epoch, every objective term, every group."""
+    """One row per stage epoch: stage, epoch, α epoch, optimiser steps and images drawn, every
+    objective term (and gradient norm into α), every group."""
     train_keys = sorted({k for r in records for k in (r.get("train") or {})})
     eval_keys: list[str] = []
     for r in records:
@@ -308,11 +350,16 @@ def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["stage", "epoch", "alpha_epoch", "metric"] + [f"train/{k}" for k in train_keys] + [f"eval/{k}" for k in eval_keys])
+        writer.writerow(
+            ["stage", "epoch", "alpha_epoch", "steps", "annotated_draws", "unannotated_draws", "metric"]
+            + [f"train/{k}" for k in train_keys]
+            + [f"eval/{k}" for k in eval_keys]
+        )
         for r in records:
             ev = r.get("eval") or {}
             writer.writerow(
-                [r["stage"], r["epoch"], r["alpha_epoch"], ev.get("metric", "")]
+                [r["stage"], r["epoch"], r["alpha_epoch"], r.get("steps", ""), r.get("annotated_draws", ""),
+                 r.get("unannotated_draws", ""), ev.get("metric", "")]
                 + [r["train"].get(k, "") for k in train_keys]
                 + [ev.get("groups", {}).get(k, "") for k in eval_keys]
             )
