@@ -90,13 +90,31 @@ def test_lspet_visibility_and_jpeg_layout(tmp_path):
     write_lspet(tmp_path, joints, visible)
     recs = read_lspet(tmp_path)
     assert [r.image_id for r in recs] == ["im00001.jpg", "im00002.jpg", "im00003.jpg"]
-    np.testing.assert_allclose(recs[2].joints[list(LSP_TO_MPII)], joints[2])
-    assert recs[2].visible[JOINT_INDEX["r_ankle"]] == 0 and recs[2].labelled[JOINT_INDEX["r_ankle"]] == 1
-    assert recs[0].visible.sum() == 16
+    np.testing.assert_allclose(recs[2].joints[list(LSP_TO_MPII)][1:], joints[2][1:])
+    # LSPET's flag 0 is "not annotated" (its coordinates are placeholders): not labelled either.
+    assert recs[2].visible[JOINT_INDEX["r_ankle"]] == 0 and recs[2].labelled[JOINT_INDEX["r_ankle"]] == 0
+    assert recs[2].labelled.sum() == 15
+    assert recs[0].visible.sum() == 16 and recs[0].labelled.sum() == 16
     assert len(read_dataset("lspet", tmp_path, "train")) == 3
     (tmp_path / "images" / "im00002.jpg").unlink()
     with pytest.raises(DatasetFileNotFoundError, match="im00002.jpg"):
         read_lspet(tmp_path)
+
+
+def test_lspet_unannotated_placeholders_stay_out_of_the_box(tmp_path):
+    """A flag-0 joint at a placeholder off the image (real LSPET: (0, -59.1)) must not stretch
+    the person box, the crop or the PCK normaliser."""
+    joints = lsp_joints(2, seed=4)
+    visible = np.ones((2, 14))
+    joints[1, [0, 1, 2, 6, 7, 8]] = [0.0, -59.13858477]
+    visible[1, [0, 1, 2, 6, 7, 8]] = 0
+    write_lspet(tmp_path, joints, visible)
+    rec = read_lspet(tmp_path)[1]
+    keep = visible[1] > 0
+    lo, hi = joints[1, keep].min(axis=0), joints[1, keep].max(axis=0)
+    np.testing.assert_allclose(rec.center, (lo + hi) / 2)
+    assert rec.scale == pytest.approx(np.max(hi - lo) / 200)
+    assert rec.labelled[JOINT_INDEX["r_ankle"]] == 0 and rec.labelled[JOINT_INDEX["pelvis"]] == 0
 
 
 def test_lspet_nonfinite_joint_is_unlabelled(tmp_path):

@@ -6,14 +6,18 @@ Layouts (as distributed):
   `root/images/im0001.jpg` ... (1-based, 4 digits). Row 3 is 1 for an *occluded* joint. The first
   N // 2 images are the training split, the rest the test split.
 - LSPET: `root/joints.mat` with `joints` of shape (14, 3, N) (N = 10000) and
-  `root/images/im00001.jpg` ... (5 digits). Column 3 is 1 for a *visible* joint. All of it is
-  training data. The improved HR-LSPET release (PNG images, a few numbers left out) is accepted:
+  `root/images/im00001.jpg` ... (5 digits). Column 3 is 1 for a *visible* (annotated) joint and
+  0 for a joint that was *not annotated*: in the release 16,675 of the 16,787 flag-0 joints lie
+  outside their image at placeholder coordinates (e.g. six joints of `im00015` at (0, −59.1)),
+  in 6,010 of the 10,000 records. All of it is training data. The improved HR-LSPET release (PNG images, a few numbers left out) is accepted:
   when the images folder holds `im#####.png` files and no `.jpg` ones, numbers without an image
   are skipped; in the JPEG layout a missing image is an error naming it.
 
 Conventions (see docs/data.md): x, y of the file are used as they are, as 0-based pixel centres.
-Every joint with finite coordinates is *labelled* (LSP annotates occluded joints too); `visible`
-follows the file's flag. The 14 joints map to the 16 MPII joints by `skeleton.lsp_to_mpii`
+In LSP every joint with finite coordinates is *labelled* (LSP annotates occluded joints too, and
+its flag only says occluded); in LSPET only joints with flag 1 are labelled — a flag-0 joint has
+weight 0, stays out of the person box, the crop, the targets and PCK. `visible` follows the
+file's flag. The 14 joints map to the 16 MPII joints by `skeleton.lsp_to_mpii`
 (pelvis = mean of the hips, thorax = mean of the shoulders, as in the paper). The person centre is
 the centre of the tight box around the labelled joints and `scale` = max(box w, box h) / 200, with
 no margin: the crop's padding (×1.25 by default) is applied by `TopDownTransform`. The head box
@@ -100,13 +104,24 @@ def head_box_from_joints(joints: np.ndarray, labelled: np.ndarray) -> np.ndarray
 
 
 def _records_from_14(
-    joints14: np.ndarray, visible14: np.ndarray, images: list[Path], numbers: list[int], mat_path: Path
+    joints14: np.ndarray,
+    visible14: np.ndarray,
+    images: list[Path],
+    numbers: list[int],
+    mat_path: Path,
+    annotated14: np.ndarray | None = None,
 ) -> list[PoseRecord]:
-    """Build records from per-image 14-joint arrays (N, 14, 2), visibility (N, 14)."""
+    """Build records from per-image 14-joint arrays (N, 14, 2), visibility (N, 14).
+
+    ``annotated14`` (N, 14) marks the joints that carry an annotation (LSPET's flag); None: every
+    joint with finite coordinates (LSP).
+    """
     records: list[PoseRecord] = []
     for n, image in zip(numbers, images):
         xy = joints14[n]
         finite = np.isfinite(xy).all(axis=1)
+        if annotated14 is not None:
+            finite = finite & (annotated14[n] > 0)
         labelled14 = finite.astype(np.float64)
         vis14 = visible14[n] * labelled14
         joints, visible = lsp_to_mpii(np.where(finite[:, None], xy, 0.0), vis14)
@@ -199,7 +214,9 @@ def read_lspet(root: Path | str, silhouette_root: Path | str | None = None) -> l
     num = raw.shape[2]
     _check_flags(raw[:, 2], mat_path, "visibility")
     joints14 = np.transpose(raw[:, :2], (2, 0, 1))  # (N, 14, 2)
-    visible14 = raw[:, 2].T  # column 3 is 1 for a visible joint
+    # Column 3 is 1 for a visible joint; 0 marks a joint that was not annotated (its coordinates
+    # are placeholders, mostly outside the image), so it is not labelled either.
+    visible14 = raw[:, 2].T
     image_dir = require_dir(root / "images", "LSPET images folder")
     names = {p.name for p in image_dir.iterdir()}
     png_layout = any(_PNG_NAME.match(x) for x in names) and not any(_JPG_NAME.match(x) for x in names)
@@ -214,6 +231,6 @@ def read_lspet(root: Path | str, silhouette_root: Path | str | None = None) -> l
         else:
             images.append(require_file(image_dir / f"im{n + 1:05d}.jpg", "LSPET image"))
         numbers.append(n)
-    records = _records_from_14(joints14, visible14, images, numbers, mat_path)
+    records = _records_from_14(joints14, visible14, images, numbers, mat_path, annotated14=visible14)
     attach_silhouettes(records, silhouette_root, image_dir)
     return records
