@@ -25,7 +25,7 @@ demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/mirrornet demo --out runs/demo
 
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -rs
 
 test-all: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "slow or not slow"
