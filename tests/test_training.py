@@ -324,3 +324,42 @@ def test_faithful_keys_are_checked_and_saved(tiny_run) -> None:
     assert saved["model"]["alpha_supervision"] == "all_outputs"
     assert saved["model"]["pretrain_mask_source"] == "psi"
     assert saved["train"]["mixed_epoch"] == "annotated_images"
+
+
+def test_validation_split_is_held_out_and_final_figures_cover_the_whole_test_split(tmp_path) -> None:
+    from mirrornet.data.splits import validation_split
+    from mirrornet.training.datamodule import build_training_data
+
+    overrides = ["data.val_ratio=0.25", "eval.epoch_split=val", "data.synthetic_num_test=12"]
+    config = load_config(TINY, overrides)
+    data = build_training_data(config)
+    assert len(data.val) == 8 and len(data.train) == 24
+    val_ids = {id(r) for r in data.val.records}
+    assert not val_ids & {id(r) for r in data.train.records}  # out of both pools
+    assert int(data.annotated.sum()) == 12  # 50 % of the 24 remaining images
+    # The validation draw does not depend on the annotation split or the training seed.
+    np.testing.assert_array_equal(validation_split(32, 0.25, 0), validation_split(32, 0.25, 0))
+    # (synthetic people are drawn with the split seed, so compare their numbers)
+    other = build_training_data(load_config(TINY, overrides + ["data.split_seed=3", "train.seed=5"]))
+    number = lambda records: [r.image_id.rsplit("_", 1)[-1] for r in records]  # noqa: E731
+    assert number(other.val.records) == number(data.val.records)
+
+    results = run_experiment(config, tmp_path, stages=["baseline"], progress=False)
+    final = results["baseline"]["final"]
+    assert set(final) == {"test", "test_flip", "val", "val_flip"}
+    assert final["test"]["people"] == 12 and final["val"]["people"] == 8  # no max_eval_batches cap
+    assert final["test_flip"]["flip_test"] and not final["test"]["flip_test"]
+    assert 0.0 <= final["test"]["groups"]["Total"] <= 100.0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["baseline"]["final"]["test"]["people"] == 12
+
+
+def test_validation_split_settings_are_checked() -> None:
+    from mirrornet.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data.val_ratio"):
+        load_config(TINY, ["eval.epoch_split=val"])
+    with pytest.raises(ConfigError, match="data.val_ratio"):
+        load_config(TINY, ["data.val_ratio=1.0"])
+    with pytest.raises(ConfigError, match="eval.epoch_split"):
+        load_config(TINY, ["eval.epoch_split=train"])

@@ -70,8 +70,14 @@ class DataConfig:
         heatmap_stride: input size / heatmap size (4 in the paper: 64×64 heatmaps).
         codec: heatmap targets, ``onehot`` (the paper) or ``gaussian``.
         sigma: Gaussian codec's standard deviation in heatmap pixels.
-        annotated_ratio: fraction of the training set regarded as annotated (0 < r <= 1).
+        annotated_ratio: fraction of the training set regarded as annotated (0 < r <= 1),
+            after the validation images are taken out.
         split_seed: seed of the annotated / non-annotated draw.
+        val_ratio: fraction of the training images held out as a validation set (0: none),
+            disjoint from both the annotated and the non-annotated pools; settings (λ, learning
+            rate, epochs, variants) are chosen on it, never on the test split.
+        val_seed: seed of the validation draw (independent of ``split_seed`` and the training
+            seed, so that every run over the same images validates on the same people).
         synthetic_num_train / synthetic_num_test: number of synthetic people per split.
         synthetic_size: side of the synthetic images in pixels.
         synthetic_difficulty: 0 (easy) … 1 (hard) for the synthetic people.
@@ -97,6 +103,8 @@ class DataConfig:
     sigma: float = 2.0
     annotated_ratio: float = 1.0
     split_seed: int = 0
+    val_ratio: float = 0.0
+    val_seed: int = 0
     synthetic_num_train: int = 2000
     synthetic_num_test: int = 500
     synthetic_size: int = 128
@@ -222,12 +230,19 @@ class EvalConfig:
         threshold: None for the paper's (0.2 for PCK, 0.5 for PCKh).
         last_k_epochs: the reported figure is the mean over the last k epochs (10).
         flip_test: average the heatmaps of the image and of its mirror image.
+        epoch_split: the split evaluated after every epoch (the learning curves and the
+            last-k figure): ``test`` or ``val`` (needs ``data.val_ratio`` > 0).
+        final: after the curriculum, evaluate each method's final α on the whole test split
+            (and the validation split, if any), with and without the flip test; the figures go
+            to ``results.json`` under ``final`` with the number of people.
     """
 
     metric: str = "auto"
     threshold: float | None = None
     last_k_epochs: int = 10
     flip_test: bool = False
+    epoch_split: str = "test"
+    final: bool = True
 
 
 @dataclass
@@ -270,6 +285,11 @@ class Config:
                 f"data.input_size {tuple(d.input_size)} must be divisible by 8 × data.heatmap_stride "
                 f"= {8 * d.heatmap_stride} (the latents are 1/8 of the heatmaps)"
             )
+        _choice("eval.epoch_split", e.epoch_split, ("test", "val"))
+        if not 0.0 <= d.val_ratio < 1.0:
+            raise ConfigError(f"data.val_ratio must be in [0, 1), got {d.val_ratio}")
+        if e.epoch_split == "val" and d.val_ratio <= 0.0:
+            raise ConfigError("eval.epoch_split=val needs a validation split: set data.val_ratio > 0")
         if not 0.0 < d.annotated_ratio <= 1.0:
             raise ConfigError(f"data.annotated_ratio must be in (0, 1], got {d.annotated_ratio}")
         if t.batch_size <= 0:

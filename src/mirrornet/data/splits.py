@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["annotation_split", "annotation_order"]
+__all__ = ["annotation_split", "annotation_order", "validation_split"]
 
 
 def annotation_order(num_items: int, seed: int) -> np.ndarray:
@@ -38,4 +38,27 @@ def annotation_split(num_items: int, ratio: float, seed: int) -> np.ndarray:
     count = int(round(float(ratio) * num_items))
     mask = np.zeros(num_items, dtype=bool)
     mask[order[:count]] = True
+    return mask
+
+
+def validation_split(num_items: int, ratio: float, seed: int) -> np.ndarray:
+    """Mark the training items held out as the validation set (for choosing settings).
+
+    The draw depends on (``seed``, ``num_items``) only — not on the annotation ratio or the
+    training seed — so every run over the same training set validates on the same people. The
+    held-out items are neither annotated nor non-annotated: they leave the training set.
+
+    Args:
+        num_items: N, the size of the training set before the split.
+        ratio: fraction held out, in [0, 1); exactly ``round(ratio * N)`` items.
+        seed: the validation split's seed (``data.val_seed``).
+
+    Returns:
+        (N,) bool array, True = validation item.
+    """
+    if not 0.0 <= float(ratio) < 1.0:
+        raise ValueError(f"validation ratio must lie in [0, 1), got {ratio}")
+    order = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7A1]).spawn(1)[0]).permutation(num_items)
+    mask = np.zeros(num_items, dtype=bool)
+    mask[order[: int(round(float(ratio) * num_items))]] = True
     return mask

@@ -60,6 +60,8 @@ class TrainingData:
         has_silhouette: (N,) bool, True = the record carries a silhouette.
         test: PoseDataset over the evaluation split (no augmentation).
         mask: PoseDataset for ψ when the config names a separate silhouette dataset, else None.
+        val: PoseDataset over the validation images held out of the training set (no
+            augmentation), or None when ``data.val_ratio`` is 0.
     """
 
     train: Dataset
@@ -67,6 +69,15 @@ class TrainingData:
     has_silhouette: np.ndarray
     test: Dataset
     mask: Dataset | None
+    val: Dataset | None = None
+
+    def epoch_eval_set(self, split: str) -> Dataset:
+        """The dataset evaluated after every epoch: ``test`` or ``val``."""
+        if split == "val":
+            if self.val is None:
+                raise DataError("eval.epoch_split=val but there is no validation split (data.val_ratio = 0)")
+            return self.val
+        return self.test
 
 
 def _default_split(fmt: str, train: bool) -> str:
@@ -170,6 +181,18 @@ def build_training_data(config: Config) -> TrainingData:
         records = list(records) + list(extra)
     if not records:
         raise DataError(f"the training set of data.format={d.format} at {d.root} is empty")
+    val_records: list[PoseRecord] = []
+    if d.val_ratio > 0:
+        from mirrornet.data.splits import validation_split
+
+        held_out = validation_split(len(records), d.val_ratio, d.val_seed)
+        val_records = [r for r, v in zip(records, held_out) if v]
+        records = [r for r, v in zip(records, held_out) if not v]
+        if not val_records or not records:
+            raise DataError(
+                f"data.val_ratio={d.val_ratio} leaves {len(val_records)} validation and {len(records)} "
+                "training images; both must be non-empty"
+            )
     test_fmt = d.test_format or d.format
     test_split = d.test_split or _default_split(test_fmt, False)
     test_records = read_split(test_fmt, d.test_root or d.root, test_split, config)
@@ -192,7 +215,8 @@ def build_training_data(config: Config) -> TrainingData:
         if not mask_records:
             raise DataError(f"the silhouette dataset {d.mask_root} ({mask_fmt}) has no silhouettes")
         mask = PoseDataset(mask_records, build_transform(config, True), codec, seed=seed)
-    return TrainingData(train=train, annotated=annotated, has_silhouette=has_sil, test=test, mask=mask)
+    val = PoseDataset(val_records, build_transform(config, False), codec, seed=seed) if val_records else None
+    return TrainingData(train=train, annotated=annotated, has_silhouette=has_sil, test=test, mask=mask, val=val)
 
 
 def build_eval_dataset(config: Config, fmt: str, root: str | None, split: str | None) -> Dataset:

@@ -281,9 +281,9 @@ class StageModule(L.LightningModule):
         return loader
 
     def val_dataloader(self):
-        # Every rank evaluates the whole test split: the figure needs no gathering and is the
-        # same on every rank.
-        return eval_loader(self.config, self.data.test)
+        # Every rank evaluates the whole split (test, or validation with eval.epoch_split=val):
+        # the figure needs no gathering and is the same on every rank.
+        return eval_loader(self.config, self.data.epoch_eval_set(self.config.eval.epoch_split))
 
     def configure_optimizers(self):
         params = self.trainable_parameters()

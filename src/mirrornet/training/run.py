@@ -265,9 +265,57 @@ def run_experiment(
                 save_checkpoint(path, finals[stage.name])
 
     results = collect_results(config, out_dir, finals)
+    if config.eval.final:
+        for method, row in results.items():
+            final_stage = method_chain(method)[-1].name
+            row["final"] = final_evaluation(config, data, codec, _payload_of(final_stage, finals, ckpt_dir), (kind, threshold))
+            _say(f"{method}: final α on the whole test split: {_final_summary(row['final'])}", progress)
     if _rank() == 0:
         _write_outputs(config, out_dir, results, finals, kind, threshold)
     return results
+
+
+def final_evaluation(config: Config, data, codec, payload: dict, metric: tuple[str, float]) -> dict:
+    """Evaluate a method's final α on the whole test split (and the validation split, if any).
+
+    Every person of the split counts (no ``train.max_eval_batches`` cap), with and without the
+    flip test; this is the figure a method is reported with on a test split, beside the paper's
+    mean over the last epochs.
+
+    Returns:
+        {"test": {...}, "test_flip": {...}[, "val": {...}, "val_flip": {...}]}, each the metric
+        name, the group scores and ``people`` (the number of people evaluated).
+    """
+    from torch.utils.data import DataLoader
+
+    from mirrornet.training.evaluation import evaluate_model
+
+    model = build_model(config)
+    model.load_state_dict(payload["state_dict"])
+    splits = {"test": data.test}
+    if data.val is not None:
+        splits["val"] = data.val
+    batch = config.train.eval_batch_size or config.train.batch_size
+    out: dict[str, dict] = {}
+    for name, dataset in splits.items():
+        for flip in (False, True):
+            loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=config.data.num_workers)
+            scores = evaluate_model(model, loader, codec, metric[0], metric[1], flip_test=flip)
+            out[name + ("_flip" if flip else "")] = {
+                "metric": scores["metric"],
+                "groups": scores["groups"],
+                "people": len(dataset),
+                "flip_test": flip,
+            }
+    return out
+
+
+def _final_summary(final: dict) -> str:
+    test, flip = final["test"], final["test_flip"]
+    return (
+        f"{test['metric']} Total {test['groups']['Total']:.2f} ({flip['groups']['Total']:.2f} with flip test), "
+        f"{test['people']} people"
+    )
 
 
 def _payload_of(name: str, finals: dict[str, dict], ckpt_dir: Path) -> dict | None:
