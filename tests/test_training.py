@@ -363,3 +363,20 @@ def test_validation_split_settings_are_checked() -> None:
         load_config(TINY, ["data.val_ratio=1.0"])
     with pytest.raises(ConfigError, match="eval.epoch_split"):
         load_config(TINY, ["eval.epoch_split=train"])
+
+
+def test_fresh_optimizer_stages_restart_adam(tiny_run, tmp_path) -> None:
+    from mirrornet.training.optimizer_state import named_adam_states
+
+    def alpha_step(payload) -> float:
+        states = named_adam_states(payload)
+        name = next(n for n in payload["optimizer_param_names"] if n.startswith("alpha."))
+        return float(states[name]["step"])
+
+    out, _ = tiny_run
+    continued = read_checkpoint(out / "checkpoints" / "supervised_first.ckpt")
+    assert alpha_step(continued) == 4 + 2  # pretrain_alpha's 4 steps, then its own 2
+    config = load_config(TINY, ["train.fresh_optimizer_stages=[supervised_first]"])
+    run_experiment(config, tmp_path, stages=["supervised_first"], progress=False)
+    fresh = read_checkpoint(tmp_path / "checkpoints" / "supervised_first.ckpt")
+    assert alpha_step(fresh) == 2

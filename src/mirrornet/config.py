@@ -188,6 +188,11 @@ class TrainConfig:
             (one pass over the annotated images, ⌈N_annotated / n_annotated⌉ batches, so α sees
             each annotated image as often as in the supervised stages) or ``all_images``
             (⌈N / batch_size⌉ batches, a pass over the whole training set).
+        fresh_optimizer_stages: stages that start with a fresh Adam instead of continuing each
+            parameter's state from the stage that last trained it (``mirrornet.curriculum``).
+            Empty by default (every method continues α's state from its pretraining); e.g.
+            ``[baseline, supervised_first]`` restarts α's Adam in both methods alike, and
+            ``[supervised_first]`` alone is the unequal treatment of earlier releases.
         alpha_grad_norm_every: in the joint stages, every this many steps the gradient norm
             into α's parameters of each term of the bound (fidelity, plausibility,
             λ·log q_α) is measured and logged as ``alpha_grad/<term>`` (0: never). Each
@@ -207,6 +212,7 @@ class TrainConfig:
     n_annotated: int = 96
     n_unannotated: int = 32
     mixed_epoch: str = "annotated_images"
+    fresh_optimizer_stages: list[str] = field(default_factory=list)
     alpha_grad_norm_every: int = 10
     lr: float = 1e-3
     seed: int = 0
@@ -273,6 +279,11 @@ class Config:
         _choice("model.alpha_supervision", m.alpha_supervision, ("all_outputs", "last_output"))
         _choice("model.pretrain_mask_source", m.pretrain_mask_source, ("psi", "silhouette"))
         _choice("train.mixed_epoch", t.mixed_epoch, ("annotated_images", "all_images"))
+        from mirrornet.curriculum import CURRICULUM
+
+        stage_names = tuple(stage.name for stage in CURRICULUM)
+        for name in t.fresh_optimizer_stages:
+            _choice("train.fresh_optimizer_stages", name, stage_names)
         if t.alpha_grad_norm_every < 0:
             raise ConfigError(f"train.alpha_grad_norm_every must be >= 0, got {t.alpha_grad_norm_every}")
         _choice("eval.metric", e.metric, ("auto", "pck", "pckh"))

@@ -278,19 +278,21 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: b
     _say(progress, "measuring plausibility (pose VAE bound, bone-ratio statistics)")
     train_joints, train_mask = _annotated_train_joints(config)
     stats = BoneStatistics.fit(train_joints, train_mask)
-    # One judge for every method: the pose VAE of supervised MirrorNet with φ's learned
-    # variance — the plausibility term α is trained against in steps 2-3. (The pretrained pose
-    # VAE has σ²_φ fixed to 1, under which the bound differs between poses by under one nat of
-    # a few thousand: see docs/demo.md.)
+    # One judge for every method: the pose VAE of supervised MirrorNet with the variance of
+    # p_φ(s|z) the joint stages used (model.generator_variance) — the plausibility term α is
+    # trained against in steps 2-3. With σ²_φ = 1 the bound differs between poses by under one
+    # nat of a few thousand (docs/model.md): the bone-ratio columns are the informative ones.
     judge_name = "supervised" if "supervised" in models else methods[0]
     judge = models[judge_name]
+    fixed_variance = config.model.generator_variance == "fixed"
     ref = predictions[methods[0]]
     plaus_inputs = {m: predictions[m]["pred_crop"] for m in methods} | {"annotation": ref["gt_crop"]}
     plaus_image = {m: predictions[m]["pred_image"] for m in methods} | {"annotation": ref["gt_image"]}
     plausibility = plausibility_report(judge.delta, judge.phi, codec, stats, plaus_inputs, plaus_image,
-                                       ref["mask"], fixed_variance=False)
+                                       ref["mask"], fixed_variance=fixed_variance)
     plausibility["settings"] = {
-        "pose_vae": f"checkpoints/{judge_name}.ckpt, learned variance of p_φ(s|z)",
+        "pose_vae": f"checkpoints/{judge_name}.ckpt, "
+                    + ("σ²_φ = 1" if fixed_variance else "learned variance of p_φ(s|z)"),
         "pose": "predicted joints re-encoded by the training codec (joints outside the heatmap are dropped)",
         "bone_ratio_range": f"[{stats.percentiles[0]:g}, {stats.percentiles[1]:g}] percentiles of "
                             f"{len(train_joints)} annotated training poses",

@@ -223,7 +223,9 @@ def run_experiment(
                         f"completed in {out_dir}; run it first (or resume)"
                     )
                 state = init["state_dict"]
-                optimizer_state = continued_optimizer_state(stage, lambda name: _payload_of(name, finals, ckpt_dir))
+                optimizer_state = None
+                if stage.name not in config.train.fresh_optimizer_stages:
+                    optimizer_state = continued_optimizer_state(stage, lambda name: _payload_of(name, finals, ckpt_dir))
             _say(f"stage {stage.name} ({stage.description}): {total} epochs", progress)
         # The fresh nets' initialisation depends on (seed, stage) only.
         _seed_all(stage_seed(config.train.seed, stage, -1))
