@@ -166,6 +166,21 @@ def test_missing_dataset_folder_is_a_clear_error(tmp_path) -> None:
     config = load_config(TINY, ["data.format=lsp", f"data.root={tmp_path / 'nowhere'}"])
     with pytest.raises(DataError, match="nowhere"):
         run_experiment(config, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_a_joints_mat_of_the_wrong_layout_stops_the_run_naming_the_file(tmp_path) -> None:
+    import scipy.io
+
+    from mirrornet.data.images import DatasetFormatError
+
+    root = tmp_path / "lsp"
+    (root / "images").mkdir(parents=True)
+    scipy.io.savemat(root / "joints.mat", {"joints": np.zeros((14, 3, 4))})  # LSPET's layout
+    config = load_config(TINY, ["data.format=lsp", f"data.root={root}"])
+    with pytest.raises(DatasetFormatError, match="joints.mat"):
+        run_experiment(config, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_bf16_mixed_and_learned_alpha_variance(tmp_path) -> None:
@@ -380,3 +395,25 @@ def test_fresh_optimizer_stages_restart_adam(tiny_run, tmp_path) -> None:
     run_experiment(config, tmp_path, stages=["supervised_first"], progress=False)
     fresh = read_checkpoint(tmp_path / "checkpoints" / "supervised_first.ckpt")
     assert alpha_step(fresh) == 2
+
+
+def test_a_stage_without_its_data_stops_the_run_before_training(tmp_path, monkeypatch) -> None:
+    """No silhouette for ψ: refused before α trains a single step, and nothing is written."""
+    import mirrornet.training.run as run_module
+    from mirrornet.training.datamodule import build_training_data, stage_pools
+
+    config = load_config(TINY)
+    data = build_training_data(config)
+    data.has_silhouette[:] = False
+    with pytest.raises(DataError, match="silhouette"):
+        stage_pools(config, data, "silhouettes")
+
+    def without_silhouettes(cfg):
+        d = build_training_data(cfg)
+        d.has_silhouette[:] = False
+        return d
+
+    monkeypatch.setattr(run_module, "build_training_data", without_silhouettes)
+    with pytest.raises(DataError, match="mask estimator"):
+        run_experiment(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -40,6 +40,7 @@ __all__ = [
     "CompositionBatchSampler",
     "EpochIndexedDataset",
     "epoch_batches",
+    "stage_pools",
     "train_loader",
     "eval_loader",
     "seed_worker",
@@ -332,6 +333,57 @@ def seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+def stage_pools(config: Config, data: TrainingData, kind: str) -> tuple[Dataset, list[np.ndarray], list[int]]:
+    """The dataset, the index pools and the items of each pool per batch of a stage's data kind.
+
+    Called for every stage before any training starts (``run_experiment``), so that a stage
+    whose data is missing (no annotated image, no silhouette for ψ) stops the run at once.
+
+    Args:
+        config: the run's config.
+        data: the training data.
+        kind: ``annotated``, ``mixed`` or ``silhouettes`` (``Stage.data``).
+
+    Raises:
+        DataError: no annotated image, or no silhouette for the mask estimator ψ.
+    """
+    t = config.train
+    annotated = np.flatnonzero(data.annotated)
+    dataset: Dataset = data.train
+    if kind == "annotated":
+        if len(annotated) == 0:
+            raise DataError(
+                "the training set has no annotated image for a supervised stage "
+                f"(data.annotated_ratio={config.data.annotated_ratio}, {len(data.annotated)} images)"
+            )
+        pools, counts = [annotated], [t.batch_size]
+    elif kind == "mixed":
+        unannotated = np.flatnonzero(~data.annotated)
+        if len(annotated) == 0:
+            raise DataError("the training set has no annotated image for the semi-supervised stage")
+        if len(unannotated) == 0 or t.n_unannotated == 0:
+            # Everything is annotated (ratio 1.0): the bound reduces to the labelled one.
+            pools, counts = [annotated], [t.batch_size]
+        else:
+            pools, counts = [annotated, unannotated], [t.n_annotated, t.n_unannotated]
+    elif kind == "silhouettes":
+        if data.mask is not None:
+            dataset = data.mask
+            pools = [np.arange(len(data.mask))]  # type: ignore[arg-type]
+        else:
+            pool = np.flatnonzero(data.annotated & data.has_silhouette)
+            if len(pool) == 0:
+                raise DataError(
+                    "no annotated training image has a silhouette to train the mask estimator ψ; "
+                    "give data.silhouette_root (UP-S1h masks) or data.mask_root / data.mask_format"
+                )
+            pools = [pool]
+        counts = [t.batch_size]
+    else:
+        raise ValueError(f"unknown stage data kind {kind!r}")
+    return dataset, pools, counts
+
+
 def epoch_batches(config: Config, kind: str, pool_sizes: Sequence[int], counts: Sequence[int]) -> int:
     """Batches in one epoch of a stage.
 
@@ -378,39 +430,7 @@ def train_loader(
             number of processes.
     """
     t = config.train
-    annotated = np.flatnonzero(data.annotated)
-    dataset: Dataset = data.train
-    if kind == "annotated":
-        if len(annotated) == 0:
-            raise DataError(
-                "the training set has no annotated image for a supervised stage "
-                f"(data.annotated_ratio={config.data.annotated_ratio}, {len(data.annotated)} images)"
-            )
-        pools, counts = [annotated], [t.batch_size]
-    elif kind == "mixed":
-        unannotated = np.flatnonzero(~data.annotated)
-        if len(annotated) == 0:
-            raise DataError("the training set has no annotated image for the semi-supervised stage")
-        if len(unannotated) == 0 or t.n_unannotated == 0:
-            # Everything is annotated (ratio 1.0): the bound reduces to the labelled one.
-            pools, counts = [annotated], [t.batch_size]
-        else:
-            pools, counts = [annotated, unannotated], [t.n_annotated, t.n_unannotated]
-    elif kind == "silhouettes":
-        if data.mask is not None:
-            dataset = data.mask
-            pools = [np.arange(len(data.mask))]  # type: ignore[arg-type]
-        else:
-            pool = np.flatnonzero(data.annotated & data.has_silhouette)
-            if len(pool) == 0:
-                raise DataError(
-                    "no annotated training image has a silhouette to train the mask estimator ψ; "
-                    "give data.silhouette_root (UP-S1h masks) or data.mask_root / data.mask_format"
-                )
-            pools = [pool]
-        counts = [t.batch_size]
-    else:
-        raise ValueError(f"unknown stage data kind {kind!r}")
+    dataset, pools, counts = stage_pools(config, data, kind)
     num_batches = epoch_batches(config, kind, [len(p) for p in pools], counts)
     sampler = CompositionBatchSampler(
         pools,

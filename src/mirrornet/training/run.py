@@ -32,7 +32,7 @@ from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resol
 from mirrornet.fileio import write_json_atomic
 from mirrornet.training.checkpoint import build_model, read_checkpoint, save_checkpoint
 from mirrornet.training.curves import plot_learning_curves
-from mirrornet.training.datamodule import build_codec_for, build_training_data
+from mirrornet.training.datamodule import build_codec_for, build_training_data, stage_pools
 from mirrornet.training.evaluation import mean_of_last_epochs, metric_for
 from mirrornet.training.optimizer_state import merge_named_states, named_adam_states
 
@@ -176,6 +176,13 @@ def run_experiment(
     except KeyError as exc:
         raise RunError(str(exc.args[0])) from None
     _check_out_dir(config, out_dir, resume)
+    # Read the data and check every stage's needs before anything is trained or written: a
+    # missing folder, a bad joints.mat or a stage without its data (ψ without silhouettes)
+    # stops the run here, naming what is missing.
+    data = build_training_data(config)
+    for stage in selected:
+        stage_pools(config, data, stage.data)
+    data.epoch_eval_set(config.eval.epoch_split)
     if _rank() == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, out_dir / "config.yaml")
@@ -189,7 +196,6 @@ def run_experiment(
     warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning's own deprecation use
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-    data = build_training_data(config)
     codec = build_codec_for(config)
     kind, threshold = metric_for(config)
 
