@@ -184,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--label", default=None, help="name of the results section and run folder (default: preset)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "synthetic_table", help="run folders")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md", help="markdown file")
+    parser.add_argument("--json-dir", type=Path, default=REPO / "benchmarks" / "results",
+                        help="where the per-run figures go as JSON (a folder per label)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -208,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     grid: dict[tuple[float, int], dict[str, Any]] = {}
     compositions: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
-    record = {"preset": str(preset), "overrides": common, "runs": {}}
+    record: dict[str, Any] = {"preset": str(preset), "overrides": common, "runs": {}}
 
     n_people = max(base.data.synthetic_num_train, base.data.synthetic_num_test)
     n_eval = n_people if base.train.max_eval_batches is None else min(
@@ -244,6 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         body = grid_markdown(grid, compositions, header, not_run)
         replace_section(args.results, label, f"SyntheticPeople grid — {label}", body)
         (out / "grid.json").write_text(json.dumps(record, indent=2))
+        # The per-run figures, committed beside the table (the run folders are not).
+        json_dir = args.json_dir / f"synthetic-{label}"
+        json_dir.mkdir(parents=True, exist_ok=True)
+        (json_dir / "grid.json").write_text(json.dumps(record, indent=2))
 
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:  # seeds outermost: a stopped grid still has every ratio for the first seeds
@@ -254,8 +260,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             print(f"[grid] {ratio:.0%} annotated, seed {seed} -> {run_dir}", file=sys.stderr, flush=True)
             grid[(ratio, seed)] = _run(config, run_dir, None, progress)
-            record["runs"][run_dir.name] = {m: grid[(ratio, seed)][m]["groups"] for m in METHODS
-                                            if m in grid[(ratio, seed)]}
+            record["runs"][run_dir.name] = {
+                m: {
+                    "groups": grid[(ratio, seed)][m]["groups"],
+                    "final_test": grid[(ratio, seed)][m].get("final", {}).get("test", {}).get("groups"),
+                    "alpha_steps": grid[(ratio, seed)][m].get("alpha_steps"),
+                    "annotated_draws": grid[(ratio, seed)][m].get("annotated_draws"),
+                }
+                for m in METHODS
+                if m in grid[(ratio, seed)]
+            }
             print(f"[grid] done in {time.perf_counter() - t0:.0f} s: "
                   + ", ".join(f"{m} {grid[(ratio, seed)][m]['groups']['Total']:.2f}" for m in METHODS
                               if m in grid[(ratio, seed)]), file=sys.stderr, flush=True)

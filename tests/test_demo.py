@@ -95,3 +95,33 @@ def test_benchmark_tables_and_sections(tmp_path) -> None:
     content = results.read_text()
     assert "keep me" in content and "body two" in content and "body one" not in content
     assert content.count("synthetic-table:x:start") == 1
+
+
+def test_lsp_benchmark_table_pairs_by_seed(tmp_path) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lsp_table.py"
+    spec = importlib.util.spec_from_file_location("lsp_table", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_ratio("20") == 0.2 and bench.parse_ratio("0.6") == 0.6
+
+    def run(base: float, sup: float, semi: float) -> dict:
+        row = {"violations_pct": {"baseline": 10.0, "supervised": 12.0, "semi_supervised": 14.0, "annotation": 2.0}}
+        for m, v in (("baseline", base), ("supervised", sup), ("semi_supervised", semi)):
+            groups = {g: v for g in bench.GROUPS}
+            row[m] = {"val_last_epochs": groups, "test": groups, "test_flip": groups, "test_people": 1000,
+                      "alpha_steps": 100, "annotated_draws": 3000}
+        return row
+
+    runs = {(0.2, 0): run(70.0, 71.0, 69.0), (0.2, 1): run(72.0, 75.0, 74.0)}
+    text = bench.table_markdown(runs, {"date": "today"}, [])
+    # (71 - 70, 75 - 72) = 2.00 ± 1.41, both positive; (69 - 71, 74 - 75) = -1.50 ± 0.71, none.
+    assert "| 20% | test | 2.00 ± 1.41 | 2/2 | -1.50 ± 0.71 | 0/2 |" in text
+    assert "| 20% | Baseline | " + " | ".join(["71.00 ± 1.41"] * 8) + " | 70.00, 72.00 | 71.00 ± 1.41 |" in text
+    assert "| 20% | (test annotation) | – | 2.00 ± 0.00 | – | – |" in text
+    results = tmp_path / "RESULTS.md"
+    bench.replace_section(results, "lsp_small", "Real LSP", text)
+    bench.replace_section(results, "lsp_small", "Real LSP", "again\n")
+    assert results.read_text().count("lsp-table:lsp_small:start") == 1 and "again" in results.read_text()
