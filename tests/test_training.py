@@ -270,6 +270,8 @@ def test_kl_z_and_gradient_norms_into_alpha_are_logged(tiny_run) -> None:
     assert semi["alpha_grad/fidelity"] > 0.0 and semi["alpha_grad/plausibility"] > 0.0
     baseline = read_checkpoint(out / "checkpoints" / "baseline.ckpt")["history"][-1]["train"]
     assert not any(k.startswith("alpha_grad/") for k in baseline)
+    # ... and drawn per joint-stage epoch.
+    assert (out / "figures" / "joint_diagnostics.png").stat().st_size > 1000
 
 
 def test_mixed_epoch_length() -> None:

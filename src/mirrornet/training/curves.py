@@ -1,4 +1,5 @@
-"""Learning curves like the paper's Fig. 9: α's "Total" score per epoch for the three methods."""
+"""Learning curves like the paper's Fig. 9 (α's "Total" score per epoch for the three methods)
+and the diagnostic view of the joint stages (which term of the bound drives α)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["METHOD_LABELS", "learning_curve", "plot_learning_curves"]
+__all__ = ["METHOD_LABELS", "learning_curve", "plot_learning_curves", "plot_joint_diagnostics"]
 
 #: Legend labels of the three methods (Tables 2–7).
 METHOD_LABELS: dict[str, str] = {
@@ -62,6 +63,69 @@ def plot_learning_curves(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+#: Terms whose gradient norm into α the joint stages log (``alpha_grad/<term>``).
+_DRIVING_TERMS: tuple[str, ...] = ("fidelity", "plausibility", "lambda_log_q_alpha")
+
+
+def plot_joint_diagnostics(stages: Mapping[str, Sequence[dict]], path: str | Path, metric: str = "PCK@0.2") -> Path | None:
+    """Per epoch of the joint stages: the gradient norm into α of each term of the bound, the
+    pose VAE's KL(q_δ ‖ p(z)) and α's score — one column per stage.
+
+    Args:
+        stages: stage name → its per-epoch records (only stages that logged ``alpha_grad/*``
+            are drawn).
+        path: the PNG file to write (atomically).
+        metric: the score's name.
+
+    Returns:
+        The path written, or None when no stage logged gradient norms.
+    """
+    joint = {name: records for name, records in stages.items()
+             if any(k.startswith("alpha_grad/") for r in records for k in (r.get("train") or {}))}
+    if not joint:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(3, len(joint), figsize=(3.2 * len(joint) + 0.6, 6.6), dpi=100, squeeze=False)
+    for col, (name, records) in enumerate(joint.items()):
+        epochs = [int(r["alpha_epoch"]) for r in records]
+        grads, kl, score = axes[0][col], axes[1][col], axes[2][col]
+        for term in _DRIVING_TERMS:
+            values = [(r.get("train") or {}).get(f"alpha_grad/{term}", math.nan) for r in records]
+            # A term that never reaches α (0 on a log axis) is drawn at the bottom, labelled so.
+            shown = [v if v > 0 else math.nan for v in values]
+            label = term if any(v > 0 for v in values) else f"{term} (0: does not reach α)"
+            grads.plot(epochs, shown, marker=".", label=label)
+        grads.set_yscale("log")
+        grads.set_title(name, fontsize=9)
+        kl_keys = sorted({k for r in records for k in (r.get("train") or {}) if k.endswith("kl_z")})
+        for key in kl_keys:
+            kl.plot(epochs, [(r.get("train") or {}).get(key, math.nan) for r in records], marker=".",
+                    label=key.split("/", 1)[1] if "/" in key else key)
+        scores = [(r.get("eval") or {}).get("groups", {}).get("Total", math.nan) for r in records]
+        score.plot(epochs, scores, marker=".", color="black")
+        score.set_xlabel("epochs of α")
+        if col == 0:
+            grads.set_ylabel("‖∇α term‖")
+            kl.set_ylabel("KL(q_δ ‖ p(z)), nats")
+            score.set_ylabel(f"{metric} Total")
+        grads.legend(fontsize=6)
+        kl.legend(fontsize=6)
+        for ax in (grads, kl, score):
+            ax.grid(alpha=0.3)
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
     fig.savefig(tmp)

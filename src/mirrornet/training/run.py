@@ -12,7 +12,9 @@ an uninterrupted one.
 Outputs in ``out_dir``: ``config.yaml`` (the resolved config), ``checkpoints/``,
 ``logs/{csv,tensorboard}/<stage>/`` (Lightning CSV and TensorBoard logs, every objective term by name),
 ``metrics.csv`` (one row per stage epoch), ``results.json`` (one entry per method: the mean of
-the last ``eval.last_k_epochs`` epochs per group) and ``figures/learning_curves.png`` (Fig. 9).
+the last ``eval.last_k_epochs`` epochs per group, and the final figures on the whole test
+split), ``figures/learning_curves.png`` (Fig. 9) and ``figures/joint_diagnostics.png`` (the
+gradient norm into α of each term of the bound, KL_z and α's score per joint-stage epoch).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from mirrornet.config import Config, config_from_dict, save_config
 from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
 from mirrornet.fileio import write_json_atomic
 from mirrornet.training.checkpoint import build_model, read_checkpoint, save_checkpoint
-from mirrornet.training.curves import plot_learning_curves
+from mirrornet.training.curves import plot_joint_diagnostics, plot_learning_curves
 from mirrornet.training.datamodule import build_codec_for, build_training_data, stage_pools
 from mirrornet.training.evaluation import mean_of_last_epochs, metric_for
 from mirrornet.training.optimizer_state import merge_named_states, named_adam_states
@@ -446,3 +448,6 @@ def _write_outputs(config: Config, out_dir: Path, results: dict, finals: dict, k
     if curves:
         metric = next(iter(results.values()))["metric"] if results else f"{kind.upper()}@{threshold:g}"
         plot_learning_curves(curves, out_dir / "figures" / "learning_curves.png", metric=metric)
+    # Which term of the bound drives α, per epoch of the joint stages (docs/model.md).
+    joint = {s.name: records[s.name] for s in CURRICULUM if records.get(s.name)}
+    plot_joint_diagnostics(joint, out_dir / "figures" / "joint_diagnostics.png")
