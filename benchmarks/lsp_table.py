@@ -63,6 +63,14 @@ def parse_ratio(text: str) -> float:
     return ratio
 
 
+def mean_count(values: Sequence[float]) -> str:
+    """A count over seeds: the integer when all seeds agree, else the mean and the range."""
+    v = [int(x) for x in values if x is not None]
+    if not v:
+        return "–"
+    return f"{v[0]}" if min(v) == max(v) else f"{np.mean(v):.0f} ({min(v)}–{max(v)})"
+
+
 def replace_section(path: Path, label: str, title: str, body: str) -> None:
     """Put ``body`` between the markers ``<!-- lsp-table:LABEL:start/end -->`` of ``path``."""
     import re
@@ -167,8 +175,8 @@ def table_markdown(runs: Mapping[tuple[float, int], Mapping[str, Any]], header: 
                 continue
             val = mean_std([runs[(ratio, s)][m]["val_last_epochs"]["Total"] for s in have])
             bad = mean_std([runs[(ratio, s)]["violations_pct"][m] for s in have])
-            steps = mean_std([runs[(ratio, s)][m]["alpha_steps"] for s in have])
-            draws = mean_std([runs[(ratio, s)][m]["annotated_draws"] for s in have])
+            steps = mean_count([runs[(ratio, s)][m]["alpha_steps"] for s in have])
+            draws = mean_count([runs[(ratio, s)][m]["annotated_draws"] for s in have])
             lines.append(f"| {ratio:.0%} | {LABELS[m]} | {val} | {bad} | {steps} | {draws} |")
         ann = [runs[(ratio, s)]["violations_pct"].get("annotation") for s in seeds_of(ratio)]
         ann = [a for a in ann if a is not None]
