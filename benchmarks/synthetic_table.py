@@ -231,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        f"{n_people} training people (the annotated share is the row's ratio)"
                        f", {n_eval} test people",
             "seeds": ", ".join(map(str, seeds)) + " (a seed draws the annotated split and the training randomness)",
-            "wall time": f"{minutes:.1f} min for the runs of this invocation",
+            "wall time": f"{minutes:.1f} min for the runs of this invocation" if minutes >= 0.1
+                         else "– (every run was finished before; their results were read back)",
         }
         not_run = []
         missing = [f"{r:.0%}/seed {s}" for r in ratios for s in seeds if (r, s) not in grid]
