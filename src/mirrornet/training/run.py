@@ -87,7 +87,8 @@ def _make_trainer(config: Config, out_dir: Path, stage: Stage, max_epochs: int, 
         from lightning.pytorch.strategies import DDPStrategy
 
         # Some trained parameters get no gradient in some stages (the variance branches of θ
-        # and φ are unused while their variance is fixed to 1 in pretraining, Eqs. 31, 34).
+        # and φ are unused while their variance is fixed to 1: in pretraining, Eqs. 31, 34, and
+        # in every stage with model.generator_variance=fixed).
         strategy = DDPStrategy(find_unused_parameters=True)
     return L.Trainer(
         max_epochs=max_epochs,
