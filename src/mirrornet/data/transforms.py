@@ -168,10 +168,7 @@ def warp_affine_area(image: np.ndarray, affine: np.ndarray, output_size: Sequenc
     if zoom >= 1.0:
         return warp_affine(image, affine, output_size)
     colour = image.ndim == 3
-    if colour:
-        pil = _to_pil(image)
-    else:
-        pil = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32), mode="F")
+    pil = _to_pil(image)
     # 1. Box reduction by the integer part of the shrink: reduced pixel q averages original
     #    pixels k·q … k·q + k − 1, whose centre is k·q + (k − 1)/2.
     k = max(1, int(np.floor(1.0 / zoom)))
