@@ -51,6 +51,7 @@ from mirrornet.distributions import (
 from mirrornet.model import POSE_SOURCES, MirrorNetOutputs
 
 __all__ = [
+    "ALPHA_DRIVING_TERMS",
     "ALPHA_LOGVAR",
     "ALPHA_SUPERVISIONS",
     "GENERATOR_VARIANCES",
@@ -74,6 +75,10 @@ DEFAULT_LAMBDA: float = 0.01
 _UNIT_LOGVAR: float = 0.0
 #: Readings of the generators' variances σ²_θ, σ²_φ (``model.generator_variance``).
 GENERATOR_VARIANCES: tuple[str, ...] = ("fixed", "learned")
+#: The terms of the joint bounds through which α is trained, under the names each joint
+#: objective returns them as they enter its total (the entropy H[q_α] is constant while σ_α is
+#: fixed). Their gradient norms into α are logged as ``alpha_grad/<term>``.
+ALPHA_DRIVING_TERMS: tuple[str, ...] = ("fidelity", "plausibility", "lambda_log_q_alpha")
 #: Which outputs of α the Gaussian log q_α(s | x) supervises (``model.alpha_supervision``).
 ALPHA_SUPERVISIONS: tuple[str, ...] = ("all_outputs", "last_output")
 

@@ -8,6 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mirrornet.objectives import ALPHA_DRIVING_TERMS
+
 __all__ = ["METHOD_LABELS", "learning_curve", "plot_learning_curves", "plot_joint_diagnostics"]
 
 #: Legend labels of the three methods (Tables 2–7).
@@ -16,6 +18,18 @@ METHOD_LABELS: dict[str, str] = {
     "supervised": "Supervised MirrorNet",
     "semi_supervised": "Semi-supervised MirrorNet",
 }
+
+
+def _save_atomically(fig, path: Path) -> Path:
+    """Lay out and write a figure to a temporary PNG beside ``path``, then rename it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
 
 
 def learning_curve(records: Sequence[dict], group: str = "Total") -> tuple[list[int], list[float]]:
@@ -63,16 +77,7 @@ def plot_learning_curves(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
-#: Terms whose gradient norm into α the joint stages log (``alpha_grad/<term>``).
-_DRIVING_TERMS: tuple[str, ...] = ("fidelity", "plausibility", "lambda_log_q_alpha")
+    return _save_atomically(fig, path)
 
 
 def plot_joint_diagnostics(stages: Mapping[str, Sequence[dict]], path: str | Path, metric: str = "PCK@0.2") -> Path | None:
@@ -103,7 +108,7 @@ def plot_joint_diagnostics(stages: Mapping[str, Sequence[dict]], path: str | Pat
     for col, (name, records) in enumerate(joint.items()):
         epochs = [int(r["alpha_epoch"]) for r in records]
         grads, kl, score = axes[0][col], axes[1][col], axes[2][col]
-        for term in _DRIVING_TERMS:
+        for term in ALPHA_DRIVING_TERMS:
             values = [(r.get("train") or {}).get(f"alpha_grad/{term}", math.nan) for r in records]
             # A term that never reaches α (0 on a log axis) is drawn at the bottom, labelled so.
             shown = [v if v > 0 else math.nan for v in values]
@@ -126,9 +131,4 @@ def plot_joint_diagnostics(stages: Mapping[str, Sequence[dict]], path: str | Pat
         kl.legend(fontsize=6)
         for ax in (grads, kl, score):
             ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return _save_atomically(fig, path)

@@ -23,13 +23,13 @@ from torch import Tensor
 
 from mirrornet.config import Config
 from mirrornet.curriculum import CURRICULUM, Stage
+from mirrornet.objectives import ALPHA_DRIVING_TERMS
 from mirrornet.training.checkpoint import save_checkpoint
 from mirrornet.training.datamodule import TrainingData, eval_loader, train_loader
 from mirrornet.training.evaluation import predict_batch, score_predictions
 from mirrornet.training.optimizer_state import load_named_states
 
 __all__ = [
-    "ALPHA_DRIVING_TERMS",
     "NonFiniteLossError",
     "OBJECTIVES",
     "StageModule",
@@ -130,12 +130,6 @@ OBJECTIVES: dict[str, Callable[[Any, dict, Config], dict[str, Tensor]]] = {
     "labeled": _labeled,
     "semi_supervised": _semi_supervised,
 }
-
-
-#: The terms of the joint bounds through which α is trained, as they enter the total (each
-#: objective of a joint stage returns them under these names); their gradient norms into α are
-#: logged as ``alpha_grad/<term>``. The entropy H[q_α] is constant while σ_α is fixed.
-ALPHA_DRIVING_TERMS: tuple[str, ...] = ("fidelity", "plausibility", "lambda_log_q_alpha")
 
 
 def alpha_gradient_norms(alpha: torch.nn.Module, terms: dict[str, Tensor]) -> dict[str, float]:

@@ -222,10 +222,7 @@ def run_experiment(
         else:
             state, optimizer_state, records = None, None, []
             if stage.init_from is not None:
-                init = finals.get(stage.init_from)
-                init_path = ckpt_dir / f"{stage.init_from}.ckpt"
-                if init is None and init_path.is_file():
-                    init = read_checkpoint(init_path)
+                init = _payload_of(stage.init_from, finals, ckpt_dir)
                 if init is None or not init.get("completed"):
                     raise RunError(
                         f"stage {stage.name} starts from stage {stage.init_from}, which has not "
@@ -330,6 +327,7 @@ def _final_summary(final: dict) -> str:
 
 
 def _payload_of(name: str, finals: dict[str, dict], ckpt_dir: Path) -> dict | None:
+    """A stage's final payload: from this run's memory, else from its checkpoint, else None."""
     payload = finals.get(name)
     path = ckpt_dir / f"{name}.ckpt"
     if payload is None and path.is_file():
@@ -357,10 +355,7 @@ def continued_optimizer_state(stage: Stage, payload_of: Callable[[str], dict | N
 def _all_records(out_dir: Path, finals: dict[str, dict]) -> dict[str, list[dict]]:
     records: dict[str, list[dict]] = {}
     for stage in CURRICULUM:
-        payload = finals.get(stage.name)
-        path = out_dir / "checkpoints" / f"{stage.name}.ckpt"
-        if payload is None and path.is_file():
-            payload = read_checkpoint(path)
+        payload = _payload_of(stage.name, finals, out_dir / "checkpoints")
         if payload is not None:
             records[stage.name] = list(payload.get("history") or [])
             records[stage.name + ".completed"] = [{"completed": bool(payload.get("completed"))}]
