@@ -139,8 +139,8 @@ def test_nan_loss_stops_naming_stage_epoch_term(tmp_path, monkeypatch) -> None:
 
     real = lightning_module.OBJECTIVES["labeled"]
 
-    def poisoned(model, batch, config):
-        out = dict(real(model, batch, config))
+    def poisoned(model, batch, config, epochs_done):
+        out = dict(real(model, batch, config, epochs_done))
         out["kl_z"] = out["kl_z"] * float("nan")
         out["total"] = out["total"] + out["kl_z"]
         return out
@@ -310,7 +310,7 @@ def test_pretrain_mask_source(source, monkeypatch) -> None:
         return real(x_star, s, mask)
 
     monkeypatch.setattr(model, "image_vae", spy)
-    OBJECTIVES["image_vae"](model, batch, config)
+    OBJECTIVES["image_vae"](model, batch, config, 0.0)
     with torch.no_grad():
         estimate = model.estimate_mask(batch["x_star"], batch["heatmaps"], mask_pose_gradient=False)
     # The image without a silhouette always gets ψ's estimate.

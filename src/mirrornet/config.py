@@ -22,6 +22,7 @@ inside every checkpoint so that a checkpoint rebuilds its model alone.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -143,6 +144,16 @@ class ModelConfig:
             (Eq. 31): ``psi`` (the pretrained mask estimator's w = ψ(x*, s), as Sec. 4.2 defines
             w and as the joint stages use it) or ``silhouette`` (the ground-truth silhouette where
             an image has one, ψ's estimate elsewhere).
+        pose_bottleneck: what the mirrors (ψ, θ, δ, plausibility) see of a pose: ``none`` (the
+            paper: the K heatmaps themselves) or ``coordinates`` (heatmaps re-rendered, with
+            σ = ``data.sigma``, from the joints' differentiable centroids, so that the mirrors
+            reach α only through 2K coordinates; ``mirrornet.pose_bottleneck``). Not in the paper.
+        bottleneck_power: the centroid's weighting exponent (relu(s)^power) with ``coordinates``.
+        pose_variance: σ²_φ of the pose VAE's likelihood p_φ(s | z) in every stage (Eq. 34 and
+            the joint bounds) instead of the paper's 1; with ``generator_variance: learned`` a
+            floor on φ's variance branch in the joint stages. None: the paper's reading. A value
+            on the scale of σ²_α (0.01) lets the pose VAE gain far more than ½Σs² nats by encoding
+            a pose, so its posterior need not collapse. Not in the paper.
     """
 
     recognizer: str = "hourglass"
@@ -155,6 +166,9 @@ class ModelConfig:
     generator_variance: str = "fixed"
     alpha_supervision: str = "all_outputs"
     pretrain_mask_source: str = "psi"
+    pose_bottleneck: str = "none"
+    bottleneck_power: float = 2.0
+    pose_variance: float | None = None
 
 
 @dataclass
@@ -193,6 +207,11 @@ class TrainConfig:
             Empty by default (every method continues α's state from its pretraining); e.g.
             ``[baseline, supervised_first]`` restarts α's Adam in both methods alike, and
             ``[supervised_first]`` alone is the unequal treatment of earlier releases.
+        unlabeled_weight: w_u, the weight of the unlabelled images' bound in Eq. 29 (1 in the
+            paper), at the end of its ramp.
+        unlabeled_rampup_epochs: the unlabelled weight rises as w_u·exp(−5(1 − t)²),
+            t = epochs done / this, over the first epochs of the semi-supervised stage (0: no
+            ramp, the paper). Not in the paper.
         alpha_grad_norm_every: in the joint stages, every this many steps the gradient norm
             into α's parameters of each term of the bound (fidelity, plausibility,
             λ·log q_α) is measured and logged as ``alpha_grad/<term>`` (0: never). Each
@@ -213,6 +232,8 @@ class TrainConfig:
     n_unannotated: int = 32
     mixed_epoch: str = "annotated_images"
     fresh_optimizer_stages: list[str] = field(default_factory=list)
+    unlabeled_weight: float = 1.0
+    unlabeled_rampup_epochs: float = 0.0
     alpha_grad_norm_every: int = 10
     lr: float = 1e-3
     seed: int = 0
@@ -279,6 +300,19 @@ class Config:
         _choice("model.alpha_supervision", m.alpha_supervision, ("all_outputs", "last_output"))
         _choice("model.pretrain_mask_source", m.pretrain_mask_source, ("psi", "silhouette"))
         _choice("train.mixed_epoch", t.mixed_epoch, ("annotated_images", "all_images"))
+        from mirrornet.pose_bottleneck import POSE_BOTTLENECKS
+
+        _choice("model.pose_bottleneck", m.pose_bottleneck, POSE_BOTTLENECKS)
+        if not (math.isfinite(m.bottleneck_power) and m.bottleneck_power >= 1):
+            raise ConfigError(f"model.bottleneck_power must be a number >= 1, got {m.bottleneck_power}")
+        if m.pose_variance is not None and not (math.isfinite(m.pose_variance) and m.pose_variance > 0):
+            raise ConfigError(f"model.pose_variance must be a positive number or null, got {m.pose_variance}")
+        if not (math.isfinite(t.unlabeled_weight) and t.unlabeled_weight >= 0):
+            raise ConfigError(f"train.unlabeled_weight must be a finite number >= 0, got {t.unlabeled_weight}")
+        if not (math.isfinite(t.unlabeled_rampup_epochs) and t.unlabeled_rampup_epochs >= 0):
+            raise ConfigError(
+                f"train.unlabeled_rampup_epochs must be a finite number >= 0, got {t.unlabeled_rampup_epochs}"
+            )
         from mirrornet.curriculum import CURRICULUM
 
         stage_names = tuple(stage.name for stage in CURRICULUM)

@@ -7,11 +7,12 @@ into the bounds. Forward pass of the joint stages (Fig. 2), per image n::
 
     stacks = α(x)                         # recognizer, Eq. 11; last stack = μ_α(x)
     s      = μ_α + ε ⊙ σ_α                # Eq. 20 (or the annotation, Sec. 3.4)
-    w      = ψ(x*, s)                     # mask, Sec. 4.2 (ψ frozen)
+    r      = s, or a re-rendering of s    # what the mirrors see (model.pose_bottleneck)
+    w      = ψ(x*, r)                     # mask, Sec. 4.2 (ψ frozen)
     x_fg, x_bg = x* ⊙ w, x* ⊙ (1 − w)     # Eqs. 32-33
     a ~ q_β(a | x_fg), g ~ q_γ(g | x_bg)  # Eqs. 12-13, 21-22
-    z ~ q_δ(z | s)                        # Eqs. 14, 23
-    μ_θ, log σ²_θ = θ(s, a, g)            # p_θ(x* | s, a, g), Eq. 2
+    z ~ q_δ(z | r)                        # Eqs. 14, 23
+    μ_θ, log σ²_θ = θ(r, a, g)            # p_θ(x* | s, a, g), Eq. 2
     μ_φ, log σ²_φ = φ(z)                  # p_φ(s | z), Eq. 3
 
 Design decisions (see docs/model.md):
@@ -23,6 +24,10 @@ Design decisions (see docs/model.md):
   so the reparameterised gradient of the bound w.r.t. α includes the path s → ψ → w → x_fg, x_bg
   → a, g. Dropping that path would bias the pathwise gradient estimator, because q_β and q_γ
   depend on s through w. ``mask_pose_gradient=False`` treats w as a constant instead.
+* Without a ``pose_bottleneck`` (the paper) r = s. With one (e.g.
+  :class:`mirrornet.pose_bottleneck.CoordinateBottleneck`, not in the paper) r is computed from
+  μ_α(x) (or the annotation) through the bottleneck, and ψ, θ, δ and the plausibility term see r:
+  the mirrors can then reach α only through the joints' coordinates.
 """
 
 from __future__ import annotations
@@ -137,8 +142,10 @@ class MirrorNetOutputs(_BatchSelectable):
         stacks: every output of α (one per hourglass stack; one element otherwise), (B, K, h, w).
         s_mean: μ_α(x) = the last stack, (B, K, h, w), Eq. 11.
         s_logvar: log σ²_α, broadcast to (B, K, h, w) (an expanded view, no copy).
-        s: the pose fed to ψ, θ and δ: a sample of q_α (Eq. 20), or the annotation on annotated
+        s: the pose of the bound: a sample of q_α (Eq. 20), or the annotation on annotated
             images when ``pose_source == "annotation"``.
+        s_mirror: the pose the mirrors see (ψ, θ, δ and the plausibility term): ``s`` itself
+            without a pose bottleneck; else the bottleneck applied to the annotation or μ_α.
         annotated: (B,) bool, which images carry an annotation.
         pose_source: "annotation" or "recognizer": where s came from on annotated images.
         x_star: x*, the image at heatmap resolution, (B, 3, h, w).
@@ -154,6 +161,7 @@ class MirrorNetOutputs(_BatchSelectable):
     s_mean: Tensor
     s_logvar: Tensor
     s: Tensor
+    s_mirror: Tensor
     annotated: Tensor
     pose_source: str
     x_star: Tensor
@@ -218,6 +226,9 @@ class MirrorNet(nn.Module):
         alpha_logvar: log σ²_α; the paper fixes σ²_α = 0.01 (Sec. 4.1).
         learn_alpha_variance: if True, log σ²_α becomes a learnable parameter, one per joint,
             initialised to ``alpha_logvar`` (not in the paper).
+        pose_bottleneck: None (the paper: ψ, θ, δ see s), or a parameter-free module mapping
+            (B, K, h, w) heatmaps to the (B, K, h, w) heatmaps the mirrors see (not in the paper;
+            see :meth:`mirror_pose`).
         num_joints: K, the number of heatmaps α outputs (16, MPII order).
     """
 
@@ -232,6 +243,7 @@ class MirrorNet(nn.Module):
         psi: nn.Module,
         alpha_logvar: float = math.log(0.01),
         learn_alpha_variance: bool = False,
+        pose_bottleneck: nn.Module | None = None,
         num_joints: int = NUM_JOINTS,
     ) -> None:
         super().__init__()
@@ -244,6 +256,7 @@ class MirrorNet(nn.Module):
         self.theta = theta
         self.phi = phi
         self.psi = psi
+        self.pose_bottleneck = pose_bottleneck
         self.num_joints = int(num_joints)
         self.learn_alpha_variance = bool(learn_alpha_variance)
         init = torch.full((self.num_joints,), float(alpha_logvar))  # (K,)
@@ -287,6 +300,21 @@ class MirrorNet(nn.Module):
         """
         # Kept in the buffer's precision (float32) even when s_mean is bfloat16 under autocast.
         return self.alpha_logvar.view(1, -1, 1, 1).expand(s_mean.shape)
+
+    def mirror_pose(self, s: Tensor) -> Tensor:
+        """The pose as the mirrors (ψ, θ, δ, plausibility) see it: ``s`` itself without a pose
+        bottleneck, else the bottleneck's re-rendering of it.
+
+        Every stage that feeds a pose to ψ, β…φ (their pretraining included) goes through here,
+        so the mirrors see the same kind of pose in every stage.
+
+        Args:
+            s: (B, K, h, w) heatmaps (an annotation or μ_α).
+
+        Returns:
+            (B, K, h, w).
+        """
+        return s if self.pose_bottleneck is None else self.pose_bottleneck(s)
 
     # ----------------------------------------------------------------------------------------
     # The two VAEs, usable alone (pretraining, Eqs. 31 and 34) and inside forward.
@@ -437,11 +465,20 @@ class MirrorNet(nn.Module):
                 "their spatial sizes must agree"
             )
 
-        w = self.estimate_mask(x_star, s, freeze_psi=freeze_psi, mask_pose_gradient=mask_pose_gradient)
-        image = self.image_vae(x_star, s, w)
-        pose = self.pose_vae(s)
+        if self.pose_bottleneck is None:
+            s_mirror = s
+        else:
+            # The bottleneck reads the annotation or q_α's mean, not the sample (pose_bottleneck.py).
+            from_annotation = annotated_mask if pose_source == "annotation" else torch.zeros_like(annotated_mask)
+            source = s_mean if s_annotated is None else torch.where(
+                from_annotation.view(-1, 1, 1, 1), s_annotated.to(s_mean.dtype), s_mean
+            )
+            s_mirror = self.mirror_pose(source)
+        w = self.estimate_mask(x_star, s_mirror, freeze_psi=freeze_psi, mask_pose_gradient=mask_pose_gradient)
+        image = self.image_vae(x_star, s_mirror, w)
+        pose = self.pose_vae(s_mirror)
         return MirrorNetOutputs(
-            stacks=stacks, s_mean=s_mean, s_logvar=s_logvar, s=s,
+            stacks=stacks, s_mean=s_mean, s_logvar=s_logvar, s=s, s_mirror=s_mirror,
             annotated=annotated_mask, pose_source=pose_source, x_star=x_star,
             w=image.w, x_fg=image.x_fg, x_bg=image.x_bg,
             a_mean=image.a_mean, a_logvar=image.a_logvar, a=image.a,

@@ -65,6 +65,7 @@ __all__ = [
     "unlabeled_elbo",
     "labeled_elbo",
     "semi_supervised_elbo",
+    "unlabeled_weight_at",
 ]
 
 #: log σ²_α with σ²_α = 0.01, the recognizer's fixed variance (Sec. 4.1).
@@ -97,12 +98,26 @@ def _supervised_outputs(stacks: Tensor | Sequence[Tensor], alpha_supervision: st
     return stack_list if alpha_supervision == "all_outputs" else stack_list[-1:]
 
 
-def _generator_logvars(out, generator_variance: str) -> tuple[Tensor | float, Tensor | float]:
-    """log σ²_θ and log σ²_φ of the joint bounds: 0 (σ² = 1) or the generators' branches."""
+def _pose_logvar(branch: Tensor, learned: bool, pose_variance: float | None) -> Tensor | float:
+    """log σ²_φ: 1 (the paper), the decoder's branch, ``pose_variance``, or the branch floored
+    at ``pose_variance`` (learned and a variance given)."""
+    if pose_variance is None:
+        return branch if learned else _UNIT_LOGVAR
+    if not (math.isfinite(pose_variance) and pose_variance > 0):
+        raise ValueError(f"pose_variance (σ²_φ) must be a positive number, got {pose_variance!r}")
+    floor = math.log(pose_variance)
+    return branch.clamp_min(floor) if learned else floor
+
+
+def _generator_logvars(
+    out, generator_variance: str, pose_variance: float | None = None
+) -> tuple[Tensor | float, Tensor | float]:
+    """log σ²_θ and log σ²_φ of the joint bounds: 0 (σ² = 1) or the generators' branches, σ²_φ
+    replaced (fixed) or floored (learned) by ``pose_variance`` when given."""
     _check_choice("generator_variance", generator_variance, GENERATOR_VARIANCES)
-    if generator_variance == "learned":
-        return out.x_logvar, out.s_rec_logvar
-    return _UNIT_LOGVAR, _UNIT_LOGVAR
+    learned = generator_variance == "learned"
+    x_logvar = out.x_logvar if learned else _UNIT_LOGVAR
+    return x_logvar, _pose_logvar(out.s_rec_logvar, learned, pose_variance)
 
 
 class _ImageVAELike(Protocol):
@@ -224,7 +239,7 @@ def image_vae_objective(
 
 
 def pose_vae_objective(
-    out: _PoseVAELike, s: Tensor, learned_variance: bool = False
+    out: _PoseVAELike, s: Tensor, learned_variance: bool = False, pose_variance: float | None = None
 ) -> dict[str, Tensor]:
     """Eq. 34: log p_φ(s | z) − KL(q_δ(z | s) ‖ p(z)), with σ²_φ fixed to 1.
 
@@ -234,12 +249,14 @@ def pose_vae_objective(
         out: :class:`~mirrornet.model.PoseVAEOutputs`.
         s: (B, K, h, w) the pose heatmaps that were encoded.
         learned_variance: use ``out.s_rec_logvar`` instead of σ²_φ = 1.
+        pose_variance: σ²_φ instead of 1 (``model.pose_variance``, not in the paper); with
+            ``learned_variance`` a floor on the decoder's variance instead.
 
     Returns:
         {"plausibility", "kl_z", "total"}.
     """
     _check_shape("pose_vae_objective: s", s, out.s_rec_mean.shape)
-    logvar = out.s_rec_logvar if learned_variance else _UNIT_LOGVAR
+    logvar = _pose_logvar(out.s_rec_logvar, learned_variance, pose_variance)
     terms = {
         "plausibility": gaussian_log_prob(s, out.s_rec_mean, logvar),
         "kl_z": kl_to_standard_normal(out.z_mean, out.z_logvar),
@@ -294,17 +311,19 @@ def _s_is_annotation(out: MirrorNetOutputs) -> Tensor:
     return torch.zeros_like(out.annotated)
 
 
-def _mirror_terms(out: MirrorNetOutputs, x_star: Tensor, generator_variance: str) -> dict[str, Tensor]:
+def _mirror_terms(
+    out: MirrorNetOutputs, x_star: Tensor, generator_variance: str, pose_variance: float | None
+) -> dict[str, Tensor]:
     """The terms shared by Eqs. 15 and 26, per sample (B,): fidelity, plausibility, three KLs.
 
     ``generator_variance="fixed"`` evaluates both generators with σ² = 1 (Secs. 4.2, 4.3), so
     their variance branches are unused; ``"learned"`` uses those branches (Figs. 6-7).
     """
     _check_shape("x_star", x_star, out.x_mean.shape)
-    x_logvar, s_rec_logvar = _generator_logvars(out, generator_variance)
+    x_logvar, s_rec_logvar = _generator_logvars(out, generator_variance, pose_variance)
     return {
         "fidelity": gaussian_log_prob(x_star, out.x_mean, x_logvar),  # log p_θ(x*|s,a,g)
-        "plausibility": gaussian_log_prob(out.s, out.s_rec_mean, s_rec_logvar),  # log p_φ(s|z)
+        "plausibility": gaussian_log_prob(out.s_mirror, out.s_rec_mean, s_rec_logvar),  # log p_φ(s|z)
         "kl_a": kl_to_standard_normal(out.a_mean, out.a_logvar),
         "kl_g": kl_to_standard_normal(out.g_mean, out.g_logvar),
         "kl_z": kl_to_standard_normal(out.z_mean, out.z_logvar),
@@ -312,7 +331,10 @@ def _mirror_terms(out: MirrorNetOutputs, x_star: Tensor, generator_variance: str
 
 
 def unlabeled_terms(
-    out: MirrorNetOutputs, x_star: Tensor | None = None, generator_variance: str = "fixed"
+    out: MirrorNetOutputs,
+    x_star: Tensor | None = None,
+    generator_variance: str = "fixed",
+    pose_variance: float | None = None,
 ) -> dict[str, Tensor]:
     """Eq. 15 / 35 per sample: the terms and ``total`` of L^X_n, each of shape (B,).
 
@@ -323,6 +345,7 @@ def unlabeled_terms(
         out: MirrorNet outputs in which s is a sample of q_α on every row.
         x_star: (B, 3, h, w); None uses ``out.x_star``.
         generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
+        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
 
     Returns:
         {"fidelity", "plausibility", "entropy", "kl_a", "kl_g", "kl_z", "total"}, each (B,).
@@ -333,7 +356,7 @@ def unlabeled_terms(
             "unlabeled bound: some rows of out hold s = annotation (pose_source='annotation'); "
             "Eq. 15 needs s ~ q_alpha(s|x) — use labeled/semi_supervised_elbo for those rows"
         )
-    terms = _mirror_terms(out, x_star, generator_variance)
+    terms = _mirror_terms(out, x_star, generator_variance, pose_variance)
     terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)  # H[q_α(s|x)]
     terms["total"] = (
         terms["fidelity"] + terms["plausibility"] + terms["entropy"]
@@ -351,6 +374,7 @@ def labeled_terms(
     pose_source: str = "annotation",
     generator_variance: str = "fixed",
     alpha_supervision: str = "all_outputs",
+    pose_variance: float | None = None,
 ) -> dict[str, Tensor]:
     """Eqs. 26-28 / 36 per sample: the terms and ``total`` of L^{X,S}_{n,λ}, each (B,).
 
@@ -376,6 +400,7 @@ def labeled_terms(
         pose_source: "annotation" or "recognizer".
         generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
         alpha_supervision: ``"all_outputs"`` or ``"last_output"``.
+        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
 
     Returns:
         {"fidelity", "plausibility", ["entropy",] "kl_a", "kl_g", "kl_z", "log_q_alpha",
@@ -398,7 +423,7 @@ def labeled_terms(
             "labeled bound with pose_source='recognizer' needs s ~ q_alpha on every row, but out was "
             "computed with pose_source='annotation'; call MirrorNet.forward with the same pose_source"
         )
-    terms = _mirror_terms(out, x_star, generator_variance)
+    terms = _mirror_terms(out, x_star, generator_variance, pose_variance)
     total = terms["fidelity"] + terms["plausibility"] - terms["kl_a"] - terms["kl_g"] - terms["kl_z"]
     if pose_source == "recognizer":
         terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)
@@ -412,7 +437,10 @@ def labeled_terms(
 
 
 def unlabeled_elbo(
-    out: MirrorNetOutputs, x_star: Tensor | None = None, generator_variance: str = "fixed"
+    out: MirrorNetOutputs,
+    x_star: Tensor | None = None,
+    generator_variance: str = "fixed",
+    pose_variance: float | None = None,
 ) -> dict[str, Tensor]:
     """Eq. 15 / 35, the bound L^X on an image without annotation.
 
@@ -424,11 +452,12 @@ def unlabeled_elbo(
         out: outputs of :meth:`MirrorNet.forward` (s sampled on every row).
         x_star: (B, 3, h, w); None uses ``out.x_star``.
         generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
+        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
 
     Returns:
         {"fidelity", "plausibility", "entropy", "kl_a", "kl_g", "kl_z", "total"}, scalars.
     """
-    return _reduce(unlabeled_terms(out, x_star, generator_variance))
+    return _reduce(unlabeled_terms(out, x_star, generator_variance, pose_variance))
 
 
 def labeled_elbo(
@@ -440,6 +469,7 @@ def labeled_elbo(
     pose_source: str = "annotation",
     generator_variance: str = "fixed",
     alpha_supervision: str = "all_outputs",
+    pose_variance: float | None = None,
 ) -> dict[str, Tensor]:
     """Eqs. 26-28 / 36, the bound L^{X,S}_λ on annotated images.
 
@@ -455,17 +485,42 @@ def labeled_elbo(
         pose_source: "annotation" (default, Eq. 26-27 as written) or "recognizer".
         generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, default) or ``"learned"``.
         alpha_supervision: ``"all_outputs"`` (default) or ``"last_output"``.
+        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
 
     Returns:
         {"fidelity", "plausibility", ["entropy",] "kl_a", "kl_g", "kl_z", "log_q_alpha",
         "lambda_log_q_alpha", "total"}, scalars.
     """
     result = _reduce(
-        labeled_terms(out, x_star, target, weights, lam, pose_source, generator_variance, alpha_supervision)
+        labeled_terms(
+            out, x_star, target, weights, lam, pose_source, generator_variance, alpha_supervision, pose_variance
+        )
     )
     # The λ term as it enters the total (the share through which α is supervised).
     result["lambda_log_q_alpha"] = lam * result["log_q_alpha"]
     return result
+
+
+def unlabeled_weight_at(epochs_done: float, weight: float = 1.0, rampup_epochs: float = 0.0) -> float:
+    """w_u of :func:`semi_supervised_elbo` after ``epochs_done`` epochs of the stage.
+
+    ``weight`` × exp(−5 (1 − t)²) with t = min(1, epochs_done / rampup_epochs): the sigmoid-shaped
+    ramp of semi-supervised learning's consistency weights (Laine & Aila, 2017), which starts at
+    weight·e⁻⁵ ≈ 0.007·weight and reaches ``weight`` after ``rampup_epochs``. Without a ramp
+    (``rampup_epochs`` 0) the weight is constant, the paper's Eq. 29 with ``weight`` 1.
+
+    Args:
+        epochs_done: fractional epochs of the semi-supervised stage done (≥ 0).
+        weight: the final weight w_u.
+        rampup_epochs: the ramp's length in epochs (0: no ramp).
+
+    Returns:
+        The weight.
+    """
+    if rampup_epochs <= 0:
+        return float(weight)
+    t = min(1.0, max(0.0, epochs_done) / rampup_epochs)
+    return float(weight) * math.exp(-5.0 * (1.0 - t) ** 2)
 
 
 def semi_supervised_elbo(
@@ -478,11 +533,15 @@ def semi_supervised_elbo(
     pose_source: str = "annotation",
     generator_variance: str = "fixed",
     alpha_supervision: str = "all_outputs",
+    pose_variance: float | None = None,
+    unlabeled_weight: float = 1.0,
 ) -> dict[str, Tensor]:
     """Eq. 29: L = Σ_{n annotated} L^{X,S}_{n,λ} + Σ_{n not annotated} L^X_n, over a mixed batch.
 
-    total = (sum of the labelled bounds over annotated rows + sum of the unlabelled bounds over
-    the other rows) / B, i.e. sum over dimensions, mean over the batch. Terms are logged per
+    total = (sum of the labelled bounds over annotated rows + w_u × the sum of the unlabelled
+    bounds over the other rows) / B, i.e. sum over dimensions, mean over the batch; the paper's
+    Eq. 29 is w_u = 1. A weight w_u < 1 (e.g. ramped up from 0, ``train.unlabeled_weight`` and
+    ``train.unlabeled_rampup_epochs``) is not in the paper. Terms are logged per
     kind, averaged over the rows of that kind (0 when there are none): "labeled/<term>" and
     "unlabeled/<term>", plus "labeled/total" and "unlabeled/total".
 
@@ -496,10 +555,14 @@ def semi_supervised_elbo(
         pose_source: "annotation" or "recognizer", as passed to MirrorNet.forward.
         generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, default) or ``"learned"``.
         alpha_supervision: ``"all_outputs"`` (default) or ``"last_output"``.
+        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
+        unlabeled_weight: w_u ≥ 0, the weight of the unlabelled rows' bounds (1 in Eq. 29).
 
     Returns:
         Dict of scalars: "total", the batch shares and the per-kind terms.
     """
+    if not (math.isfinite(unlabeled_weight) and unlabeled_weight >= 0):
+        raise ValueError(f"unlabeled_weight must be a finite number >= 0, got {unlabeled_weight!r}")
     _check_pose_source(pose_source)
     batch = out.s_mean.shape[0]
     is_labeled = torch.as_tensor(annotated, device=out.s_mean.device).reshape(-1).float() > 0.5
@@ -516,13 +579,14 @@ def semi_supervised_elbo(
     x_star = out.x_star if x_star is None else x_star
     lab = labeled_terms(
         out.select(labeled_rows), x_star[labeled_rows], target[labeled_rows], weights_sub,
-        lam, pose_source, generator_variance, alpha_supervision,
+        lam, pose_source, generator_variance, alpha_supervision, pose_variance,
     )
-    unl = unlabeled_terms(out.select(unlabeled_rows), x_star[unlabeled_rows], generator_variance)
-    result = {"total": (lab["total"].sum() + unl["total"].sum()) / batch}
-    for term in ("fidelity", "plausibility"):
-        result[term] = (lab[term].sum() + unl[term].sum()) / batch
+    unl = unlabeled_terms(out.select(unlabeled_rows), x_star[unlabeled_rows], generator_variance, pose_variance)
+    result = {"total": (lab["total"].sum() + unlabeled_weight * unl["total"].sum()) / batch}
+    for term in ("fidelity", "plausibility"):  # as they enter the total (for alpha_grad/<term>)
+        result[term] = (lab[term].sum() + unlabeled_weight * unl[term].sum()) / batch
     result["lambda_log_q_alpha"] = lam * lab["log_q_alpha"].sum() / batch
     result.update({f"labeled/{k}": _mean_or_zero(v) for k, v in lab.items()})
     result.update({f"unlabeled/{k}": _mean_or_zero(v) for k, v in unl.items()})
+    result["unlabeled_weight"] = torch.tensor(float(unlabeled_weight), device=result["total"].device)
     return result

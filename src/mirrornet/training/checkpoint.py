@@ -48,7 +48,7 @@ def build_model(config: Config) -> torch.nn.Module:
     ``config.model.vae_widths``.
 
     Args:
-        config: the experiment config (only ``config.model`` is read).
+        config: the experiment config (``config.model``, and ``data.sigma`` for a pose bottleneck).
 
     Returns:
         The MirrorNet module.
@@ -73,10 +73,16 @@ def build_model(config: Config) -> torch.nn.Module:
     except KeyError as exc:
         raise ValueError(f"model.recognizer: {exc.args[0] if exc.args else exc}") from None
     nets = build_vae_nets(vae_cfg)
+    bottleneck = None
+    if m.pose_bottleneck == "coordinates":
+        from mirrornet.pose_bottleneck import CoordinateBottleneck
+
+        bottleneck = CoordinateBottleneck(sigma=config.data.sigma, power=m.bottleneck_power)
     return MirrorNet(
         alpha=alpha,
         alpha_logvar=math.log(m.alpha_variance),
         learn_alpha_variance=m.learn_alpha_variance,
+        pose_bottleneck=bottleneck,
         **nets,
     )
 

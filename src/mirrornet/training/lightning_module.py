@@ -42,7 +42,7 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the stage, epoch and term."""
 
 
-def _recognizer(model, batch: dict, config: Config) -> dict[str, Tensor]:
+def _recognizer(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
     from mirrornet.objectives import recognizer_objective
 
     stacks = model.recognize(batch["image"])  # list of (B, K, h, w)
@@ -55,17 +55,17 @@ def _recognizer(model, batch: dict, config: Config) -> dict[str, Tensor]:
     )
 
 
-def _mask(model, batch: dict, config: Config) -> dict[str, Tensor]:
+def _mask(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
     from mirrornet.objectives import mask_objective
 
-    w = model.psi(batch["x_star"], batch["heatmaps"])  # (B, 1, h, w)
+    w = model.psi(batch["x_star"], model.mirror_pose(batch["heatmaps"]))  # (B, 1, h, w)
     return mask_objective(w, batch["silhouette"], batch["has_silhouette"])
 
 
-def _image_vae(model, batch: dict, config: Config) -> dict[str, Tensor]:
+def _image_vae(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
     from mirrornet.objectives import image_vae_objective
 
-    x_star, s = batch["x_star"], batch["heatmaps"]
+    x_star, s = batch["x_star"], model.mirror_pose(batch["heatmaps"])
     # Sec. 4.2 defines w as ψ's estimate from x* and s; "silhouette" uses the ground truth where
     # an image has one. ψ is pretrained (and frozen) before this stage; its w is a constant here.
     with torch.no_grad():
@@ -77,13 +77,14 @@ def _image_vae(model, batch: dict, config: Config) -> dict[str, Tensor]:
     return image_vae_objective(out, x_star)
 
 
-def _pose_vae(model, batch: dict, config: Config) -> dict[str, Tensor]:
+def _pose_vae(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
     from mirrornet.objectives import pose_vae_objective
 
-    return pose_vae_objective(model.pose_vae(batch["heatmaps"]), batch["heatmaps"])
+    s = model.mirror_pose(batch["heatmaps"])
+    return pose_vae_objective(model.pose_vae(s), s, pose_variance=config.model.pose_variance)
 
 
-def _labeled(model, batch: dict, config: Config) -> dict[str, Tensor]:
+def _labeled(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
     from mirrornet.objectives import labeled_elbo
 
     m = config.model
@@ -97,11 +98,12 @@ def _labeled(model, batch: dict, config: Config) -> dict[str, Tensor]:
         pose_source=m.pose_source,
         generator_variance=m.generator_variance,
         alpha_supervision=m.alpha_supervision,
+        pose_variance=m.pose_variance,
     )
 
 
-def _semi_supervised(model, batch: dict, config: Config) -> dict[str, Tensor]:
-    from mirrornet.objectives import semi_supervised_elbo
+def _semi_supervised(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
+    from mirrornet.objectives import semi_supervised_elbo, unlabeled_weight_at
 
     m = config.model
     annotated = batch["annotated"]  # (B,) 1 annotated / 0 not
@@ -118,11 +120,17 @@ def _semi_supervised(model, batch: dict, config: Config) -> dict[str, Tensor]:
         pose_source=m.pose_source,
         generator_variance=m.generator_variance,
         alpha_supervision=m.alpha_supervision,
+        pose_variance=m.pose_variance,
+        unlabeled_weight=unlabeled_weight_at(
+            epochs_done, config.train.unlabeled_weight, config.train.unlabeled_rampup_epochs
+        ),
     )
 
 
-#: Objective name (``Stage.objectives``) → function(model, batch, config) -> named terms + total.
-OBJECTIVES: dict[str, Callable[[Any, dict, Config], dict[str, Tensor]]] = {
+#: Objective name (``Stage.objectives``) → function(model, batch, config, epochs_done) -> named
+#: terms + total; ``epochs_done`` is the fractional number of epochs of the stage done before
+#: this step (the unlabelled weight's ramp).
+OBJECTIVES: dict[str, Callable[[Any, dict, Config, float], dict[str, Tensor]]] = {
     "recognizer": _recognizer,
     "mask": _mask,
     "image_vae": _image_vae,
@@ -315,8 +323,9 @@ class StageModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         terms: dict[str, Tensor] = {}
         total = None
+        epochs_done = self.global_epoch + batch_idx / max(1.0, float(self.trainer.num_training_batches))
         for name in self.stage.objectives:
-            out = OBJECTIVES[name](self.model, batch, self.config)
+            out = OBJECTIVES[name](self.model, batch, self.config, epochs_done)
             for term, value in out.items():
                 terms[f"{name}/{term}"] = value
             total = out["total"] if total is None else total + out["total"]
