@@ -50,6 +50,9 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "plus": ("mirror-plus", ["model.lam=1", "model.pose_source=recognizer", "model.pose_bottleneck=coordinates",
                              "model.pose_variance=0.01", "train.unlabeled_rampup_epochs=4"],
              "every change together"),
+    "plus_annotation": ("mirror-plus-annotation", ["model.lam=1", "model.pose_bottleneck=coordinates",
+                                                   "model.pose_variance=0.01", "train.unlabeled_rampup_epochs=4"],
+                        "every change but the pose source: s = annotation on annotated images (Eqs. 26–27)"),
 }
 RATIOS = (0.2, 0.6)
 SEEDS = (0, 1, 2)
