@@ -26,14 +26,20 @@ def test_presets_are_found_and_quick_overrides_are_valid(tmp_path, monkeypatch) 
         demo.find_preset("no_such_preset")
 
 
-def test_quick_demo_via_cli(tmp_path, monkeypatch, capsys) -> None:
+def test_quick_demo_via_cli(tmp_path, monkeypatch, capfd) -> None:
     from mirrornet.cli import main
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MIRRORNET_NO_PROGRESS", "0")  # the output a user sees
     out = tmp_path / "demo out"
     status = main(["demo", "--quick", "--out", str(out), "--json"])
     assert status in (0, None)
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()  # file descriptors: Lightning's and matplotlib's loggers too
+    # Quiet: a line per stage and per epoch, no banners, tips, adverts or font fallbacks.
+    assert len(captured.err.splitlines()) <= 80, captured.err
+    for noise in ("GPU available", "TPU available", "litlogger", "Tip:", "findfont", "Trainer.fit", "it/s"):
+        assert noise not in captured.err + captured.out, noise
+    assert "pretrain_alpha epoch 1/" in captured.err
     for group in skeleton.GROUP_NAMES:  # the Table 2 layout was printed (to stderr with --json)
         assert group in captured.err
 

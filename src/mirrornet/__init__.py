@@ -9,23 +9,36 @@ The package re-exports what a user needs most; each subpackage documents its own
 * :mod:`mirrornet.distributions`, :mod:`mirrornet.model`, :mod:`mirrornet.objectives` —
   the probabilistic model and its lower bounds (Eqs. 15, 26-31, 34).
 * :mod:`mirrornet.config`, :mod:`mirrornet.curriculum`, :mod:`mirrornet.training` — the
-  curriculum on PyTorch Lightning (imported on first use: Lightning is slow to import).
+  curriculum on PyTorch Lightning.
+
+Every name below is imported on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
-
-from mirrornet import codecs, distributions, metrics, objectives, skeleton
-from mirrornet.data import PoseDataset, PoseRecord, TopDownTransform, annotation_split, read_dataset
-from mirrornet.data.synthetic import SyntheticPeople, export_synthetic
-from mirrornet.metrics import pck, pckh
-from mirrornet.model import MirrorNet
-from mirrornet.nets import RECOGNIZERS, VAENetsConfig, build_recognizer, build_vae_nets
 
 __version__ = "0.1.0"
 
+# Every name is imported on first use (PEP 562): `import mirrornet` and `mirrornet --help` stay
+# fast, and torch / Lightning load only when something needs them.
+_SUBMODULES = ("codecs", "distributions", "metrics", "objectives", "skeleton")
 _LAZY = {
+    "PoseDataset": "mirrornet.data",
+    "PoseRecord": "mirrornet.data",
+    "TopDownTransform": "mirrornet.data",
+    "annotation_split": "mirrornet.data",
+    "read_dataset": "mirrornet.data",
+    "SyntheticPeople": "mirrornet.data.synthetic",
+    "export_synthetic": "mirrornet.data.synthetic",
+    "pck": "mirrornet.metrics",
+    "pckh": "mirrornet.metrics",
+    "MirrorNet": "mirrornet.model",
+    "RECOGNIZERS": "mirrornet.nets",
+    "VAENetsConfig": "mirrornet.nets",
+    "build_recognizer": "mirrornet.nets",
+    "build_vae_nets": "mirrornet.nets",
     "load_config": "mirrornet.config",
     "Config": "mirrornet.config",
     "CURRICULUM": "mirrornet.curriculum",
@@ -54,14 +67,22 @@ __all__ = [
     "read_dataset",
     "skeleton",
     "__version__",
-    *_LAZY,
+    "load_config",
+    "Config",
+    "CURRICULUM",
+    "run_experiment",
+    "load_checkpoint",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the training-side names on first use."""
+    """Import a re-exported name, or a submodule, on first use."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"mirrornet.{name}")
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'mirrornet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

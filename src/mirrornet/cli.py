@@ -54,6 +54,10 @@ def _json_safe(value: Any) -> Any:
 def _message(exc: BaseException) -> str:
     """The error's own message; a DataLoader worker's re-raised error carries the worker's
     traceback in its text, of which only the last line (the original message) is kept."""
+    if isinstance(exc, FileExistsError) and exc.filename:
+        # The OS's "[Errno 17] File exists: 'x'": every folder here is made with exist_ok, so a
+        # plain file stands where an output folder goes.
+        return f"{exc.filename} exists and is not a folder; choose another --out (or move {exc.filename} away)"
     text = str(exc)
     if "Original Traceback" in text:
         lines = [line for line in text.splitlines() if line.strip()]
@@ -166,36 +170,74 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from mirrornet.predict import draw_predictions, predict_images, read_boxes, write_json_atomic
+    from mirrornet.fileio import OutputPathError, check_output_dir, check_output_file
+    from mirrornet.predict import draw_predictions, drawing_names, predict_images, read_boxes, write_json_atomic
     from mirrornet.training import load_checkpoint
 
-    model, config = load_checkpoint(args.checkpoint)
+    # Output paths and the boxes file are checked before the model and the images are read, so
+    # that a mistyped option costs nothing and leaves nothing behind.
+    inputs = [args.checkpoint, *args.images, *([args.boxes] if args.boxes else [])]
+    check_output_file(args.out, "--out", inputs)
+    drawings: list[tuple[str, Path]] = []
+    if args.draw:
+        check_output_dir(args.draw, "--draw")
+        drawings = [(image, Path(args.draw) / name) for image, name in zip(args.images, drawing_names(args.images))]
+        for _, path in drawings:
+            check_output_file(path, "--draw", inputs)
+            if os.path.abspath(path) == os.path.abspath(args.out):
+                raise OutputPathError(f"--out {args.out} is also the drawing {path}; choose another --out or --draw")
     boxes = read_boxes(args.boxes) if args.boxes else None
+    model, config = load_checkpoint(args.checkpoint)
     import torch
 
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    failed: list[str] = []
+
+    def report(image: str, exc: BaseException) -> None:
+        # One bad image does not cost the others' results: it is named now, and the exit
+        # status says that something failed.
+        failed.append(image)
+        print(f"error: {_message(exc)}", file=sys.stderr)
+
     results = predict_images(
-        model, config, args.images, boxes, flip_test=args.flip_test, device=device, progress=_progress(args)
+        model, config, args.images, boxes, flip_test=args.flip_test, device=device, progress=_progress(args),
+        on_error=report,
     )
+    if len(failed) == len(args.images):
+        raise _UserError(f"no image could be predicted; {args.out} was not written")
+    for r in results:
+        for warning in r.get("warnings", ()):
+            print(f"warning: image {r['image']}: {warning}", file=sys.stderr)
     write_json_atomic(args.out, results)
-    if args.draw:
-        by_image: dict[str, list[dict]] = {}
-        for r in results:
-            by_image.setdefault(r["image"], []).append(r)
-        for image in args.images:
-            name = Path(image).name
-            draw_predictions(image, by_image.get(name, []), Path(args.draw) / name)
+    by_image: dict[str, list[dict]] = {}
+    for r in results:
+        by_image.setdefault(r["image"], []).append(r)
+    for image, path in drawings:
+        if image not in failed:
+            draw_predictions(image, by_image.get(image, []), path)
     if args.json:
         _print_json(results)
     else:
-        print(f"{len(results)} people in {len(args.images)} images -> {args.out}")
+        done = len(args.images) - len(failed)
+        print(f"{len(results)} people in {done} images -> {args.out}")
+    if failed:
+        print(
+            f"error: {len(failed)} of {len(args.images)} images failed ({', '.join(failed)}); "
+            f"the results of the others are in {args.out}",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from mirrornet.nets import VAENetsConfig
+    from mirrornet.nets import RECOGNIZERS, VAENetsConfig
     from mirrornet.nets.summary import format_summary, network_summary
 
+    if args.recognizer not in RECOGNIZERS:
+        raise _UserError(
+            f"--recognizer: unknown recognizer {args.recognizer!r}; valid: {', '.join(sorted(RECOGNIZERS))}"
+        )
     vae = VAENetsConfig.small() if args.vae == "small" else None
     rows = []
     for dataset in args.dataset:
@@ -208,9 +250,13 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from mirrornet.export import export_onnx
+    from mirrornet.export import check_opset, export_onnx
+    from mirrornet.fileio import check_output_file
     from mirrornet.training import load_checkpoint
 
+    # Refused before the checkpoint is read: an unwritable --onnx or an opset out of range.
+    check_output_file(args.onnx, "--onnx", [args.checkpoint])
+    check_opset(args.opset)
     model, config = load_checkpoint(args.checkpoint)
     dynamo = {"auto": None, "dynamo": True, "torchscript": False}[args.exporter]
     path = export_onnx(model.alpha, args.onnx, tuple(config.data.input_size), opset=args.opset, dynamo=dynamo)
@@ -279,7 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="keypoints of the people in images (COCO keypoint-results JSON)")
     p.add_argument("checkpoint")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--boxes", help="JSON: image file name -> [x, y, w, h] or a list of boxes (default: whole image)")
+    p.add_argument(
+        "--boxes",
+        help="JSON: image path as given (or file name) -> [x, y, w, h] or a list of boxes, one entry per image "
+        "(default: the whole image)",
+    )
     p.add_argument("--out", required=True, help="output JSON file")
     p.add_argument("--draw", help="folder for the images with the predicted skeletons")
     p.add_argument("--flip-test", action="store_true")
@@ -344,7 +394,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        # Checkpoints are written atomically after every epoch: the last finished epoch is kept.
+        hint = ""
+        if getattr(args, "func", None) is _cmd_train:
+            out = args.out or str(Path("runs") / Path(args.config).stem)
+            hint = f"; resume with: mirrornet train {args.config} --out {out} --resume"
+        print(f"error: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -325,6 +325,11 @@ class Config:
             raise ConfigError(f"data.root is required for data.format={d.format!r}")
         if len(d.input_size) != 2 or min(d.input_size) <= 0:
             raise ConfigError(f"data.input_size must be two positive ints (H, W), got {d.input_size}")
+        if d.heatmap_stride <= 0:
+            raise ConfigError(
+                f"config key 'data.heatmap_stride' must be a positive int (input pixels per heatmap "
+                f"pixel, 4 in the paper), got {d.heatmap_stride}"
+            )
         if any(s % (d.heatmap_stride * 8) for s in d.input_size):
             raise ConfigError(
                 f"data.input_size {tuple(d.input_size)} must be divisible by 8 × data.heatmap_stride "
@@ -437,20 +442,48 @@ def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any
         chain = " -> ".join(str(p) for p in (*seen, resolved))
         raise ConfigError(f"config files extend each other in a cycle: {chain}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+    if raw is None:
+        # An empty file (or only comments / `null`) is almost always a mistake (a wrong path, a
+        # truncated copy); silently training with the paper-size defaults would hide it.
+        raise ConfigError(f"config file {path} is empty (no settings); give at least one section, e.g. 'data:'")
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
     bases = raw.pop("extends", None)
     merged: dict[str, Any] = {}
     if bases is not None:
-        for base in [bases] if isinstance(bases, str) else list(bases):
+        for base in _extends_entries(path, bases):
             base_path = Path(base)
             if not base_path.is_absolute():
                 base_path = path.parent / base_path
             merged = _deep_merge(merged, _read_yaml_with_extends(base_path, (*seen, resolved)))
     return _deep_merge(merged, raw)
+
+
+def _extends_entries(path: Path, bases: Any) -> list[str]:
+    """The file names of ``extends:`` in ``path``: one name or a list of names."""
+    entries = [bases] if isinstance(bases, str) else bases
+    if not isinstance(entries, list):
+        raise ConfigError(
+            f"config file {path}: 'extends' must be a file name or a list of file names, got {bases!r}"
+        )
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str) or not entry.strip():
+            raise ConfigError(
+                f"config file {path}: 'extends' entry {i + 1} must be a file name, got {entry!r}"
+            )
+    return entries
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

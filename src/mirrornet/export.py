@@ -7,6 +7,8 @@ training and are left out.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -14,7 +16,44 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["LastStack", "export_onnx"]
+__all__ = ["ExportError", "LastStack", "check_opset", "export_onnx"]
+
+
+class ExportError(ValueError):
+    """An export that cannot be done as asked (an ONNX opset that no exporter writes)."""
+
+
+def _opset_range() -> tuple[int, int]:
+    """The opsets that this PyTorch's exporters target (its own bounds, or ONNX's)."""
+    try:
+        from torch.onnx import _constants  # bounds kept by torch.onnx; no public name for them
+
+        return int(_constants.ONNX_MIN_OPSET), int(_constants.ONNX_MAX_OPSET)
+    except (ImportError, AttributeError):
+        import onnx
+
+        return 7, int(onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: int) -> None:
+    """Refuse an ONNX opset outside the range that the exporters write.
+
+    Raises:
+        ExportError: naming the opset and the range.
+    """
+    low, high = _opset_range()
+    if not low <= opset <= high:
+        raise ExportError(f"--opset {opset}: the ONNX exporters of this PyTorch write opsets {low} to {high}")
+
+
+def _written_opset(path: Path) -> int | None:
+    """The default-domain opset of an ONNX file; None without the onnx package to read it."""
+    try:
+        import onnx
+    except ImportError:  # only the TorchScript exporter runs without onnx, and it writes the opset asked
+        return None
+    model = onnx.load(str(path), load_external_data=False)
+    return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
 class LastStack(nn.Module):
@@ -44,18 +83,25 @@ def export_onnx(
     """Write α (last stack) as an ONNX model with a dynamic batch axis, atomically.
 
     The TorchDynamo exporter (``torch.onnx.export(..., dynamo=True)``) is tried first; when it
-    fails the TorchScript exporter is used.
+    fails the TorchScript exporter is used. Below opset 18 the order is reversed: the dynamo
+    exporter writes opset 18 and converts it down, which fails for most models. A file whose
+    opset is not ``opset`` counts as a failure and is not kept.
 
     Args:
         alpha: the recognizer (e.g. ``load_checkpoint(path)[0].alpha``).
         out_path: the ``.onnx`` file to write.
         input_size: (H, W) of the network input.
-        opset: ONNX opset version.
-        dynamo: force one exporter (True / False); None tries dynamo, then TorchScript.
+        opset: ONNX opset version (see :func:`check_opset`).
+        dynamo: force one exporter (True / False); None tries both.
 
     Returns:
         The path written.
+
+    Raises:
+        ExportError: ``opset`` is out of range, or no exporter wrote it (naming the opset).
+        RuntimeError: every exporter failed for another reason.
     """
+    check_opset(opset)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     module = LastStack(alpha).eval().float().cpu()
@@ -63,10 +109,12 @@ def export_onnx(
     example = torch.zeros(2, 3, h, w)
     tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp.onnx")
     errors: list[str] = []
-    attempts = [True, False] if dynamo is None else [dynamo]
+    attempts = ([True, False] if opset >= 18 else [False, True]) if dynamo is None else [dynamo]
+    wrong_opset = False
     for use_dynamo in attempts:
         try:
-            with warnings.catch_warnings():
+            # The opset converter logs its own traceback when it fails; the error below says why.
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
                 warnings.simplefilter("ignore")
                 # The two exporters name the dynamic batch axis differently.
                 if use_dynamo:
@@ -84,10 +132,17 @@ def export_onnx(
                     dynamo=use_dynamo,
                     **exporter_args,
                 )
+            written = _written_opset(tmp)
+            if written is not None and written != opset:
+                # The dynamo exporter keeps opset 18 when it cannot convert to the one asked.
+                wrong_opset = True
+                raise ExportError(f"wrote opset {written}, not {opset}")
             os.replace(tmp, out_path)
             return out_path
         except Exception as exc:  # the next exporter may cope; report all if none does
             errors.append(f"{'dynamo' if use_dynamo else 'torchscript'}: {type(exc).__name__}: {exc}")
             for leftover in out_path.parent.glob(f".{out_path.stem}.{os.getpid()}.tmp*"):
                 leftover.unlink()
-    raise RuntimeError("ONNX export failed:\n" + "\n".join(errors))
+    if wrong_opset:
+        raise ExportError(f"cannot export {out_path} at ONNX opset {opset}:\n" + "\n".join(errors))
+    raise RuntimeError(f"ONNX export of {out_path} at opset {opset} failed:\n" + "\n".join(errors))

@@ -3,15 +3,22 @@
 Each person box (or the whole image when no box is given) is cropped top-down like the
 training data (Section 5.1), α's last stack is decoded by arg-max (Section 5.2) and mapped back
 to original-image pixels. Results use the COCO keypoint-results layout: one entry per person
-with ``image``, ``bbox`` [x, y, w, h], ``keypoints`` (flat x, y, score triples in MPII joint
-order, :data:`mirrornet.skeleton.JOINT_NAMES`) and ``score`` (the mean joint score).
+with ``image`` (the image's path as given), ``bbox`` [x, y, w, h], ``keypoints`` (flat x, y,
+score triples in MPII joint order, :data:`mirrornet.skeleton.JOINT_NAMES`) and ``score`` (the
+mean joint score). Values that are not finite are written as null, and the entry then carries
+``warnings`` naming the joints, so that the file is strict JSON.
+
+Images are turned upright by their EXIF orientation tag; keypoints are in the pixels of the
+upright image.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,20 @@ from mirrornet.config import Config
 from mirrornet.fileio import write_json_atomic
 from mirrornet.skeleton import JOINT_NAMES, LIMBS, NUM_JOINTS
 
-__all__ = ["PredictError", "box_to_center_scale", "read_boxes", "predict_images", "write_json_atomic", "draw_predictions"]
+__all__ = [
+    "PredictError",
+    "box_to_center_scale",
+    "read_boxes",
+    "predict_images",
+    "write_json_atomic",
+    "draw_predictions",
+    "drawing_names",
+]
+
+#: The smallest box side, in image pixels.
+MIN_BOX_SIDE = 1.0
+#: The largest box side, in multiples of the image's longer side.
+MAX_BOX_TO_IMAGE = 100.0
 
 
 class PredictError(ValueError):
@@ -44,25 +64,97 @@ def box_to_center_scale(box: Sequence[float], input_size: tuple[int, int], paddi
     return np.array([x + w / 2.0, y + h / 2.0]), float(scale)
 
 
+def _is_box(item: Any) -> bool:
+    """Four finite numbers (not booleans) with a positive width and height."""
+    if not (isinstance(item, list) and len(item) == 4):
+        return False
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in item):
+        return False  # json reads 1e400 as inf and accepts NaN / Infinity literals
+    return item[2] > 0 and item[3] > 0
+
+
 def read_boxes(path: str | Path) -> dict[str, list[list[float]]]:
-    """Read a boxes file: JSON mapping an image file name to [x, y, w, h] or a list of them."""
+    """Read a boxes file: JSON mapping an image (file name or path) to [x, y, w, h] or a list of them.
+
+    Raises:
+        PredictError: the file is missing or not JSON, or a box is not four finite numbers with a
+            positive width and height (naming the image whose box it is).
+    """
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         raise PredictError(f"boxes file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, a binary file
+        raise PredictError(f"cannot read boxes file {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise PredictError(f"boxes file {path} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise PredictError(f"boxes file {path} must map image names to boxes")
     boxes: dict[str, list[list[float]]] = {}
     for name, value in raw.items():
-        items = value if value and isinstance(value[0], (list, tuple)) else [value]
+        items = value if isinstance(value, list) and value and all(isinstance(b, list) for b in value) else [value]
         for item in items:
-            if not (isinstance(item, (list, tuple)) and len(item) == 4 and all(isinstance(v, (int, float)) for v in item)):
-                raise PredictError(f"boxes file {path}: the box of {name!r} must be [x, y, w, h], got {value!r}")
-        boxes[name] = [list(map(float, b)) for b in items]
+            if not _is_box(item):
+                raise PredictError(
+                    f"boxes file {path}: the box of image {name!r} must be [x, y, w, h], four finite numbers "
+                    f"with w > 0 and h > 0, got {item!r}"
+                )
+        boxes[name] = [[float(v) for v in b] for b in items]
     return boxes
+
+
+def _image_boxes(
+    image: str,
+    size: tuple[int, int],
+    boxes: Mapping[str, list[list[float]]] | None,
+) -> list[list[float]]:
+    """The person boxes of one image: its entry in ``boxes`` (by path as given, then by file
+    name), or the whole image without a boxes file; each box checked against the image.
+
+    Raises:
+        PredictError: the boxes file has no entry for the image, or a box misses the image or is
+            out of proportion to it (naming the image and the box).
+    """
+    width, height = size
+    if boxes is None:
+        return [[0.0, 0.0, float(width), float(height)]]
+    own = next((boxes[k] for k in (image, str(Path(image)), Path(image).name) if k in boxes), None)
+    if own is None:
+        raise PredictError(
+            f"image {image} has no entry in the boxes file (looked up by its path and by its file name "
+            f"{Path(image).name!r})"
+        )
+    for x, y, w, h in own:
+        if not (x < width and y < height and x + w > 0 and y + h > 0):
+            raise PredictError(f"image {image} ({width}×{height}): the box {[x, y, w, h]} lies outside the image")
+        # A crop maps the box onto the network input: boxes far larger or smaller than a pixel of
+        # the image make that map degenerate (a box of 1e308 pixels has no usable crop).
+        longest = MAX_BOX_TO_IMAGE * max(width, height)
+        if not (MIN_BOX_SIDE <= w <= longest and MIN_BOX_SIDE <= h <= longest):
+            raise PredictError(
+                f"image {image} ({width}×{height}): the box {[x, y, w, h]} must be {MIN_BOX_SIDE:g} to "
+                f"{MAX_BOX_TO_IMAGE:g} × {max(width, height)} pixels wide and high"
+            )
+    return own
+
+
+def _finite_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """Non-finite keypoint values and score replaced by None (JSON null), with a ``warnings`` entry
+    naming the joints, so that the results stay strict JSON."""
+    kp = np.asarray(entry["keypoints"], dtype=float).reshape(NUM_JOINTS, 3)
+    bad = ~np.isfinite(kp).all(axis=1)
+    if not bad.any() and math.isfinite(entry["score"]):
+        return entry
+    entry["keypoints"] = [v if math.isfinite(v) else None for v in entry["keypoints"]]
+    if not math.isfinite(entry["score"]):
+        entry["score"] = None
+    names = ", ".join(JOINT_NAMES[j] for j in np.flatnonzero(bad))
+    entry["warnings"] = [
+        f"the network gave non-finite values (NaN or infinity) for joints {names or '(none)'}; "
+        f"they are written as null{' and so is the score' if entry['score'] is None else ''}"
+    ]
+    return entry
 
 
 @torch.no_grad()
@@ -74,26 +166,40 @@ def predict_images(
     flip_test: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    on_error: Callable[[str, ValueError | FileNotFoundError], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Predict the 16 joints of every person box of every image.
+
+    Each entry's ``image`` is the image's path as given, so that two images with one file name
+    in different folders stay apart. Non-finite keypoint values and scores are written as None
+    (JSON null) with a ``warnings`` list naming the joints.
+
+    A bad image (missing, unreadable, without an entry in ``boxes``, or with a box that misses
+    it) raises, or, with ``on_error``, is passed to it and skipped while the other images are
+    predicted: ``mirrornet predict`` reports each bad image, writes the results of the others
+    and exits with status 2.
 
     Args:
         model: a trained MirrorNet (only α runs).
         config: its config (input size, codec).
         images: image files (any size; PNG, JPEG, ... anything Pillow reads).
-        boxes: image file name (or path) → person boxes [x, y, w, h]; images without an entry
-            are treated as one box covering the whole image.
+        boxes: image path as given (or file name) → person boxes [x, y, w, h], e.g. from
+            :func:`read_boxes`; with boxes, every image needs an entry. None: one box covering
+            each whole image.
         flip_test: average with the mirrored crop's heatmaps.
         device: where α runs.
         progress: tqdm bar over the images.
+        on_error: called with (image as given, error) for each bad image instead of raising.
 
     Returns:
         COCO keypoint results, one dict per person.
 
     Raises:
-        PredictError: a missing image; mirrornet.data.images errors name unreadable images.
+        PredictError: a missing image, or one that the boxes file has no (usable) box for;
+            mirrornet.data.images errors name unreadable images. Not raised with ``on_error``.
     """
     from mirrornet.data import PoseDataset, load_image
+    from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
     from mirrornet.data.records import PoseRecord
     from mirrornet.training.datamodule import build_codec_for, build_transform
     from mirrornet.training.evaluation import predict_batch
@@ -107,16 +213,20 @@ def predict_images(
         from tqdm import tqdm
 
         iterator = tqdm(images, desc="predict")
-    for image_path in iterator:
-        image_path = Path(image_path)
-        if not image_path.is_file():
-            raise PredictError(f"image not found: {image_path}")
-        image = load_image(image_path)  # (H, W, 3) uint8; names the file if unreadable
-        height, width = image.shape[:2]
-        own = None
-        if boxes:
-            own = boxes.get(image_path.name) or boxes.get(str(image_path))
-        person_boxes = own or [[0.0, 0.0, float(width), float(height)]]
+    for given in iterator:
+        name = str(given)
+        image_path = Path(given)
+        try:
+            if not image_path.is_file():
+                raise PredictError(f"image not found: {name}")
+            image = load_image(image_path)  # (H, W, 3) uint8, upright; names the file if unreadable
+            height, width = image.shape[:2]
+            person_boxes = _image_boxes(name, (width, height), boxes)
+        except (PredictError, DatasetFormatError, DatasetFileNotFoundError) as exc:
+            if on_error is None:
+                raise
+            on_error(name, exc)
+            continue
         records = []
         for box in person_boxes:
             center, scale = box_to_center_scale(box, tuple(config.data.input_size), config.data.padding)
@@ -127,7 +237,7 @@ def predict_images(
                     visible=np.zeros(NUM_JOINTS),
                     center=center,
                     scale=scale,
-                    image_id=image_path.name,
+                    image_id=name,
                 )
             )
         dataset = PoseDataset(records, transform, codec)
@@ -137,15 +247,14 @@ def predict_images(
         coords, scores = predict_batch(model, codec, batch_image, affine, flip_test)  # (P, 16, 2), (P, 16)
         for box, xy, sc in zip(person_boxes, coords.numpy(), scores.numpy()):
             keypoints = np.concatenate([xy, sc[:, None]], axis=1).reshape(-1)  # (48,)
-            results.append(
-                {
-                    "image": image_path.name,
-                    "category_id": 1,
-                    "bbox": [float(v) for v in box],
-                    "keypoints": [float(v) for v in keypoints],
-                    "score": float(np.mean(sc)),
-                }
-            )
+            entry = {
+                "image": name,
+                "category_id": 1,
+                "bbox": [float(v) for v in box],
+                "keypoints": [float(v) for v in keypoints],
+                "score": float(np.mean(sc)),
+            }
+            results.append(_finite_entry(entry))
     return results
 
 
@@ -163,18 +272,49 @@ def draw_predictions(image_path: str | Path, people: Sequence[Mapping[str, Any]]
     for person in people:
         x, y, w, h = person["bbox"]
         draw.rectangle([x, y, x + w, y + h], outline=(255, 255, 0), width=max(1, width // 2))
-        kp = np.asarray(person["keypoints"], dtype=float).reshape(NUM_JOINTS, 3)
+        # null (non-finite) values read as NaN; joints without a position are left out.
+        kp = np.asarray([np.nan if v is None else v for v in person["keypoints"]], dtype=float).reshape(NUM_JOINTS, 3)
+        placed = np.isfinite(kp[:, :2]).all(axis=1)
         for (a, b), side in zip(LIMBS, LIMB_SIDES):
-            draw.line([tuple(kp[a, :2]), tuple(kp[b, :2])], fill=colours.get(side, (255, 255, 255)), width=width)
+            if placed[a] and placed[b]:
+                draw.line([tuple(kp[a, :2]), tuple(kp[b, :2])], fill=colours.get(side, (255, 255, 255)), width=width)
         r = width + 1
-        for px, py, _ in kp:
+        for px, py, _ in kp[placed]:
             draw.ellipse([px - r, py - r, px + r, py + r], fill=(255, 255, 255))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp{out_path.suffix}")
-    image.save(tmp)
-    os.replace(tmp, out_path)
+    try:
+        image.save(tmp)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed save leaves no partial drawing
     return out_path
+
+
+def drawing_names(images: Sequence[str | Path]) -> list[str]:
+    """Distinct file names for the drawings of ``images``, in their order.
+
+    A drawing is named like its image. Images that share a file name (``a/x.png``, ``b/x.png``)
+    are named after their path as given instead, its folders joined by ``__`` (``a__x.png``,
+    ``b__x.png``; the root and ``..`` left out); a name still taken gets ``-2``, ``-3``, ...
+    before its suffix. Names are compared ignoring case, as some file systems do.
+    """
+    paths = [Path(p) for p in images]
+    shared = Counter(p.name.casefold() for p in paths)
+    taken: set[str] = set()
+    names: list[str] = []
+    for p in paths:
+        name = p.name
+        if shared[name.casefold()] > 1:
+            name = "__".join(part for part in p.parts if part not in (p.anchor, "..", ".")) or p.name
+        candidate, n = name, 2
+        while candidate.casefold() in taken:
+            candidate = f"{Path(name).stem}-{n}{Path(name).suffix}"
+            n += 1
+        taken.add(candidate.casefold())
+        names.append(candidate)
+    return names
 
 
 #: The joint names of the ``keypoints`` triples, in order.

@@ -91,7 +91,8 @@ class PoseDataset(Dataset):
                     f"got {image.shape} {image.dtype}"
                 )
             return image
-        return load_image(record.image)
+        # The LSP / MPII joints are in stored-pixel coordinates (annotated without EXIF turns).
+        return load_image(record.image, exif_orientation=False)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < len(self.records):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "DatasetFormatError",
@@ -56,27 +56,56 @@ def _open(path: Path | str, what: str) -> Image.Image:
     try:
         img = Image.open(path)
         img.load()  # decode now so a truncated file fails here, naming the file
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses images of more than 2 × MAX_IMAGE_PIXELS pixels, and warns above
+        # MAX_IMAGE_PIXELS; the warning arrives here as an exception where warnings are errors.
+        raise DatasetFormatError(f"{what} {path} is too large to decode safely: {exc}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DatasetFormatError(f"cannot decode {what} {path}: {exc}") from exc
     return img
 
 
-def load_image(path: Path | str) -> np.ndarray:
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Integer grey images (16-bit PNG / TIFF) scaled to 8 bits; other modes unchanged.
+
+    Pillow's ``convert("RGB")`` clips such values at 255, which turns a 16-bit photo white.
+    ``I;16*`` images span 0 … 65535 and are divided by 257; ``I`` (32-bit) images are divided by
+    the smallest full range that holds their values: 255, 65535, or their own maximum.
+    """
+    if not (img.mode.startswith("I;16") or img.mode == "I"):
+        return img
+    arr = np.asarray(img).astype(np.float64)
+    top = float(arr.max(initial=0.0))
+    full = 65535.0 if img.mode.startswith("I;16") else (255.0 if top <= 255 else 65535.0 if top <= 65535 else top)
+    scaled = np.clip(np.rint(arr * (255.0 / full)), 0, 255).astype(np.uint8)
+    return Image.fromarray(scaled)  # (H, W) uint8: mode L
+
+
+def load_image(path: Path | str, exif_orientation: bool = True) -> np.ndarray:
     """Read an image file as RGB.
 
     Args:
         path: any format Pillow decodes (JPEG, PNG, ...). Grey, palette and RGBA images are
-            converted to RGB.
+            converted to RGB; 16-bit grey images are scaled to 8 bits.
+        exif_orientation: turn the image as its EXIF orientation tag says (cameras and phones
+            store photos sideways and tag them), so that it comes out upright. Dataset readers
+            whose annotations are in stored-pixel coordinates switch it off.
 
     Returns:
         (H, W, 3) uint8 array.
 
     Raises:
         DatasetFileNotFoundError: the file does not exist.
-        DatasetFormatError: the file cannot be decoded as an image.
+        DatasetFormatError: the file cannot be decoded as an image, or is too large to decode
+            safely (Pillow's decompression-bomb limit, ``PIL.Image.MAX_IMAGE_PIXELS``).
     """
     img = _open(path, "image")
-    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    if exif_orientation:
+        try:
+            img = ImageOps.exif_transpose(img)
+        except (OSError, SyntaxError, ValueError, TypeError) as exc:  # a malformed EXIF block
+            raise DatasetFormatError(f"cannot read the EXIF orientation of image {path}: {exc}") from exc
+    return np.asarray(_to_8bit(img).convert("RGB"), dtype=np.uint8).copy()
 
 
 def load_mask(path: Path | str) -> np.ndarray:

@@ -37,7 +37,7 @@ import scipy.io
 from mirrornet.data.images import DatasetFormatError, require_dir, require_file
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.silhouettes import attach_silhouettes
-from mirrornet.skeleton import JOINT_INDEX, lsp_to_mpii
+from mirrornet.skeleton import JOINT_INDEX, LSP_JOINT_NAMES, lsp_to_mpii
 
 __all__ = ["read_lsp", "read_lspet", "load_mat_variable", "joint_box", "center_scale_from_joints", "head_box_from_joints"]
 
@@ -146,12 +146,20 @@ def _records_from_14(
     return records
 
 
-def _check_flags(flags: np.ndarray, mat_path: Path, what: str) -> None:
+def _check_flags(flags: np.ndarray, mat_path: Path, what: str, digits: int) -> None:
+    """Refuse flags other than 0 / 1 in ``flags`` (14, N), naming the first bad one.
+
+    The message uses the dataset's own numbering, 1-based as in its file names (``im0001.jpg``
+    is image 1) and in Matlab, and plain numbers (no numpy reprs).
+    """
     ok = np.isfinite(flags) & ((flags == 0) | (flags == 1))
     if not ok.all():
-        bad = np.argwhere(~ok)[0]
+        joint, image = (int(i) for i in np.argwhere(~ok)[0])
+        count = int((~ok).sum())
         raise DatasetFormatError(
-            f"{mat_path}: the {what} flags must be 0 or 1; found {flags[tuple(bad)]!r} at (joint, image) {tuple(bad)}"
+            f"{mat_path}: the {what} flags must be 0 or 1; found {float(flags[joint, image]):g} for joint "
+            f"{joint + 1} ({LSP_JOINT_NAMES[joint]}) of image {image + 1} (im{image + 1:0{digits}d})"
+            + (f", and {count - 1} more bad flags" if count > 1 else "")
         )
 
 
@@ -179,7 +187,7 @@ def read_lsp(
         raise DatasetFormatError(f"{mat_path}: LSP 'joints' must have shape (3, 14, N), got {raw.shape}")
     raw = raw.astype(np.float64)
     num = raw.shape[2]
-    _check_flags(raw[2], mat_path, "occlusion")
+    _check_flags(raw[2], mat_path, "occlusion", digits=4)
     joints14 = np.transpose(raw[:2], (2, 1, 0))  # (N, 14, 2)
     visible14 = 1.0 - raw[2].T  # row 3 is 1 for an occluded joint
     image_dir = require_dir(root / "images", "LSP images folder")
@@ -212,7 +220,7 @@ def read_lspet(root: Path | str, silhouette_root: Path | str | None = None) -> l
         raise DatasetFormatError(f"{mat_path}: LSPET 'joints' must have shape (14, 3, N), got {raw.shape}")
     raw = raw.astype(np.float64)
     num = raw.shape[2]
-    _check_flags(raw[:, 2], mat_path, "visibility")
+    _check_flags(raw[:, 2], mat_path, "visibility", digits=5)
     joints14 = np.transpose(raw[:, :2], (2, 0, 1))  # (N, 14, 2)
     # Column 3 is 1 for a visible joint; 0 marks a joint that was not annotated (its coordinates
     # are placeholders, mostly outside the image), so it is not labelled either.

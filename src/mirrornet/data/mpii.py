@@ -20,7 +20,7 @@ scale and the crop equals HRNet's. The HRNet files carry no occlusion flag, so `
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 import numpy as np
@@ -58,6 +58,19 @@ def _array(value: Any, shape: tuple[int, ...], key: str, path: Path, i: int) -> 
     if not np.isfinite(arr).all():
         raise DatasetFormatError(f"{path}: record {i} field '{key}' has non-finite values")
     return arr
+
+
+def _escapes(name: str) -> bool:
+    """Whether the relative image path ``name`` could lead outside the images folder."""
+    # Both separators count: a record written on Windows ("..\\x.jpg", "C:\\x.jpg") is judged
+    # the same on every system.
+    pure = PureWindowsPath(name)
+    return (
+        PurePosixPath(name).is_absolute()
+        or bool(pure.drive or pure.root)
+        or ".." in pure.parts
+        or "\x00" in name
+    )
 
 
 def _mat_joint_names(raw: np.ndarray) -> list[str]:
@@ -128,6 +141,13 @@ def read_mpii(
         name = _field(rec, "image", json_path, i)
         if not isinstance(name, str) or not name:
             raise DatasetFormatError(f"{json_path}: record {i} field 'image' must be a file name, got {name!r}")
+        if _escapes(name):
+            # An annotation file must not make the reader open (or later write beside) files
+            # outside the dataset, whoever wrote it.
+            raise DatasetFormatError(
+                f"{json_path}: record {i} field 'image' {name!r} is not a path inside {image_dir} "
+                "(absolute paths and '..' are not allowed)"
+            )
         scale = float(_array(_field(rec, "scale", json_path, i), (), "scale", json_path, i))
         if scale <= 0:
             raise DatasetFormatError(f"{json_path}: record {i} has scale {scale} (must be > 0)")

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mirrornet.config import Config, config_from_dict
+from mirrornet.config import Config, ConfigError, config_from_dict
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -31,6 +32,9 @@ __all__ = [
     "save_checkpoint",
     "read_checkpoint",
     "load_checkpoint",
+    "checkpoint_config",
+    "load_weights",
+    "remove_stale_temporaries",
 ]
 
 CHECKPOINT_FORMAT = "mirrornet-checkpoint-v1"
@@ -105,8 +109,57 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
             tmp.unlink()
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+# The temporary name of save_checkpoint: ".<stage>.ckpt.<pid>.tmp".
+_TEMPORARY_NAME = re.compile(r"^\..+\.ckpt\.(\d+)\.tmp$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's live process (or an unknowable pid): leave its file alone
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that killed checkpoint writes left in ``folder``.
+
+    A process killed inside :func:`save_checkpoint` (SIGKILL, a node failure) leaves its
+    ``.<stage>.ckpt.<pid>.tmp`` behind, often empty. Only files of exactly that form whose
+    process is gone (or is this one, which writes no checkpoint while this runs) are deleted;
+    checkpoints themselves are never touched.
+
+    Args:
+        folder: a run's ``checkpoints`` folder (a missing folder is fine).
+
+    Returns:
+        The files deleted.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        match = _TEMPORARY_NAME.match(path.name)
+        if match is None or not path.is_file() or path.is_symlink():
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _process_alive(pid):
+            continue  # a write in progress
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     """Read a checkpoint dict with ``torch.load(weights_only=True)`` on the CPU.
+
+    Args:
+        path: the checkpoint file.
+        mmap: map the tensors' storage instead of reading it (cheap when only the config,
+            stage or history is needed).
 
     Raises:
         CheckpointError: the file is missing, unreadable, or not a MirrorNet checkpoint.
@@ -114,12 +167,32 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(
+            f"{path} is not a readable MirrorNet checkpoint: the file is empty (0 bytes; "
+            "an interrupted copy or download?)"
+        )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: name it, keep the reason
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:
+        # torch's own text for a foreign or truncated file is unpickler noise ("101", "Unsupported
+        # operand 170") or advice to drop weights_only, which would be wrong here; only the
+        # error's kind is kept, as a hint.
+        raise CheckpointError(
+            f"{path} is not a readable MirrorNet checkpoint ({size} bytes that torch.load cannot read: "
+            f"{type(exc).__name__}; a truncated, corrupt or foreign file?)"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a MirrorNet checkpoint")
+    for key in ("config", "state_dict"):
+        # Every MirrorNet checkpoint holds both; without them it can neither rebuild its model
+        # nor be resumed.
+        if not isinstance(payload.get(key), dict):
+            problem = "has no" if key not in payload else "has a malformed"
+            raise CheckpointError(
+                f"{path} is a MirrorNet checkpoint but {problem} '{key}' entry; it cannot be used"
+            )
     return payload
 
 
@@ -133,14 +206,85 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, Config]:
         (model in eval mode on the CPU, its config).
 
     Raises:
-        CheckpointError: unreadable file, or weights that do not fit the stored config.
+        CheckpointError: unreadable file, weights that do not fit the stored config, or weights
+            that hold NaN or infinite values.
     """
     payload = read_checkpoint(path)
-    config = config_from_dict(payload["config"])
-    model = build_model(config)
+    config = checkpoint_config(payload, path)
     try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"weights in {path} do not fit its config: {exc}") from None
+        model = build_model(config)
+    except ValueError as exc:  # e.g. a recognizer or a VAE width this version does not know
+        raise CheckpointError(f"cannot rebuild the model of checkpoint {path}: {exc}") from None
+    load_weights(model, payload["state_dict"], path)
+    # NaN / inf weights turn every prediction into NaN: refuse them here, naming the tensor.
+    for key, tensor in payload["state_dict"].items():
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"checkpoint {path}: tensor {key} holds NaN or infinite values")
     model.eval()
     return model, config
+
+
+def checkpoint_config(payload: dict[str, Any], path: str | Path) -> Config:
+    """The validated :class:`Config` saved inside a checkpoint payload.
+
+    Args:
+        payload: a dict returned by :func:`read_checkpoint`.
+        path: the checkpoint file, for the message.
+
+    Raises:
+        CheckpointError: the saved config has an unknown key or an invalid value (the message
+            names the checkpoint and the key).
+    """
+    try:
+        return config_from_dict(payload["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"the config saved in checkpoint {path} is not valid here: {exc}") from None
+
+
+def load_weights(model: torch.nn.Module, state_dict: dict[str, Any], source: str | Path) -> None:
+    """Load ``state_dict`` into ``model`` strictly; a mismatch is one line, not torch's dump.
+
+    ``torch.nn.Module.load_state_dict`` lists every missing, unexpected and mis-shaped tensor
+    (hundreds of lines for a recognizer of another size); the error here counts them per network
+    (α = ``alpha``, β … ψ) and shows the first of them.
+
+    Args:
+        model: the MirrorNet built from the checkpoint's config.
+        state_dict: the saved weights.
+        source: the checkpoint file (or a description of where the weights come from).
+
+    Raises:
+        CheckpointError: the weights do not fit the model.
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    misshaped = [
+        k
+        for k in expected
+        if k in state_dict
+        and (not torch.is_tensor(state_dict[k]) or tuple(state_dict[k].shape) != tuple(expected[k].shape))
+    ]
+    if missing or unexpected or misshaped:
+        counts: dict[str, dict[str, int]] = {}
+        for kind, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+            for key in keys:
+                net = counts.setdefault(key.split(".", 1)[0], {})
+                net[kind] = net.get(kind, 0) + 1
+        per_net = "; ".join(
+            f"{net}: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) for net, kinds in counts.items()
+        )
+        if misshaped:
+            key = misshaped[0]
+            shape = tuple(state_dict[key].shape) if torch.is_tensor(state_dict[key]) else type(state_dict[key]).__name__
+            example = f"{key} is {shape} in the file, {tuple(expected[key].shape)} in the model"
+        else:
+            example = f"first {'missing' if missing else 'unexpected'}: {(missing or unexpected)[0]}"
+        raise CheckpointError(
+            f"the weights in {source} do not fit the model its config builds ({per_net} tensors; {example})"
+        )
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:  # anything the checks above do not foresee: its first line only
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise CheckpointError(f"the weights in {source} do not fit the model its config builds: {first}") from None

@@ -29,10 +29,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mirrornet.config import Config, config_from_dict, save_config
+from mirrornet.config import Config, ConfigError, config_from_dict, save_config
 from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
 from mirrornet.fileio import write_json_atomic
-from mirrornet.training.checkpoint import build_model, read_checkpoint, save_checkpoint
+from mirrornet.training.checkpoint import (
+    build_model,
+    checkpoint_config,
+    load_weights,
+    read_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from mirrornet.training.curves import plot_joint_diagnostics, plot_learning_curves
 from mirrornet.training.datamodule import build_codec_for, build_training_data, stage_pools
 from mirrornet.training.evaluation import mean_of_last_epochs, metric_for
@@ -40,6 +47,7 @@ from mirrornet.training.optimizer_state import merge_named_states, named_adam_st
 
 __all__ = [
     "RunError",
+    "ResumeConfigError",
     "run_experiment",
     "collect_results",
     "continued_optimizer_state",
@@ -50,6 +58,14 @@ __all__ = [
 
 class RunError(RuntimeError):
     """A run cannot start or continue (an output folder in use, a missing earlier stage, ...)."""
+
+
+class ResumeConfigError(RunError, ConfigError):
+    """``--resume`` with a config other than the one the run (or one of its checkpoints) used.
+
+    A :class:`RunError` that is also a :class:`~mirrornet.config.ConfigError`: the fault is in
+    the input, so the command line reports it as bad input (status 2).
+    """
 
 
 def stage_epochs(config: Config, stage: Stage) -> int:
@@ -73,9 +89,20 @@ def _say(message: str, progress: bool) -> None:
         print(f"[mirrornet] {message}", file=sys.stderr, flush=True)
 
 
-def _make_trainer(config: Config, out_dir: Path, stage: Stage, max_epochs: int, progress: bool):
+def quiet_libraries() -> None:
+    """Silence what a user cannot act on: Lightning's start-up lines at every stage (devices,
+    tips, adverts, "`Trainer.fit` stopped"), and matplotlib's font fallbacks."""
+    # Lightning writes these at INFO level to its own loggers; warnings still get through.
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+
+def _make_trainer(config: Config, out_dir: Path, stage: Stage, total_epochs: int, start_epoch: int, progress: bool):
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from mirrornet.training.progress import StageProgress
 
     t = config.train
     loggers = [
@@ -91,7 +118,7 @@ def _make_trainer(config: Config, out_dir: Path, stage: Stage, max_epochs: int, 
         # in every stage with model.generator_variance=fixed).
         strategy = DDPStrategy(find_unused_parameters=True)
     return L.Trainer(
-        max_epochs=max_epochs,
+        max_epochs=total_epochs - start_epoch,
         accelerator=t.accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
@@ -99,7 +126,9 @@ def _make_trainer(config: Config, out_dir: Path, stage: Stage, max_epochs: int, 
         precision=t.precision,
         logger=loggers,
         enable_checkpointing=False,  # MirrorNet writes its own atomic, weights-only checkpoints
-        enable_progress_bar=progress,
+        # Lightning's bar writes to stdout and leaves every refresh behind in a log: ours instead.
+        enable_progress_bar=False,
+        callbacks=[StageProgress(stage.name, total_epochs, start_epoch)] if progress else [],
         enable_model_summary=False,
         num_sanity_val_steps=0,
         use_distributed_sampler=False,  # the batch sampler slices per rank itself
@@ -111,6 +140,7 @@ def _make_trainer(config: Config, out_dir: Path, stage: Stage, max_epochs: int, 
 
 
 def _check_out_dir(config: Config, out_dir: Path, resume: bool) -> None:
+    _check_out_paths(out_dir)
     saved = out_dir / "config.yaml"
     ckpts = list((out_dir / "checkpoints").glob("*.ckpt")) if (out_dir / "checkpoints").is_dir() else []
     if not resume and ckpts:
@@ -121,14 +151,71 @@ def _check_out_dir(config: Config, out_dir: Path, resume: bool) -> None:
     if resume and saved.is_file():
         import yaml
 
-        previous = config_from_dict(yaml.safe_load(saved.read_text())).to_dict()
+        try:
+            previous = config_from_dict(yaml.safe_load(saved.read_text(encoding="utf-8"))).to_dict()
+        except (ConfigError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ResumeConfigError(f"cannot resume {out_dir}: its saved {saved} is not a valid config: {exc}") from None
         current = config.to_dict()
-        diffs = _diff(previous, current)
+        diffs = _resume_diffs(previous, current, {c.stem for c in ckpts})
         if diffs:
-            raise RunError(
+            raise ResumeConfigError(
                 f"cannot resume {out_dir}: the config differs from the saved one in "
                 + ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs[:5])
             )
+    if resume:
+        # config.yaml can be deleted or edited by hand; each checkpoint carries the config its
+        # weights were trained with, so the run continues only where that config still holds.
+        current = config.to_dict()
+        for ckpt in sorted(ckpts):
+            previous = checkpoint_config(read_checkpoint(ckpt, mmap=True), ckpt).to_dict()
+            diffs = _resume_diffs(previous, current, {ckpt.stem})
+            if diffs:
+                raise ResumeConfigError(
+                    f"cannot resume {out_dir}: the config differs from the one checkpoint {ckpt} was "
+                    "trained with in "
+                    + ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs[:5])
+                    + "; resume with that config or choose another --out"
+                )
+
+
+def _check_out_paths(out_dir: Path) -> None:
+    """Refuse an output folder that a plain file stands in the way of, before anything is written.
+
+    ``mkdir`` would otherwise fail with a bare "[Errno 17] File exists" (or "Not a directory")
+    after ``config.yaml`` and the logs had been started.
+    """
+    for folder in (out_dir / "checkpoints", out_dir / "logs", out_dir / "figures"):
+        if folder.exists() and not folder.is_dir():
+            raise FileExistsError(
+                f"cannot write the run to {out_dir}: {folder} exists and is not a folder; "
+                f"choose another --out, or move {folder} away"
+            )
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise FileExistsError(
+                    f"cannot write the run to {out_dir}: {path} exists and is not a folder; "
+                    "choose another --out"
+                )
+            break
+
+
+#: Keys that ``--resume`` accepts when they were unset before and no stage that reads them has
+#: a checkpoint yet: the silhouettes that a refused run lacked (ψ's data) change nothing that
+#: is already trained.
+_ADDABLE_ON_RESUME: dict[str, tuple[str, ...]] = {
+    "data.silhouette_root": ("pretrain_mask", "pretrain_vaes"),
+    "data.mask_format": ("pretrain_mask", "pretrain_vaes"),
+    "data.mask_root": ("pretrain_mask", "pretrain_vaes"),
+}
+
+
+def _resume_diffs(previous: dict, current: dict, trained_stages: set[str]) -> list[tuple[str, Any, Any]]:
+    """The config differences that forbid a resume, given the stages that have checkpoints."""
+    return [
+        (key, old, new) for key, old, new in _diff(previous, current)
+        if not (key in _ADDABLE_ON_RESUME and old is None and not trained_stages & set(_ADDABLE_ON_RESUME[key]))
+    ]
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
@@ -189,10 +276,10 @@ def run_experiment(
     if _rank() == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, out_dir / "config.yaml")
-    if not progress:
-        # Lightning's start-up chatter (devices, tips) goes to its loggers at INFO level.
-        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        # A run killed inside a checkpoint write leaves its temporary file behind; rank 0 is the
+        # only writer of checkpoints and writes none yet.
+        remove_stale_temporaries(ckpt_dir)
+    quiet_libraries()
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     # Epoch means are reduced across ranks by the stage module itself (its per-epoch record).
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
@@ -237,7 +324,7 @@ def run_experiment(
         _seed_all(stage_seed(config.train.seed, stage, -1))
         model = build_model(config)
         if state is not None:
-            model.load_state_dict(state)
+            load_weights(model, state, path if payload is not None else ckpt_dir / f"{stage.init_from}.ckpt")
         module = StageModule(
             model,
             config,
@@ -254,7 +341,7 @@ def run_experiment(
             metric=(kind, threshold),
         )
         if total - start_epoch > 0:
-            trainer = _make_trainer(config, out_dir, stage, total - start_epoch, progress)
+            trainer = _make_trainer(config, out_dir, stage, total, start_epoch, progress)
             trainer.fit(module)
             finals[stage.name] = module.last_payload
         else:
