@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["main", "build_parser"]
 
@@ -33,6 +33,15 @@ class _UserError(Exception):
     def __init__(self, message: str, status: int = 2) -> None:
         super().__init__(message)
         self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose refusals read like every other error of the command line."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse's own "usage: ... prog: error: ..." would not start with "error: "; the
+        # status stays argparse's 2 (bad input).
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -76,7 +85,9 @@ def _print_json(data: Any) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mirrornet.demo import run_demo
+    from mirrornet.fileio import check_output_dir
 
+    check_output_dir(args.out, "--out")  # before the data is written and the curriculum runs
     result = run_demo(args.out, quick=args.quick, progress=_progress(args),
                       tables_to=sys.stderr if args.json else sys.stdout)
     if args.json:
@@ -86,7 +97,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from mirrornet.data.synthetic import export_synthetic
+    from mirrornet.fileio import check_output_dir
 
+    check_output_dir(args.out, "--out")
     path = export_synthetic(
         args.out,
         format=args.format,
@@ -105,11 +118,17 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from mirrornet.config import load_config
+    from mirrornet.curriculum import resolve_stages
     from mirrornet.metrics import format_table
     from mirrornet.training import run_experiment
     from mirrornet.training.curves import METHOD_LABELS
 
     config = load_config(args.config, args.set or [])
+    if args.stages:
+        try:
+            resolve_stages(args.stages)
+        except KeyError as exc:  # a misspelt stage is bad input, refused before the data is read
+            raise _UserError(f"--stages: {exc.args[0]}") from None
     out = args.out or str(Path("runs") / Path(args.config).stem)
     results = run_experiment(config, out, resume=args.resume, stages=args.stages, progress=_progress(args))
     from lightning.fabric.utilities.rank_zero import rank_zero_only
@@ -134,6 +153,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from mirrornet.training.datamodule import build_codec_for, build_eval_dataset, eval_loader
     from mirrornet.training.evaluation import evaluate_model, metric_for
 
+    if args.batch_size is not None and args.batch_size < 1:
+        raise _UserError(f"--batch-size {args.batch_size}: give a positive number of images per batch")
+    if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold > 0):
+        raise _UserError(f"--threshold {args.threshold:g}: give a positive number (0.2 for PCK, 0.5 for PCKh)")
     model, config = load_checkpoint(args.checkpoint)
     if args.data_format != "synthetic":
         if not args.root:
@@ -152,21 +175,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    loader = eval_loader(config, dataset)
+    backend = _backend(args, model, config, device, probe_batch=loader.batch_size or 1, crops=len(dataset))
     result = evaluate_model(
         model,
-        eval_loader(config, dataset),
+        loader,
         build_codec_for(config),
         kind=kind,
         threshold=threshold,
         flip_test=args.flip_test,
         device=device,
         progress=_progress(args),
+        backend=backend,
     )
     if args.json:
         _print_json({**result, "checkpoint": str(args.checkpoint), "num_people": len(dataset)})
     else:
         print(format_table({Path(args.checkpoint).stem: result["groups"]}, result["metric"]))
     return 0
+
+
+def _backend(args: argparse.Namespace, model: Any, config: Any, device: str, probe_batch: int, crops: int) -> Any:
+    """Where α runs for ``--backend`` (:func:`mirrornet.onnx_runtime.select_backend`); says so on
+    stderr when it is ONNX Runtime."""
+    from mirrornet.onnx_runtime import select_backend
+
+    model.eval().to(device)
+    choice = select_backend(
+        model, args.backend, device, tuple(config.data.input_size), probe_batch=probe_batch, expected_crops=crops
+    )
+    if choice.backend == "onnx" and _progress(args):
+        print(f"[mirrornet] α runs on {choice.reason}", file=sys.stderr)
+    return choice
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -199,9 +239,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         failed.append(image)
         print(f"error: {_message(exc)}", file=sys.stderr)
 
+    crops = sum(len(b) for b in boxes.values()) if boxes else len(args.images)
+    backend = _backend(args, model, config, device, probe_batch=1, crops=crops)
     results = predict_images(
         model, config, args.images, boxes, flip_test=args.flip_test, device=device, progress=_progress(args),
-        on_error=report,
+        on_error=report, backend=backend,
     )
     if len(failed) == len(args.images):
         raise _UserError(f"no image could be predicted; {args.out} was not written")
@@ -271,9 +313,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
 # Parser
 
 
+def _backend_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="where α runs: auto (ONNX Runtime on the CPU when it is installed and faster, for 16 crops or more "
+        "or a cached export; PyTorch otherwise), torch, or onnx (default: auto)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mirrornet`` (one sub-command per verb)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mirrornet",
         description="MirrorNet: semi-supervised 2D pose estimation with a pose VAE and a pose-conditioned image VAE.",
     )
@@ -319,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="τ (default 0.2 for PCK, 0.5 for PCKh)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+    _backend_option(p)
     common(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -334,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draw", help="folder for the images with the predicted skeletons")
     p.add_argument("--flip-test", action="store_true")
     p.add_argument("--cpu", action="store_true")
+    _backend_option(p)
     common(p)
     p.set_defaults(func=_cmd_predict)
 
@@ -376,7 +430,12 @@ def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExce
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mirrornet`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            raise  # --help: printed in full, nothing else to do
+        return exc.code if isinstance(exc.code, int) else 2  # the refusal is printed already
     bad_input, failures = _user_errors()
     try:
         return int(args.func(args) or 0)

@@ -220,6 +220,14 @@ class TrainConfig:
         seed: seed of everything (model initialisation, batch order, augmentation, sampling).
         accelerator / devices / num_nodes / strategy / precision: passed to ``lightning.Trainer``
             (e.g. ``gpu``, 4, 2, ``ddp``, ``bf16-mixed``). ``devices`` may be an int or ``auto``.
+            On a GPU, ``bf16-mixed`` runs the networks in bfloat16 under autocast (the
+            densities stay float32); ``benchmarks/throughput.py`` measures it against float32.
+        channels_last: convert every network to the channels-last memory format when it is built
+            for a stage (faster convolutions on tensor-core GPUs; the same model, up to
+            floating-point rounding).
+        compile: ``torch.compile`` the recognizer α when it is built for a stage (the first steps
+            then compile; the other, smaller networks stay eager). Ignored, with a warning, where
+            torch.compile is not supported.
         max_steps_per_epoch: optional cap on the batches of an epoch (tests, demo).
         max_eval_batches: optional cap on the evaluation batches of an epoch (tests, demo).
         eval_batch_size: batch size of the per-epoch evaluation (None: ``batch_size``).
@@ -242,6 +250,8 @@ class TrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
+    channels_last: bool = False
+    compile: bool = False
     max_steps_per_epoch: int | None = None
     max_eval_batches: int | None = None
     eval_batch_size: int | None = None
@@ -357,12 +367,12 @@ class Config:
         for name, value in dataclasses.asdict(t.epochs).items():
             if value < 0:
                 raise ConfigError(f"train.epochs.{name} must be >= 0, got {value}")
-        if t.lr <= 0:
-            raise ConfigError(f"train.lr must be positive, got {t.lr}")
+        if not (math.isfinite(t.lr) and t.lr > 0):  # NaN passes a plain `<= 0`
+            raise ConfigError(f"train.lr must be a finite positive number, got {t.lr}")
         if e.last_k_epochs < 1:
             raise ConfigError(f"eval.last_k_epochs must be >= 1, got {e.last_k_epochs}")
-        if m.alpha_variance <= 0:
-            raise ConfigError(f"model.alpha_variance must be positive, got {m.alpha_variance}")
+        if not (math.isfinite(m.alpha_variance) and m.alpha_variance > 0):
+            raise ConfigError(f"model.alpha_variance must be a finite positive number, got {m.alpha_variance}")
         return self
 
 
@@ -435,6 +445,8 @@ def save_config(config: Config, path: str | Path) -> None:
 
 def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     path = path.expanduser()
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder, not a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     resolved = path.resolve()
@@ -453,7 +465,12 @@ def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+        # PyYAML's own text spans several lines and calls the file "<unicode string>": the
+        # position and the problem say it in one.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"cannot parse config file {path}{where}: {problem}") from None
     if raw is None:
         # An empty file (or only comments / `null`) is almost always a mistake (a wrong path, a
         # truncated copy); silently training with the paper-size defaults would hide it.

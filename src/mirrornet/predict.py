@@ -167,6 +167,7 @@ def predict_images(
     device: str | torch.device = "cpu",
     progress: bool = False,
     on_error: Callable[[str, ValueError | FileNotFoundError], None] | None = None,
+    backend: Any = "torch",
 ) -> list[dict[str, Any]]:
     """Predict the 16 joints of every person box of every image.
 
@@ -190,6 +191,9 @@ def predict_images(
         device: where α runs.
         progress: tqdm bar over the images.
         on_error: called with (image as given, error) for each bad image instead of raising.
+        backend: where α runs: ``torch``, ``onnx`` (ONNX Runtime on the CPU), ``auto`` (ONNX
+            Runtime when it is faster on this CPU) or a ready
+            :class:`~mirrornet.onnx_runtime.BackendChoice` (see :mod:`mirrornet.onnx_runtime`).
 
     Returns:
         COCO keypoint results, one dict per person.
@@ -207,16 +211,19 @@ def predict_images(
     codec = build_codec_for(config)
     transform = build_transform(config, augment=False)
     model.eval().to(device)
-    results: list[dict[str, Any]] = []
-    iterator = images
-    if progress:
-        from tqdm import tqdm
+    from mirrornet.onnx_runtime import runner_for
 
-        iterator = tqdm(images, desc="predict")
+    runner = runner_for(model, backend, device, tuple(config.data.input_size), expected_crops=len(images))
+    results: list[dict[str, Any]] = []
+    from mirrornet.console import progress_bar
+
+    iterator = progress_bar(images, progress, desc="predict")
     for given in iterator:
         name = str(given)
         image_path = Path(given)
         try:
+            if image_path.is_dir():
+                raise PredictError(f"image {name} is a folder, not an image file")
             if not image_path.is_file():
                 raise PredictError(f"image not found: {name}")
             image = load_image(image_path)  # (H, W, 3) uint8, upright; names the file if unreadable
@@ -244,7 +251,7 @@ def predict_images(
         items = [dataset[i] for i in range(len(dataset))]
         batch_image = torch.stack([it["image"] for it in items]).to(device)  # (P, 3, H, W)
         affine = torch.stack([it["affine"] for it in items]).to(device)  # (P, 2, 3)
-        coords, scores = predict_batch(model, codec, batch_image, affine, flip_test)  # (P, 16, 2), (P, 16)
+        coords, scores = predict_batch(runner, codec, batch_image, affine, flip_test)  # (P, 16, 2), (P, 16)
         for box, xy, sc in zip(person_boxes, coords.numpy(), scores.numpy()):
             keypoints = np.concatenate([xy, sc[:, None]], axis=1).reshape(-1)  # (48,)
             entry = {

@@ -38,6 +38,8 @@ def require_file(path: Path | str, what: str = "file") -> Path:
         what: a few words saying what the file is, for the message (e.g. "LSP joints file").
     """
     path = Path(path)
+    if path.is_dir():  # "not found" would send the user looking for a file that is there
+        raise DatasetFileNotFoundError(f"{what} {path} is a folder, not a file")
     if not path.is_file():
         raise DatasetFileNotFoundError(f"{what} not found: {path}")
     return path

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.io
 from PIL import Image
-from tqdm.auto import tqdm
+from mirrornet.console import progress_bar
 
 from mirrornet.skeleton import LSP_TO_MPII, NUM_JOINTS
 
@@ -119,7 +119,7 @@ def export_synthetic(
 
 def _samples(people: Any, desc: str, progress: bool):
     """Yield (index, sample) with a progress bar; the bar only shows for large exports."""
-    bar = tqdm(range(len(people)), desc=desc, unit="img", disable=not progress or len(people) < 100)
+    bar = progress_bar(range(len(people)), progress and len(people) >= 100, desc=desc, unit="img")
     for i in bar:
         yield i, people[i]
 

@@ -165,6 +165,10 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
         CheckpointError: the file is missing, unreadable, or not a MirrorNet checkpoint.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a folder, not a checkpoint file (a run keeps them in <run>/checkpoints/<stage>.ckpt)"
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     size = path.stat().st_size

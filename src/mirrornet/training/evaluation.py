@@ -103,22 +103,36 @@ def evaluate_model(
     flip_test: bool = False,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    backend: object = "torch",
 ) -> dict:
     """Evaluate α over a DataLoader of :class:`~mirrornet.data.PoseDataset` batches.
+
+    Args:
+        backend: where α runs: ``torch``, ``onnx``, ``auto`` or a ready
+            :class:`~mirrornet.onnx_runtime.BackendChoice` (see :mod:`mirrornet.onnx_runtime`);
+            ``auto`` and ``onnx`` are resolved at the first batch, from its crop size.
 
     Returns:
         The metrics dict (``metric``, ``joints``, ``groups``, ``counts``).
     """
     model.eval().to(device)
     preds, gts, masks, boxes, heads = [], [], [], [], []
-    iterator = loader
-    if progress:
-        from tqdm import tqdm
+    from mirrornet.console import progress_bar
 
-        iterator = tqdm(loader, desc="evaluate", leave=False)
+    iterator = progress_bar(loader, progress, desc="evaluate", leave=False)
+    runner = None
     for batch in iterator:
+        if runner is None:
+            from mirrornet.onnx_runtime import runner_for
+
+            image = batch["image"]
+            dataset = getattr(loader, "dataset", None)
+            runner = runner_for(
+                model, backend, device, (int(image.shape[-2]), int(image.shape[-1])),
+                probe_batch=int(image.shape[0]), expected_crops=len(dataset) if hasattr(dataset, "__len__") else None,
+            )
         coords, _ = predict_batch(
-            model, codec, batch["image"].to(device), batch["affine"].to(device), flip_test
+            runner, codec, batch["image"].to(device), batch["affine"].to(device), flip_test
         )
         preds.append(coords.numpy())
         gts.append(batch["joints"].numpy())

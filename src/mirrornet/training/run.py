@@ -31,7 +31,7 @@ from typing import Any
 
 from mirrornet.config import Config, ConfigError, config_from_dict, save_config
 from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
-from mirrornet.fileio import write_json_atomic
+from mirrornet.fileio import check_output_dir, write_json_atomic
 from mirrornet.training.checkpoint import (
     build_model,
     checkpoint_config,
@@ -47,6 +47,7 @@ from mirrornet.training.optimizer_state import merge_named_states, named_adam_st
 
 __all__ = [
     "RunError",
+    "apply_speed_options",
     "ResumeConfigError",
     "run_experiment",
     "collect_results",
@@ -198,6 +199,9 @@ def _check_out_paths(out_dir: Path) -> None:
                     "choose another --out"
                 )
             break
+    # A folder without write permission would fail only at the first write, after the data
+    # was read (and, under DDP, on rank 0 alone).
+    check_output_dir(out_dir, "--out")
 
 
 #: Keys that ``--resume`` accepts when they were unset before and no stage that reads them has
@@ -325,6 +329,7 @@ def run_experiment(
         model = build_model(config)
         if state is not None:
             load_weights(model, state, path if payload is not None else ckpt_dir / f"{stage.init_from}.ckpt")
+        apply_speed_options(model, config)
         module = StageModule(
             model,
             config,
@@ -368,6 +373,32 @@ def run_experiment(
     if _rank() == 0:
         _write_outputs(config, out_dir, results, finals, kind, threshold)
     return results
+
+
+def apply_speed_options(model: Any, config: Config) -> Any:
+    """Apply ``train.channels_last`` and ``train.compile`` to a freshly built MirrorNet, in place.
+
+    channels_last converts every 4-D parameter and buffer (the convolutions' weights); a
+    convolution with channels-last weights gives channels-last outputs, so the activations follow.
+    compile wraps α's forward with ``torch.compile`` in place (``nn.Module.compile``), so the
+    parameter names, the state dict and the checkpoints stay those of the eager module. Where
+    TorchDynamo is not supported (e.g. a Python version it does not know yet), α stays eager and
+    a warning says so.
+
+    Returns:
+        The same model.
+    """
+    import torch
+
+    t = config.train
+    if t.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if t.compile:
+        if torch._dynamo.is_dynamo_supported():  # no public name for this check
+            model.alpha.compile()
+        else:
+            warnings.warn("train.compile: torch.compile is not supported here; α runs eagerly", stacklevel=2)
+    return model
 
 
 def final_evaluation(config: Config, data, codec, payload: dict, metric: tuple[str, float]) -> dict:
@@ -533,4 +564,6 @@ def _write_outputs(config: Config, out_dir: Path, results: dict, finals: dict, k
         plot_learning_curves(curves, out_dir / "figures" / "learning_curves.png", metric=metric)
     # Which term of the bound drives α, per epoch of the joint stages (docs/model.md).
     joint = {s.name: records[s.name] for s in CURRICULUM if records.get(s.name)}
-    plot_joint_diagnostics(joint, out_dir / "figures" / "joint_diagnostics.png")
+    split = "validation split" if config.eval.epoch_split == "val" else "test split"
+    plot_joint_diagnostics(joint, out_dir / "figures" / "joint_diagnostics.png",
+                           metric=f"{kind.upper()}@{threshold:g}, {split}")
