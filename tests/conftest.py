@@ -10,6 +10,11 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("MIRRORNET_NO_PROGRESS", "1")
+# ONNX exports that `predict` / `evaluate --backend auto` cache go to a private folder, not the
+# user's ~/.cache.
+import tempfile  # noqa: E402
+
+os.environ.setdefault("MIRRORNET_CACHE_DIR", tempfile.mkdtemp(prefix="mirrornet-test-cache-"))
 
 from pathlib import Path  # noqa: E402
 
