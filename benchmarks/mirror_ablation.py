@@ -111,7 +111,8 @@ def report(json_dir: Path, results: Path, command: str) -> str:
     """Write the ablation section of RESULTS.md; returns its markdown body."""
     lines = [f"- **date**: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
              f"- **machine**: {machine_description()}",
-             f"- **command**: `{command}`",
+             "- **command**: `python benchmarks/mirror_ablation.py --root ../shared/data` (every variant; "
+             f"this table written by `{command}`)",
              "- **preset**: `configs/cpu/lsp_small.yaml` (LSP's 1,000 training images, 100 of them the "
              "validation split; the 1,000 test people), seeds 0, 1, 2, each run the whole curriculum",
              "- cells: mean ± sd over seeds of a paired difference of PCK@0.2 Total (points), "
