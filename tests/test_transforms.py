@@ -126,3 +126,17 @@ def test_x_star_is_an_area_average_not_point_sampling():
     sil[100:300, 150:250] = True
     small = warp_affine_area(sil, hm_a, (16, 16))
     assert small.dtype == np.float32 and small.sum() * 25**2 == pytest.approx(sil.sum(), rel=0.01)
+
+
+def test_normalize_image_lookup_equals_the_arithmetic_bit_for_bit() -> None:
+    from mirrornet.data.transforms import IMAGE_MEAN, IMAGE_STD, normalize_image
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    image[0, :3] = [[0, 0, 0], [255, 255, 255], [1, 128, 254]]
+    expected = (image.astype(np.float32) / 255.0 - np.asarray(IMAGE_MEAN, np.float32)) / np.asarray(IMAGE_STD, np.float32)
+    got = normalize_image(image)
+    assert got.dtype == np.float32 and got.shape == (3, 7, 5) and got.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(got, expected.transpose(2, 0, 1))
+    # Non-uint8 input takes the arithmetic path.
+    np.testing.assert_array_equal(normalize_image(image.astype(np.float32)), expected.transpose(2, 0, 1))
