@@ -62,6 +62,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from mirrornet.fileio import json_safe, write_text_atomic
+from mirrornet.training.run import apply_speed_options
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_table import machine_description  # noqa: E402  (a sibling script: the results header)
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
 SECTIONS: tuple[str, ...] = ("training", "options", "data", "inference", "predict")
@@ -554,10 +560,8 @@ def _measure_training_at(setup, variant, kinds, plan, device, batch_size, build_
     config = setup_config(replace(setup, batch_size=batch_size))
     torch.manual_seed(0)
     model = build_model(config).to(device)
-    if variant.channels_last:
-        model.to(memory_format=torch.channels_last)
-    if variant.compile:
-        model.alpha.compile()  # as train.compile: α only, in place
+    config.train.channels_last, config.train.compile = variant.channels_last, variant.compile
+    apply_speed_options(model, config)  # as a training run applies them
     batches = synthetic_batches(config, batch_size, device, variant.channels_last)
     steps: dict[str, Callable[[], None]] = {}
     for kind in kinds:
@@ -1208,19 +1212,6 @@ def render_markdown(results: dict[str, Any]) -> str:
 # The run
 
 
-def _machine_description() -> str:
-    try:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from synthetic_table import machine_description  # the other benchmarks' header
-
-        return machine_description()
-    except Exception:  # noqa: BLE001 - the header falls back to the essentials
-        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores visible"
-    finally:
-        if sys.path and sys.path[0] == str(Path(__file__).resolve().parent):
-            sys.path.pop(0)
-
-
 def _onnxruntime_version() -> str:
     try:
         import onnxruntime
@@ -1277,7 +1268,7 @@ def run(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = N
     started = time.perf_counter()
     results: dict[str, Any] = {"meta": {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": _machine_description(),
+        "machine": machine_description(),
         "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "–",
         "torch": torch.__version__, "onnxruntime": _onnxruntime_version(), "python": platform.python_version(),
         "command": command.strip(), "device": device_type,
@@ -1318,12 +1309,12 @@ def run(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = N
     json_path = args.json_out or (None if args.smoke else REPO / "benchmarks" / "results" / f"throughput-{device_type}.json")
     if write and md_path is not None:
         md_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(md_path, "a", encoding="utf-8") as fh:
-            fh.write("\n" + markdown + "\n")
+        previous = md_path.read_text(encoding="utf-8") if md_path.is_file() else ""
+        write_text_atomic(md_path, previous + "\n" + markdown + "\n")  # a kill leaves the old file whole
         log(f"appended to {md_path}")
     if write and json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(_json_safe(results), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text_atomic(json_path, json.dumps(json_safe(results), indent=1, ensure_ascii=False) + "\n")
         log(f"wrote {json_path}")
     return results
 
@@ -1351,16 +1342,6 @@ def _workers_needed(results: dict[str, Any]) -> None:
     rate = max(r["images_per_s"] for r in steps)
     data["workers_needed"] = {"workers": math.ceil(rate / row256["images_per_s"]), "images_per_s": rate,
                               "per_worker": row256["images_per_s"], "cores": os.cpu_count()}
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,16 +50,6 @@ def _progress(args: argparse.Namespace) -> bool:
     return os.environ.get("MIRRORNET_NO_PROGRESS", "").strip() in ("", "0", "false", "no")
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _message(exc: BaseException) -> str:
     """The error's own message; a DataLoader worker's re-raised error carries the worker's
     traceback in its text, of which only the last line (the original message) is kept."""
@@ -76,7 +66,9 @@ def _message(exc: BaseException) -> str:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(_json_safe(data), indent=2))
+    from mirrornet.fileio import json_safe
+
+    print(json.dumps(json_safe(data), indent=2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +108,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_out(args: argparse.Namespace) -> str:
+    """``train``'s output folder: ``--out``, or ``runs/<config name>``."""
+    return args.out or str(Path("runs") / Path(args.config).stem)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from mirrornet.config import load_config
     from mirrornet.curriculum import resolve_stages
@@ -129,7 +126,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             resolve_stages(args.stages)
         except KeyError as exc:  # a misspelt stage is bad input, refused before the data is read
             raise _UserError(f"--stages: {exc.args[0]}") from None
-    out = args.out or str(Path("runs") / Path(args.config).stem)
+    out = _train_out(args)
     results = run_experiment(config, out, resume=args.resume, stages=args.stages, progress=_progress(args))
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
@@ -456,8 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Checkpoints are written atomically after every epoch: the last finished epoch is kept.
         hint = ""
         if getattr(args, "func", None) is _cmd_train:
-            out = args.out or str(Path("runs") / Path(args.config).stem)
-            hint = f"; resume with: mirrornet train {args.config} --out {out} --resume"
+            hint = f"; resume with: mirrornet train {args.config} --out {_train_out(args)} --resume"
         print(f"error: interrupted{hint}", file=sys.stderr)
         return 130
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import os
 import sys
 import warnings
@@ -31,7 +30,7 @@ from typing import Any
 
 from mirrornet.config import Config, ConfigError, config_from_dict, save_config
 from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
-from mirrornet.fileio import check_output_dir, write_json_atomic
+from mirrornet.fileio import check_output_dir, json_safe, write_json_atomic
 from mirrornet.training.checkpoint import (
     build_model,
     checkpoint_config,
@@ -149,34 +148,32 @@ def _check_out_dir(config: Config, out_dir: Path, resume: bool) -> None:
             f"{out_dir} already holds a run ({len(ckpts)} checkpoints); "
             "continue it with --resume or choose another --out"
         )
-    if resume and saved.is_file():
+    if not resume:
+        return
+    # The config the run was started with (config.yaml), and the one each checkpoint's weights
+    # were trained with: config.yaml can be deleted or edited by hand, so the run continues only
+    # where every saved config still holds.
+    saved_configs: list[tuple[str, dict, set[str]]] = []
+    if saved.is_file():
         import yaml
 
         try:
             previous = config_from_dict(yaml.safe_load(saved.read_text(encoding="utf-8"))).to_dict()
         except (ConfigError, yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ResumeConfigError(f"cannot resume {out_dir}: its saved {saved} is not a valid config: {exc}") from None
-        current = config.to_dict()
-        diffs = _resume_diffs(previous, current, {c.stem for c in ckpts})
+        saved_configs.append((f"the saved {saved}", previous, {c.stem for c in ckpts}))
+    for ckpt in sorted(ckpts):
+        previous = checkpoint_config(read_checkpoint(ckpt, mmap=True), ckpt).to_dict()
+        saved_configs.append((f"the config checkpoint {ckpt} was trained with", previous, {ckpt.stem}))
+    current = config.to_dict()
+    for source, previous, trained in saved_configs:
+        diffs = _resume_diffs(previous, current, trained)
         if diffs:
             raise ResumeConfigError(
-                f"cannot resume {out_dir}: the config differs from the saved one in "
+                f"cannot resume {out_dir}: the config differs from {source} in "
                 + ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs[:5])
+                + "; resume with that config or choose another --out"
             )
-    if resume:
-        # config.yaml can be deleted or edited by hand; each checkpoint carries the config its
-        # weights were trained with, so the run continues only where that config still holds.
-        current = config.to_dict()
-        for ckpt in sorted(ckpts):
-            previous = checkpoint_config(read_checkpoint(ckpt, mmap=True), ckpt).to_dict()
-            diffs = _resume_diffs(previous, current, {ckpt.stem})
-            if diffs:
-                raise ResumeConfigError(
-                    f"cannot resume {out_dir}: the config differs from the one checkpoint {ckpt} was "
-                    "trained with in "
-                    + ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs[:5])
-                    + "; resume with that config or choose another --out"
-                )
 
 
 def _check_out_paths(out_dir: Path) -> None:
@@ -191,16 +188,8 @@ def _check_out_paths(out_dir: Path) -> None:
                 f"cannot write the run to {out_dir}: {folder} exists and is not a folder; "
                 f"choose another --out, or move {folder} away"
             )
-    for path in (out_dir, *out_dir.parents):
-        if path.exists():
-            if not path.is_dir():
-                raise FileExistsError(
-                    f"cannot write the run to {out_dir}: {path} exists and is not a folder; "
-                    "choose another --out"
-                )
-            break
-    # A folder without write permission would fail only at the first write, after the data
-    # was read (and, under DDP, on rank 0 alone).
+    # --out itself, or a folder above it, being a file or not writable would fail only at the
+    # first write, after the data was read (and, under DDP, on rank 0 alone).
     check_output_dir(out_dir, "--out")
 
 
@@ -538,21 +527,11 @@ def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _write_outputs(config: Config, out_dir: Path, results: dict, finals: dict, kind: str, threshold: float) -> None:
     records = _all_records(out_dir, finals)
     flat = [r for s in CURRICULUM for r in records.get(s.name, [])]
     write_metrics_csv(out_dir / "metrics.csv", flat)
-    write_json_atomic(out_dir / "results.json", _json_safe(results))
+    write_json_atomic(out_dir / "results.json", json_safe(results))
     curves = {}
     for method in METHODS:
         chain = method_chain(method)
