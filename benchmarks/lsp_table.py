@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from mirrornet.fileio import write_text_atomic
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_table import machine_description, mean_std  # noqa: E402  (a sibling script)
 
@@ -80,18 +82,19 @@ def replace_section(path: Path, label: str, title: str, body: str) -> None:
     text = path.read_text() if path.is_file() else "# Benchmark results\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text_atomic(path, text)
 
 
 def bone_violations(config: Any, results: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     """Share of each method's test predictions that break the bone-ratio statistics of the
     run's annotated training poses (and of the test annotation itself, for reference)."""
-    from mirrornet.demo import predict_dataset
+    from torch.utils.data import DataLoader
+
+    from mirrornet.checkpoints import load_checkpoint
+    from mirrornet.data.builders import build_codec_for
+    from mirrornet.inference import collect_predictions
     from mirrornet.plausibility import BoneStatistics
-    from mirrornet.training import load_checkpoint
-    from mirrornet.training.datamodule import build_codec_for, build_training_data
+    from mirrornet.training.datamodule import build_training_data
 
     data = build_training_data(config)
     records = [r for r, a in zip(data.train.records, data.annotated) if a]
@@ -103,10 +106,10 @@ def bone_violations(config: Any, results: Mapping[str, Any], run_dir: Path) -> d
         if method not in results:
             continue
         model, _ = load_checkpoint(run_dir / "checkpoints" / f"{method}.ckpt")
-        pred = predict_dataset(model, data.test, codec, batch_size=batch)
-        out[method] = 100.0 * stats.violations(pred["pred_image"], pred["mask"])["any"]
+        pred = collect_predictions(model, DataLoader(data.test, batch_size=batch), codec)
+        out[method] = 100.0 * stats.violations(pred.pred_image, pred.mask)["any"]
         if "annotation" not in out:
-            out["annotation"] = 100.0 * stats.violations(pred["gt_image"], pred["mask"])["any"]
+            out["annotation"] = 100.0 * stats.violations(pred.gt_image, pred.mask)["any"]
     return out
 
 
@@ -273,9 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seconds = time.perf_counter() - t0
             violations = bone_violations(config, results, run_dir)
             runs[(ratio, seed)] = summarise_run(results, violations, seconds)
-            tmp = summary_path.with_name(summary_path.name + ".tmp")
-            tmp.write_text(json.dumps(runs[(ratio, seed)], indent=2))
-            tmp.replace(summary_path)
+            write_text_atomic(summary_path, json.dumps(runs[(ratio, seed)], indent=2))
             print(f"[lsp] done in {seconds / 60:.1f} min: test Total "
                   + ", ".join(f"{m} {runs[(ratio, seed)][m]['test']['Total']:.2f}" for m in METHODS
                               if m in runs[(ratio, seed)]), file=sys.stderr, flush=True)

@@ -25,6 +25,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mirrornet.fileio import write_text_atomic
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lsp_table  # noqa: E402  (a sibling script: replace_section)
 from synthetic_table import machine_description, mean_std  # noqa: E402
@@ -98,9 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 runs[(precision, seed)] = json.loads(path.read_text())
             else:
                 runs[(precision, seed)] = run_one(precision, seed, args.out)
-                tmp = path.with_name(path.name + ".tmp")
-                tmp.write_text(json.dumps(runs[(precision, seed)], indent=2))
-                tmp.replace(path)
+                write_text_atomic(path, json.dumps(runs[(precision, seed)], indent=2))
             lsp_table.replace_section(args.results, "precision-ab", "fp32 against bf16 on SyntheticPeople",
                                       table(runs, args.seeds, command.strip()))
     print(table(runs, args.seeds, command.strip()))

@@ -30,7 +30,8 @@ TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "tiny.ya
 def checkpoint(tmp_path_factory) -> Path:
     """A checkpoint of an untrained MirrorNet built from the tiny config (for predict / export)."""
     from mirrornet.config import load_config
-    from mirrornet.training import build_model, save_checkpoint
+    from mirrornet.checkpoints import build_model
+    from mirrornet.training.checkpoint import save_checkpoint
 
     config = load_config(TINY_CONFIG)
     torch.manual_seed(0)

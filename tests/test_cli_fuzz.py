@@ -88,7 +88,7 @@ def ckpt_file(name: str, edit: Callable[[dict], object]) -> Setup:
     """A copy of the tiny checkpoint's payload, changed by ``edit``, saved with ``torch.save``."""
 
     def setup(ctx: SimpleNamespace) -> None:
-        from mirrornet.training.checkpoint import read_checkpoint
+        from mirrornet.checkpoints import read_checkpoint
 
         payload = read_checkpoint(ctx.ckpt)
         payload["state_dict"] = dict(payload["state_dict"])

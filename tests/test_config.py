@@ -88,6 +88,44 @@ def test_missing_file_and_cycle(tmp_path) -> None:
         load_config(None, ["train.lr"])
 
 
+def test_extends_merges_sections_key_by_key_and_replaces_other_mappings(tmp_path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "model:\n  vae_preset: small\n  vae_widths: {latent_channels: 8, encoder_width: 4}\n"
+        "train:\n  epochs: {baseline: 3, vae_pretrain: 7}\n"
+    )
+    (tmp_path / "child.yaml").write_text(
+        "extends: base.yaml\nmodel:\n  vae_widths: {encoder_width: 2}\ntrain:\n  epochs: {baseline: 5}\n"
+    )
+    c = load_config(tmp_path / "child.yaml")
+    assert c.model.vae_preset == "small"  # the section merged key by key
+    assert (c.train.epochs.baseline, c.train.epochs.vae_pretrain) == (5, 7)  # so did the sub-section
+    assert c.model.vae_widths == {"encoder_width": 2}  # a mapping value replaced whole
+    # A dotted override reaches into the mapping instead.
+    assert load_config(tmp_path / "child.yaml", ["model.vae_widths.theta_width=3"]).model.vae_widths == {
+        "encoder_width": 2,
+        "theta_width": 3,
+    }
+
+
+def test_choices_are_checked_from_the_field_metadata() -> None:
+    for key, bad in [("data.format", "coco"), ("data.test_format", "coco"), ("model.pose_source", "oracle"),
+                     ("model.pose_bottleneck", "pixels"), ("train.fresh_optimizer_stages", "[baseline, nope]"),
+                     ("eval.metric", "auc")]:
+        with pytest.raises(ConfigError, match=rf"config key '{key}' must be one of .*; got '\w+'"):
+            load_config(None, [f"{key}={bad}"])
+    assert load_config(None, ["data.test_format=null"]).data.test_format is None
+
+
+def test_loading_a_config_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from mirrornet.config import load_config; load_config(None, ['model.pose_bottleneck=none']); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
 def test_round_trip_through_yaml(tmp_path) -> None:
     c = load_config(ROOT / "configs" / "cpu" / "tiny.yaml", ["model.vae_widths={latent_channels: 8}"])
     save_config(c, tmp_path / "config.yaml")

@@ -1,43 +1,79 @@
-"""The curriculum table (Sections 4, 5.2)."""
+"""The curriculum table (Sections 4, 5.2): what it refuses, what it chains, and what each stage's
+objectives actually train."""
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
+from pathlib import Path
 
-from mirrornet.config import Config
-from mirrornet.curriculum import CURRICULUM, METHODS, NETS, method_chain, resolve_stages, stage_by_name, stage_chain
-from mirrornet.training.lightning_module import OBJECTIVES
+import pytest
+import torch
+
+from mirrornet import stage_objectives
+from mirrornet.checkpoints import build_model
+from mirrornet.config import Config, load_config
+from mirrornet.curriculum import (
+    CURRICULUM,
+    METHODS,
+    NETS,
+    StageData,
+    method_chain,
+    resolve_stages,
+    stage_by_name,
+    stage_chain,
+)
 from mirrornet.training.run import stage_epochs
 
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted([*(ROOT / "configs").rglob("*.yaml"), *(ROOT / "src" / "mirrornet" / "presets").glob("*.yaml")])
 
-def test_every_stage_is_consistent() -> None:
+
+def test_every_stage_starts_from_an_earlier_one() -> None:
     names = [s.name for s in CURRICULUM]
     assert len(set(names)) == len(names)
     for i, stage in enumerate(CURRICULUM):
-        assert set(stage.trains) <= set(NETS) and set(stage.trains).isdisjoint(stage.frozen)
-        assert all(o in OBJECTIVES for o in stage.objectives)
-        assert stage.data in ("annotated", "mixed", "silhouettes")
-        assert hasattr(Config().train.epochs, stage.epochs_key)
         if stage.init_from is not None:
-            assert names.index(stage.init_from) < i  # starts from an earlier stage
+            assert names.index(stage.init_from) < i
 
 
-def test_the_papers_steps() -> None:
-    assert stage_by_name("baseline").trains == ("alpha",)
-    for name in ("supervised_first", "supervised", "semi_supervised"):
-        stage = stage_by_name(name)
-        assert stage.frozen == ("psi",)  # ψ is not updated in steps 2 and 3
-    assert stage_by_name("semi_supervised").data == "mixed"
-    assert stage_by_name("semi_supervised").init_from == "supervised_first"  # the kept midpoint
-    assert stage_by_name("supervised").init_from == "supervised_first"
-    assert [s.method for s in CURRICULUM if s.method] == list(METHODS)
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_alpha_sees_the_same_epochs_in_every_method(preset: Path) -> None:
+    """The epoch-budget identity: alpha_pretrain + baseline = alpha_pretrain + supervised_first
+    + supervised_second = alpha_pretrain + supervised_first + semi_supervised, in every preset."""
+    config = load_config(preset)
+    epochs = {method: sum(stage_epochs(config, s) for s in method_chain(method)) for method in METHODS}
+    assert len(set(epochs.values())) == 1, epochs
 
 
-def test_alpha_sees_200_epochs_in_every_method() -> None:
+def test_the_paper_gives_alpha_200_epochs() -> None:
     config = Config()
-    for method in METHODS:
-        epochs = sum(stage_epochs(config, s) for s in method_chain(method))
-        assert epochs == 200, method
+    assert {sum(stage_epochs(config, s) for s in method_chain(m)) for m in METHODS} == {200}
+
+
+def test_a_misspelt_stage_is_refused_when_it_is_made() -> None:
+    stage = stage_by_name("baseline")
+    with pytest.raises(ValueError, match="alpha_pretrian.*alpha_pretrain"):
+        replace(stage, epochs_key="alpha_pretrian")
+    with pytest.raises(ValueError, match="alhpa"):
+        replace(stage, trains=("alhpa",))
+    with pytest.raises(TypeError, match="StageData"):
+        replace(stage, data="annotated")
+    with pytest.raises(TypeError, match="objective"):
+        replace(stage, objectives=("recognizer",))
+
+
+def test_stage_data_reaches_the_data_module() -> None:
+    from mirrornet.training.datamodule import build_training_data, stage_pools
+
+    config = load_config(ROOT / "configs" / "cpu" / "tiny.yaml")
+    data = build_training_data(config)
+    _, pools, counts = stage_pools(config, data, stage_by_name("semi_supervised").data)
+    assert counts == [config.train.n_annotated, config.train.n_unannotated]
+    assert data.annotated[pools[0]].all() and not data.annotated[pools[1]].any()
+    _, pools, counts = stage_pools(config, data, stage_by_name("supervised").data)
+    assert counts == [config.train.batch_size] and data.annotated[pools[0]].all()
+    with pytest.raises(TypeError, match="StageData"):
+        stage_pools(config, data, "mixed")
 
 
 def test_chains_and_selection() -> None:
@@ -45,6 +81,53 @@ def test_chains_and_selection() -> None:
         "pretrain_alpha", "pretrain_mask", "pretrain_vaes", "supervised_first", "semi_supervised"]
     assert [s.name for s in method_chain("supervised")] == ["pretrain_alpha", "supervised_first", "supervised"]
     assert [s.name for s in resolve_stages(["baseline"])] == ["pretrain_alpha", "baseline"]
+    # A method is selected by its name, the name of the stage that gives its figure.
+    assert [s.name for s in resolve_stages(["supervised", "baseline"])] == [
+        "pretrain_alpha", "pretrain_mask", "pretrain_vaes", "baseline", "supervised_first", "supervised"]
     assert resolve_stages(None) == list(CURRICULUM)
     with pytest.raises(KeyError, match="pretrain_alpha"):
         resolve_stages(["finetune"])
+
+
+def test_every_objective_of_the_curriculum_is_used_and_named_as_it_is_logged() -> None:
+    used = {o for stage in CURRICULUM for o in stage.objectives}
+    assert used == set(stage_objectives.STAGE_OBJECTIVES)
+    assert stage_objectives.objective_name(stage_objectives.semi_supervised) == "semi_supervised"
+
+
+def _batch(b: int = 4, size: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A mixed batch as PoseDataset returns it (every key any stage objective reads)."""
+    g = torch.Generator().manual_seed(seed)
+    h = size // 4
+    annotated = torch.tensor([1.0, 1.0, 1.0, 0.0])[:b]
+    return {
+        "image": torch.randn(b, 3, size, size, generator=g),
+        "x_star": torch.randn(b, 3, h, h, generator=g),
+        "heatmaps": torch.rand(b, 16, h, h, generator=g) * annotated[:, None, None, None],
+        "joint_weights": torch.ones(b, 16) * annotated[:, None],
+        "silhouette": (torch.rand(b, 1, h, h, generator=g) > 0.5).float(),
+        "has_silhouette": torch.ones(b),
+        "annotated": annotated,
+    }
+
+
+@pytest.mark.parametrize("stage", CURRICULUM, ids=lambda s: s.name)
+def test_a_stage_trains_exactly_its_nets(stage) -> None:
+    """Every net a stage trains gets a gradient from the stage's objectives, and the nets it
+    freezes get none — from the objectives themselves, with every parameter left trainable."""
+    torch.manual_seed(0)
+    config = load_config(ROOT / "configs" / "cpu" / "tiny.yaml")
+    model = build_model(config).train()
+    for name in stage.frozen:
+        getattr(model, name).eval()  # as the stage module runs frozen nets
+    batch = _batch()
+    if stage.data is not StageData.MIXED:
+        batch["annotated"] = torch.ones(4)
+        batch["heatmaps"] = torch.rand(4, 16, 16, 16, generator=torch.Generator().manual_seed(1))
+        batch["joint_weights"] = torch.ones(4, 16)
+    total = sum(objective(model, batch, config, 0.0)["total"] for objective in stage.objectives)
+    (-total).backward()
+    for name in NETS:
+        grads = [p.grad for p in getattr(model, name).parameters()]
+        moved = any(g is not None and torch.count_nonzero(g) > 0 for g in grads)
+        assert moved == (name in stage.trains), f"{stage.name}: {name}"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mirrornet.training import read_checkpoint
+from mirrornet.checkpoints import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,7 @@ def _compare(onnx_path: Path, alpha: torch.nn.Module, batch: int) -> float:
 def test_cli_export_matches_pytorch_with_dynamic_batch(tmp_path, checkpoint) -> None:
     out = tmp_path / "alpha.onnx"
     assert main(["export", str(checkpoint), "--onnx", str(out)]) == 0
-    from mirrornet.training import load_checkpoint
+    from mirrornet.checkpoints import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
     for batch in (1, 3):
@@ -33,7 +33,7 @@ def test_cli_export_matches_pytorch_with_dynamic_batch(tmp_path, checkpoint) -> 
 
 
 def test_torchscript_exporter_also_matches(tmp_path, checkpoint) -> None:
-    from mirrornet.training import load_checkpoint
+    from mirrornet.checkpoints import load_checkpoint
 
     model, config = load_checkpoint(checkpoint)
     out = export_onnx(model.alpha, tmp_path / "ts.onnx", tuple(config.data.input_size), dynamo=False)

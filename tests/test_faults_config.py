@@ -21,8 +21,8 @@ from fixtures_formats import lsp_joints, write_lsp, write_lspet, write_mpii
 from mirrornet.cli import main
 from mirrornet.config import ConfigError, load_config
 from mirrornet.data import DatasetFormatError, read_lsp, read_lspet, read_mpii
-from mirrornet.training import build_model, load_checkpoint, read_checkpoint, run_experiment, save_checkpoint
-from mirrornet.training.checkpoint import CHECKPOINT_FORMAT, CheckpointError
+from mirrornet.checkpoints import CHECKPOINT_FORMAT, CheckpointError, build_model, load_checkpoint, read_checkpoint
+from mirrornet.training import run_experiment, save_checkpoint
 from mirrornet.training.run import RunError
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "tiny.yaml"

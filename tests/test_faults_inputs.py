@@ -15,8 +15,8 @@ from PIL import Image
 from mirrornet.cli import main
 from mirrornet.data.images import DatasetFormatError, load_image
 from mirrornet.predict import predict_images, read_boxes
-from mirrornet.training import load_checkpoint
-from mirrornet.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from mirrornet.checkpoints import CheckpointError, load_checkpoint, read_checkpoint
+from mirrornet.training.checkpoint import save_checkpoint
 
 
 def _png(path: Path, h: int = 40, w: int = 30, seed: int = 0) -> Path:
@@ -46,7 +46,7 @@ def no_model_load(monkeypatch):
     def refuse(path):
         raise AssertionError(f"the checkpoint {path} was loaded before the output paths were checked")
 
-    monkeypatch.setattr("mirrornet.training.load_checkpoint", refuse)
+    monkeypatch.setattr("mirrornet.checkpoints.load_checkpoint", refuse)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,9 +234,9 @@ def test_export_writes_the_opset_asked(tmp_path, checkpoint) -> None:
 
 
 def test_non_finite_keypoints_are_null_with_a_warning(tmp_path, checkpoint, capsys, monkeypatch) -> None:
-    import mirrornet.training.evaluation as evaluation
+    import mirrornet.inference as inference
 
-    real = evaluation.predict_batch
+    real = inference.predict_batch
 
     def nan_joints(*args, **kwargs):
         coords, scores = real(*args, **kwargs)
@@ -244,7 +244,7 @@ def test_non_finite_keypoints_are_null_with_a_warning(tmp_path, checkpoint, caps
         scores[:, 5] = float("inf")  # l_ankle's score
         return coords, scores
 
-    monkeypatch.setattr(evaluation, "predict_batch", nan_joints)
+    monkeypatch.setattr(inference, "predict_batch", nan_joints)
     image = _png(tmp_path / "a.png")
     out = tmp_path / "p.json"
     assert main(["predict", str(checkpoint), str(image), "--out", str(out), "--draw", str(tmp_path / "d"),

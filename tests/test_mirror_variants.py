@@ -11,15 +11,12 @@ import pytest
 import torch
 
 from mirrornet.config import ConfigError, load_config
-from mirrornet.objectives import (
-    labeled_elbo,
-    pose_vae_objective,
-    semi_supervised_elbo,
-    unlabeled_elbo,
-    unlabeled_weight_at,
-)
+from mirrornet import stage_objectives
+from mirrornet.bounds import labeled_elbo, semi_supervised_elbo, unlabeled_elbo, unlabeled_weight_at
+from mirrornet.objectives import pose_vae_objective
 from mirrornet.pose_bottleneck import CoordinateBottleneck, heatmap_centroids, render_gaussians
-from mirrornet.training import build_model, run_experiment
+from mirrornet.checkpoints import build_model
+from mirrornet.training import run_experiment
 from test_objectives import _conv_batch, conv_mirrornet
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "tiny.yaml"
@@ -77,8 +74,8 @@ def test_mirrors_see_the_bottlenecked_pose_in_forward_and_in_pretraining() -> No
     # The plausibility term judges the pose the mirrors saw.
     from mirrornet.distributions import gaussian_log_prob
 
-    terms = unlabeled_elbo(out.select(~annotated.bool()), x_star[~annotated.bool()])
-    manual = gaussian_log_prob(out.s_mirror[~annotated.bool()], out.s_rec_mean[~annotated.bool()], 0.0).mean()
+    terms = unlabeled_elbo(out.select(~annotated.bool()))
+    manual = gaussian_log_prob(out.s_mirror[~annotated.bool()], out.pose.s_rec_mean[~annotated.bool()], 0.0).mean()
     torch.testing.assert_close(terms["plausibility"], manual)
     # The fidelity term reaches α on the unlabelled rows, through the coordinates.
     mean_grad = torch.autograd.grad(terms["fidelity"], out.s_mean, retain_graph=True)[0]
@@ -86,8 +83,6 @@ def test_mirrors_see_the_bottlenecked_pose_in_forward_and_in_pretraining() -> No
 
 
 def test_pretraining_stages_feed_the_bottlenecked_annotation(tmp_path: Path) -> None:
-    from mirrornet.training.lightning_module import OBJECTIVES
-
     config = load_config(TINY, ["model.pose_bottleneck=coordinates"])
     model = build_model(config)
     assert isinstance(model.pose_bottleneck, CoordinateBottleneck)
@@ -104,7 +99,7 @@ def test_pretraining_stages_feed_the_bottlenecked_annotation(tmp_path: Path) -> 
         return real_pose_vae(s)
 
     model.pose_vae = spy
-    OBJECTIVES["pose_vae"](model, batch, config, 0.0)
+    stage_objectives.pose_vae(model, batch, config, 0.0)
     torch.testing.assert_close(seen["s"], model.pose_bottleneck(heat))
 
 
@@ -124,9 +119,9 @@ def test_pose_variance_sets_sigma_phi_in_pretraining_and_joint_bounds() -> None:
     torch.testing.assert_close(pose_vae_objective(pose, target, True, pose_variance=0.01)["plausibility"], manual)
 
     out = model(x, x_star, target, pose_source="annotation")
-    base = labeled_elbo(out, x_star, target, weights)
-    sharp = labeled_elbo(out, x_star, target, weights, pose_variance=0.01)
-    residual = (-0.5 * (out.s_mirror - out.s_rec_mean) ** 2).flatten(1).sum(1).mean()
+    base = labeled_elbo(out, target, weights)
+    sharp = labeled_elbo(out, target, weights, pose_variance=0.01)
+    residual = (-0.5 * (out.s_mirror - out.pose.s_rec_mean) ** 2).flatten(1).sum(1).mean()
     constant = -0.5 * math.log(0.01) * target[0].numel()
     # log N(s; μ, σ²) = log N(s; μ, 1) + (1/σ² − 1)·(−½Σ(s−μ)²) − ½·K·h·w·log σ².
     torch.testing.assert_close(sharp["plausibility"], base["plausibility"] + 99 * residual + constant)
@@ -151,15 +146,15 @@ def test_unlabeled_weight_scales_only_the_unlabelled_rows() -> None:
     annotated = torch.tensor([1, 0, 1, 1, 0, 0])
     lab, unl = annotated.bool(), ~annotated.bool()
     out = model(x, x_star, target, annotated)
-    part_l = labeled_elbo(out.select(lab), x_star[lab], target[lab], weights[lab])
-    part_u = unlabeled_elbo(out.select(unl), x_star[unl])
+    part_l = labeled_elbo(out.select(lab), target[lab], weights[lab])
+    part_u = unlabeled_elbo(out.select(unl))
     for w in (0.0, 0.3, 1.0):
-        got = semi_supervised_elbo(out, x_star, target, weights, annotated, unlabeled_weight=w)
+        got = semi_supervised_elbo(out, target, weights, unlabeled_weight=w)
         torch.testing.assert_close(got["total"], (3 * part_l["total"] + w * 3 * part_u["total"]) / 6)
         torch.testing.assert_close(got["fidelity"], (3 * part_l["fidelity"] + w * 3 * part_u["fidelity"]) / 6)
         assert float(got["unlabeled_weight"]) == pytest.approx(w)
     with pytest.raises(ValueError, match="unlabeled_weight"):
-        semi_supervised_elbo(out, x_star, target, weights, annotated, unlabeled_weight=-1.0)
+        semi_supervised_elbo(out, target, weights, unlabeled_weight=-1.0)
 
 
 def test_semi_supervised_stage_ramps_the_unlabelled_weight(tmp_path: Path) -> None:

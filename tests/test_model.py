@@ -15,7 +15,7 @@ from torch import nn
 
 from mirrornet.model import ImageVAEOutputs, MirrorNet, MirrorNetOutputs, PoseVAEOutputs, shrink_image
 from mirrornet.nets import VAENetsConfig, build_recognizer, build_vae_nets
-from mirrornet.objectives import semi_supervised_elbo, unlabeled_elbo
+from mirrornet.bounds import semi_supervised_elbo, unlabeled_elbo
 
 K, LATENT = 16, 4
 
@@ -101,6 +101,12 @@ def _batch(b: int = 4, size: int = 64, seed: int = 0):
     return x, x_star, target
 
 
+def _field(out: MirrorNetOutputs, dotted: str) -> torch.Tensor:
+    for part in dotted.split("."):
+        out = getattr(out, part)
+    return out
+
+
 def test_forward_shapes_and_fields():
     torch.manual_seed(0)
     model = standin_mirrornet(stacks=2)
@@ -108,13 +114,16 @@ def test_forward_shapes_and_fields():
     out = model(x, x_star)
     assert isinstance(out, MirrorNetOutputs)
     assert len(out.stacks) == 2 and out.s_mean is out.stacks[-1]
-    for name in ("s_mean", "s_logvar", "s", "s_rec_mean", "s_rec_logvar"):
-        assert getattr(out, name).shape == (4, K, 16, 16), name
-    for name in ("x_star", "x_fg", "x_bg", "x_mean", "x_logvar"):
-        assert getattr(out, name).shape == (4, 3, 16, 16), name
-    for name in ("a_mean", "a_logvar", "a", "g_mean", "g", "z_mean", "z_logvar", "z"):
-        assert getattr(out, name).shape == (4, LATENT, 2, 2), name
-    assert out.w.shape == (4, 1, 16, 16)
+    # q_α and its sample at the top; the image VAE under out.image, the pose VAE under out.pose.
+    assert isinstance(out.image, ImageVAEOutputs) and isinstance(out.pose, PoseVAEOutputs)
+    for name in ("s_mean", "s_logvar", "s", "pose.s_rec_mean", "pose.s_rec_logvar"):
+        assert _field(out, name).shape == (4, K, 16, 16), name
+    for name in ("x_star", "image.x_fg", "image.x_bg", "image.x_mean", "image.x_logvar"):
+        assert _field(out, name).shape == (4, 3, 16, 16), name
+    for name in ("image.a_mean", "image.a_logvar", "image.a", "image.g_mean", "image.g", "pose.z_mean",
+                 "pose.z_logvar", "pose.z"):
+        assert _field(out, name).shape == (4, LATENT, 2, 2), name
+    assert out.image.w.shape == (4, 1, 16, 16)
     torch.testing.assert_close(out.s_logvar, torch.full_like(out.s_mean, math.log(0.01)))
     assert not out.annotated.any() and out.pose_source == "annotation"  # the default, as in the objectives
 
@@ -126,10 +135,10 @@ def test_eq_32_33_split_and_x_star_by_area_averaging():
     out = model(x, None)
     torch.testing.assert_close(out.x_star, F.avg_pool2d(x, 4))
     torch.testing.assert_close(shrink_image(x, (16, 16)), F.avg_pool2d(x, 4))
-    torch.testing.assert_close(out.x_fg, out.x_star * out.w)
-    torch.testing.assert_close(out.x_bg, out.x_star * (1 - out.w))
+    torch.testing.assert_close(out.image.x_fg, out.x_star * out.image.w)
+    torch.testing.assert_close(out.image.x_bg, out.x_star * (1 - out.image.w))
     # a, g, z are reparameterised samples around their means
-    assert not torch.equal(out.a, out.a_mean) and not torch.equal(out.z, out.z_mean)
+    assert not torch.equal(out.image.a, out.image.a_mean) and not torch.equal(out.pose.z, out.pose.z_mean)
 
 
 def test_sampled_pose_has_the_fixed_recognizer_variance():
@@ -153,7 +162,7 @@ def test_pose_source_annotation_and_recognizer():
     assert not torch.allclose(out.s[[1, 3]], target[[1, 3]])
     # The annotated poses are what δ encodes and θ draws: recompute δ on the annotation
     z_mean, _ = model.delta(target[[0, 2]])
-    torch.testing.assert_close(out.z_mean[[0, 2]], z_mean)
+    torch.testing.assert_close(out.pose.z_mean[[0, 2]], z_mean)
 
     out = model(x, x_star, target, annotated, pose_source="recognizer")
     assert not torch.allclose(out.s, target)
@@ -185,17 +194,17 @@ def test_mask_is_differentiable_in_the_pose_unless_disabled():
     model = standin_mirrornet()
     x, x_star, _ = _batch()
     out = model(x, x_star)
-    (grad_s,) = torch.autograd.grad(out.w.sum(), out.s, retain_graph=True)
+    (grad_s,) = torch.autograd.grad(out.image.w.sum(), out.s, retain_graph=True)
     assert grad_s.abs().sum() > 0  # the path s -> ψ -> w is kept
     # ... so q_β's mean depends on α through s -> w -> x_fg
-    (grad_alpha,) = torch.autograd.grad(out.a_mean.sum(), model.alpha.heads[0].weight)
+    (grad_alpha,) = torch.autograd.grad(out.image.a_mean.sum(), model.alpha.heads[0].weight)
     assert grad_alpha.abs().sum() > 0
     assert all(p.grad is None for p in model.psi.parameters())
 
     out = model(x, x_star, mask_pose_gradient=False)
-    assert not out.w.requires_grad
+    assert not out.image.w.requires_grad
     # Only the mask path differs: a, g no longer depend on s through w
-    (grad_alpha,) = torch.autograd.grad(out.a_mean.sum(), model.alpha.heads[0].weight, allow_unused=True)
+    (grad_alpha,) = torch.autograd.grad(out.image.a_mean.sum(), model.alpha.heads[0].weight, allow_unused=True)
     assert grad_alpha is None
 
 
@@ -237,6 +246,10 @@ def test_pretraining_pieces():
     pose = model.pose_vae(target)
     assert isinstance(pose, PoseVAEOutputs)
     assert pose.s_rec_mean.shape == target.shape and pose.z.shape == (4, LATENT, 2, 2)
+    # use_mean: the posterior means instead of samples (the figures' reconstructions).
+    img = model.image_vae(x_star, target, mask, use_mean=True)
+    assert torch.equal(img.a, img.a_mean) and torch.equal(img.g, img.g_mean)
+    assert torch.equal(model.pose_vae(target, use_mean=True).z, pose.z_mean)
 
 
 def test_select_restricts_every_batched_field():
@@ -246,7 +259,9 @@ def test_select_restricts_every_batched_field():
     out = model(x, x_star, target, torch.tensor([1, 0, 0, 1]), pose_source="annotation")
     sub = out.select(torch.tensor([True, False, False, True]))
     assert sub.s.shape[0] == 2 and len(sub.stacks) == 2 and sub.stacks[0].shape[0] == 2
-    torch.testing.assert_close(sub.x_mean, out.x_mean[[0, 3]])
+    torch.testing.assert_close(sub.image.x_mean, out.image.x_mean[[0, 3]])
+    torch.testing.assert_close(sub.pose.z, out.pose.z[[0, 3]])
+    torch.testing.assert_close(sub.x_star, out.x_star[[0, 3]])
     assert sub.annotated.tolist() == [True, True] and sub.pose_source == "annotation"
 
 
@@ -273,8 +288,8 @@ def test_with_the_small_networks_of_mirrornet_nets():
     annotated = torch.tensor([1, 0, 1])
     out = model(x, None, target, annotated, pose_source="annotation")
     assert len(out.stacks) == 2 and out.s_mean.shape == (3, K, 16, 16)
-    assert out.x_mean.shape == out.x_star.shape == (3, 3, 16, 16) and out.w.shape == (3, 1, 16, 16)
-    terms = semi_supervised_elbo(out, None, target, torch.ones(3, K), annotated)
+    assert out.image.x_mean.shape == out.x_star.shape == (3, 3, 16, 16) and out.image.w.shape == (3, 1, 16, 16)
+    terms = semi_supervised_elbo(out, target, torch.ones(3, K))
     assert all(torch.isfinite(v) for v in terms.values())
     (-terms["total"]).backward()
     assert all(p.grad is None for p in model.psi.parameters())

@@ -1,4 +1,4 @@
-"""Tests of mirrornet.objectives: the bounds are right (closed form, by hand), gradients reach the
+"""Tests of mirrornet.objectives and mirrornet.bounds: the bounds are right (closed form, by hand), gradients reach the
 nets the paper says they reach, mixed batches add up, and the numbers stay finite at paper size.
 
 All networks here are stand-ins that follow the mirrornet.nets contract:
@@ -17,17 +17,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from mirrornet.distributions import LOG_2PI
+from mirrornet.bounds import labeled_elbo, labeled_terms, semi_supervised_elbo, unlabeled_elbo, unlabeled_terms
 from mirrornet.model import MirrorNet
 from mirrornet.objectives import (
     image_vae_objective,
-    labeled_elbo,
-    labeled_terms,
+    image_vae_terms,
     mask_objective,
     pose_vae_objective,
+    pose_vae_terms,
     recognizer_objective,
-    semi_supervised_elbo,
-    unlabeled_elbo,
-    unlabeled_terms,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +174,7 @@ def test_unlabeled_bound_monte_carlo_converges_to_closed_form():
     n = 40_000
     x1, x_star1, _, (x, x_star, _) = _replicated(model, n)
     with torch.no_grad():
-        terms = unlabeled_terms(model(x, x_star), x_star, generator_variance="learned")
+        terms = unlabeled_terms(model(x, x_star), generator_variance="learned")
     exact, _, _ = closed_form(model, x1, x_star1)
     naive, _, _ = closed_form(model, x1, x_star1, with_variance=False)
     for name in ("fidelity", "plausibility", "kl_z"):
@@ -198,9 +196,7 @@ def test_labeled_bound_monte_carlo_converges_to_closed_form(pose_source):
     x1, x_star1, target1, (x, x_star, target) = _replicated(model, n, seed=1)
     with torch.no_grad():
         out = model(x, x_star, target, pose_source=pose_source)
-        terms = labeled_terms(
-            out, x_star, target, None, lam=lam, pose_source=pose_source, generator_variance="learned"
-        )
+        terms = labeled_terms(out, target, None, lam=lam, generator_variance="learned")
     exact, mu_s, var_alpha = closed_form(model, x1, x_star1, target1 if pose_source == "annotation" else None)
     # Eq. 28 at the annotation, exact
     log_q = -0.5 * (LOG_2PI + torch.log(var_alpha) + (target1.flatten() - mu_s) ** 2 / var_alpha).sum()
@@ -321,28 +317,34 @@ def test_bound_assembly_matches_eq_35_and_36_by_hand():
     def neg_kl(m, lv):  # ½ Σ (1 + log σ² − μ² − σ²), as written in Eq. 35
         return (0.5 * (1 + lv - m ** 2 - torch.exp(lv))).flatten(1).sum(1)
 
+    img, pose = out.image, out.pose
     mirrors = (
-        log_normal(x_star, out.x_mean, out.x_logvar) + log_normal(out.s, out.s_rec_mean, out.s_rec_logvar)
-        + neg_kl(out.a_mean, out.a_logvar) + neg_kl(out.g_mean, out.g_logvar) + neg_kl(out.z_mean, out.z_logvar)
+        log_normal(x_star, img.x_mean, img.x_logvar) + log_normal(out.s, pose.s_rec_mean, pose.s_rec_logvar)
+        + neg_kl(img.a_mean, img.a_logvar) + neg_kl(img.g_mean, img.g_logvar) + neg_kl(pose.z_mean, pose.z_logvar)
     )
     entropy = 0.5 * (1 + torch.log(2 * math.pi * torch.tensor(0.01))) * out.s_mean[0].numel()
-    got = unlabeled_elbo(out, x_star, generator_variance="learned")
+    got = unlabeled_elbo(out, generator_variance="learned")
     torch.testing.assert_close(got["total"], (mirrors + entropy).mean(), rtol=1e-5, atol=1e-3)
     assert got["kl_a"] > 0 and got["kl_z"] > 0
     # The paper's σ²_θ = σ²_φ = 1 (the default): the same sum with log σ² = 0.
     zero = torch.zeros(())
     fixed_mirrors = (
-        log_normal(x_star, out.x_mean, zero) + log_normal(out.s, out.s_rec_mean, zero)
-        + neg_kl(out.a_mean, out.a_logvar) + neg_kl(out.g_mean, out.g_logvar) + neg_kl(out.z_mean, out.z_logvar)
+        log_normal(x_star, img.x_mean, zero) + log_normal(out.s, pose.s_rec_mean, zero)
+        + neg_kl(img.a_mean, img.a_logvar) + neg_kl(img.g_mean, img.g_logvar) + neg_kl(pose.z_mean, pose.z_logvar)
     )
-    torch.testing.assert_close(unlabeled_elbo(out, x_star)["total"], (fixed_mirrors + entropy).mean(), rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(unlabeled_elbo(out)["total"], (fixed_mirrors + entropy).mean(), rtol=1e-5, atol=1e-3)
+    # The joint bound's terms are the image VAE's (Eq. 31) and the pose VAE's (Eq. 34), per sample.
+    per_sample = unlabeled_terms(out)
+    torch.testing.assert_close(per_sample["fidelity"], image_vae_terms(img, x_star)["fidelity"])
+    torch.testing.assert_close(per_sample["kl_z"], pose_vae_terms(pose, out.s_mirror)["kl_z"])
 
     out = model(x, x_star, target, pose_source="annotation")
+    img, pose = out.image, out.pose
     mirrors = (
-        log_normal(x_star, out.x_mean, out.x_logvar) + log_normal(target, out.s_rec_mean, out.s_rec_logvar)
-        + neg_kl(out.a_mean, out.a_logvar) + neg_kl(out.g_mean, out.g_logvar) + neg_kl(out.z_mean, out.z_logvar)
+        log_normal(x_star, img.x_mean, img.x_logvar) + log_normal(target, pose.s_rec_mean, pose.s_rec_logvar)
+        + neg_kl(img.a_mean, img.a_logvar) + neg_kl(img.g_mean, img.g_logvar) + neg_kl(pose.z_mean, pose.z_logvar)
     )
-    got = labeled_elbo(out, x_star, target, weights, lam=0.0, generator_variance="learned")
+    got = labeled_elbo(out, target, weights, lam=0.0, generator_variance="learned")
     torch.testing.assert_close(got["total"], mirrors.mean(), rtol=1e-5, atol=1e-3)
 
 
@@ -352,8 +354,8 @@ def test_lambda_term_is_lambda_times_eq_28():
     x, x_star, target, weights = _conv_batch()
     for pose_source in ("annotation", "recognizer"):
         out = model(x, x_star, target, pose_source=pose_source)
-        with_lam = labeled_elbo(out, x_star, target, weights, lam=0.01, pose_source=pose_source)
-        without = labeled_elbo(out, x_star, target, weights, lam=0.0, pose_source=pose_source)
+        with_lam = labeled_elbo(out, target, weights, lam=0.01)
+        without = labeled_elbo(out, target, weights, lam=0.0)
         # Eq. 28 by hand, σ²_α = 0.01, joints of weight 0 left out
         sq = (target - out.s_mean) ** 2
         per_elem = -0.5 * (math.log(2 * math.pi * 0.01) + sq / 0.01)
@@ -370,9 +372,9 @@ def test_gradient_routing_to_alpha_and_psi():
         model = conv_mirrornet()
         if labelled:
             out = model(x, x_star, target, pose_source=pose_source)
-            total = labeled_elbo(out, x_star, target, weights, lam=lam, pose_source=pose_source)["total"]
+            total = labeled_elbo(out, target, weights, lam=lam)["total"]
         else:
-            total = unlabeled_elbo(model(x, x_star), x_star)["total"]
+            total = unlabeled_elbo(model(x, x_star))["total"]
         (-total).backward()
         assert _no_gradient(model.psi), "ψ is frozen in the joint stages"
         for name in ("beta", "gamma", "delta", "theta", "phi"):
@@ -397,9 +399,9 @@ def test_semi_supervised_total_is_the_sum_of_both_parts():
     lab, unl = annotated.bool(), ~annotated.bool()
     for pose_source in ("annotation", "recognizer"):
         out = model(x, x_star, target, annotated, pose_source=pose_source)
-        got = semi_supervised_elbo(out, x_star, target, weights, annotated, lam=0.01, pose_source=pose_source)
-        part_l = labeled_elbo(out.select(lab), x_star[lab], target[lab], weights[lab], 0.01, pose_source)
-        part_u = unlabeled_elbo(out.select(unl), x_star[unl])
+        got = semi_supervised_elbo(out, target, weights, lam=0.01)
+        part_l = labeled_elbo(out.select(lab), target[lab], weights[lab], lam=0.01)
+        part_u = unlabeled_elbo(out.select(unl))
         torch.testing.assert_close(got["total"], (3 * part_l["total"] + 3 * part_u["total"]) / 6)
         torch.testing.assert_close(got["labeled/fidelity"], part_l["fidelity"])
         torch.testing.assert_close(got["unlabeled/entropy"], part_u["entropy"])
@@ -410,32 +412,31 @@ def test_semi_supervised_total_is_the_sum_of_both_parts():
         model.zero_grad(set_to_none=True)
 
 
-def test_semi_supervised_edge_cases_and_consistency_checks():
+def test_semi_supervised_edge_cases_and_what_the_bounds_refuse():
     torch.manual_seed(6)
     model = conv_mirrornet()
     x, x_star, target, weights = _conv_batch()
-    none = torch.zeros(4)
-    out = model(x, x_star)
-    got = semi_supervised_elbo(out, x_star, target, weights, none)
-    torch.testing.assert_close(got["total"], unlabeled_elbo(out, x_star)["total"])
+    out = model(x, x_star)  # no annotation: every row is unlabelled
+    got = semi_supervised_elbo(out, target, weights)
+    torch.testing.assert_close(got["total"], unlabeled_elbo(out)["total"])
     assert got["labeled/total"] == 0  # no annotated rows: logged as 0, not NaN
 
     out = model(x, x_star, target, pose_source="annotation")
-    got = semi_supervised_elbo(out, x_star, target, weights, torch.ones(4))
-    torch.testing.assert_close(got["total"], labeled_elbo(out, x_star, target, weights)["total"])
+    got = semi_supervised_elbo(out, target, weights)
+    torch.testing.assert_close(got["total"], labeled_elbo(out, target, weights)["total"])
 
-    with pytest.raises(ValueError, match="same annotated"):
-        semi_supervised_elbo(out, x_star, target, weights, torch.tensor([1, 0, 1, 1]))
-    with pytest.raises(ValueError, match="pose_source"):
-        labeled_elbo(out, x_star, target, weights, pose_source="recognizer")
-    with pytest.raises(ValueError, match="pose_source"):
-        labeled_elbo(model(x, x_star, target, pose_source="recognizer"), x_star, target, weights)
+    # The bounds read pose_source and the annotated rows from the forward pass itself.
+    mixed = model(x, x_star, target, torch.tensor([1, 0, 1, 1]), pose_source="annotation")
+    with pytest.raises(ValueError, match="annotation on every row"):
+        labeled_elbo(mixed, target, weights)
     with pytest.raises(ValueError, match="Eq. 15"):
-        unlabeled_elbo(out, x_star)
+        unlabeled_elbo(out)
     with pytest.raises(ValueError, match="lam"):
-        labeled_elbo(out, x_star, target, weights, lam=-1.0)
+        labeled_elbo(out, target, weights, lam=-1.0)
     with pytest.raises(ValueError, match="weights"):
-        labeled_elbo(out, x_star, target, weights[:, :2])
+        labeled_elbo(out, target, weights[:, :2])
+    with pytest.raises(ValueError, match="target"):
+        labeled_elbo(out, target[:, :3], weights)
 
 
 @pytest.mark.parametrize("pose_source", ["annotation", "recognizer"])
@@ -446,26 +447,26 @@ def test_generator_variance_fixed_ignores_the_variance_branches(pose_source):
     model = conv_mirrornet()
     x, x_star, target, weights = _conv_batch()
     out = model(x, x_star, target, pose_source=pose_source)
-    fixed = labeled_elbo(out, x_star, target, weights, pose_source=pose_source)
-    learned = labeled_elbo(out, x_star, target, weights, pose_source=pose_source, generator_variance="learned")
+    fixed = labeled_elbo(out, target, weights)
+    learned = labeled_elbo(out, target, weights, generator_variance="learned")
     assert not torch.allclose(fixed["fidelity"], learned["fidelity"])
     assert not torch.allclose(fixed["plausibility"], learned["plausibility"])
-    shifted = replace(out, x_logvar=out.x_logvar + 2.0, s_rec_logvar=out.s_rec_logvar - 3.0)
-    again = labeled_elbo(shifted, x_star, target, weights, pose_source=pose_source)
+    shifted = replace(out, image=replace(out.image, x_logvar=out.image.x_logvar + 2.0),
+                      pose=replace(out.pose, s_rec_logvar=out.pose.s_rec_logvar - 3.0))
+    again = labeled_elbo(shifted, target, weights)
     for term in ("fidelity", "plausibility", "total"):
         torch.testing.assert_close(again[term], fixed[term])
     # log p_θ(x* | s, a, g) with σ² = 1, by hand
-    by_hand = (-0.5 * (math.log(2 * math.pi) + (x_star - out.x_mean) ** 2)).flatten(1).sum(1).mean()
+    by_hand = (-0.5 * (math.log(2 * math.pi) + (x_star - out.image.x_mean) ** 2)).flatten(1).sum(1).mean()
     torch.testing.assert_close(fixed["fidelity"], by_hand)
     # No gradient reaches the log-variance halves of θ's and φ's outputs.
-    x_logvar_grad, = torch.autograd.grad(fixed["total"], out.x_logvar, retain_graph=True, allow_unused=True)
+    x_logvar_grad, = torch.autograd.grad(fixed["total"], out.image.x_logvar, retain_graph=True, allow_unused=True)
     assert x_logvar_grad is None or torch.count_nonzero(x_logvar_grad) == 0
     with pytest.raises(ValueError, match="generator_variance"):
-        labeled_elbo(out, x_star, target, weights, pose_source=pose_source, generator_variance="free")
+        labeled_elbo(out, target, weights, generator_variance="free")
     unl = model(x, x_star)
-    torch.testing.assert_close(
-        unlabeled_elbo(replace(unl, x_logvar=unl.x_logvar + 2.0), x_star)["total"], unlabeled_elbo(unl, x_star)["total"]
-    )
+    shifted = replace(unl, image=replace(unl.image, x_logvar=unl.image.x_logvar + 2.0))
+    torch.testing.assert_close(unlabeled_elbo(shifted)["total"], unlabeled_elbo(unl)["total"])
 
 
 @pytest.mark.parametrize("alpha_supervision", ["all_outputs", "last_output"])
@@ -477,7 +478,7 @@ def test_lambda_term_supervises_the_outputs_eq_30_supervises(alpha_supervision):
     x, x_star, target, weights = _conv_batch()
     out = model(x, x_star, target)
     assert len(out.stacks) == 3
-    got = labeled_elbo(out, x_star, target, weights, lam=0.01, alpha_supervision=alpha_supervision)
+    got = labeled_elbo(out, target, weights, lam=0.01, alpha_supervision=alpha_supervision)
     eq30 = recognizer_objective(out.stacks, target, weights, out.s_logvar, alpha_supervision=alpha_supervision)
     torch.testing.assert_close(got["log_q_alpha"], eq30["log_q_alpha"])
     torch.testing.assert_close(got["lambda_log_q_alpha"], 0.01 * eq30["log_q_alpha"])
@@ -493,9 +494,9 @@ def test_lambda_term_supervises_the_outputs_eq_30_supervises(alpha_supervision):
     # The semi-supervised bound uses the same outputs.
     annotated = torch.tensor([1, 0, 1, 1])
     out = model(x, x_star, target, annotated)
-    semi = semi_supervised_elbo(out, x_star, target, weights, annotated, alpha_supervision=alpha_supervision)
+    semi = semi_supervised_elbo(out, target, weights, alpha_supervision=alpha_supervision)
     rows = annotated.bool()
-    part = labeled_elbo(out.select(rows), x_star[rows], target[rows], weights[rows], alpha_supervision=alpha_supervision)
+    part = labeled_elbo(out.select(rows), target[rows], weights[rows], alpha_supervision=alpha_supervision)
     torch.testing.assert_close(semi["labeled/log_q_alpha"], part["log_q_alpha"])
 
 
@@ -505,7 +506,7 @@ def test_semi_supervised_shares_add_up_to_the_total():
     x, x_star, target, weights = _conv_batch(b=6)
     annotated = torch.tensor([1, 0, 1, 1, 0, 0])
     out = model(x, x_star, target, annotated)
-    got = semi_supervised_elbo(out, x_star, target, weights, annotated, lam=0.5)
+    got = semi_supervised_elbo(out, target, weights, lam=0.5)
     kls = sum(
         (3 * got[f"labeled/{k}"] + 3 * got[f"unlabeled/{k}"]) / 6 for k in ("kl_a", "kl_g", "kl_z")
     )
@@ -604,13 +605,13 @@ def test_bounds_finite_at_paper_dimensions(mean_scale, logvar_shift, input_scale
     annotated = torch.tensor([1.0, 0.0])
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         out = model(x, x_star, target, annotated, pose_source="annotation")
-        assert out.s_mean.shape == (b, 16, 64, 64) and out.a.shape == (b, 256, 8, 8)
+        assert out.s_mean.shape == (b, 16, 64, 64) and out.image.a.shape == (b, 256, 8, 8)
         # σ²_α stays exactly 0.01 (float32) even when α's output is bfloat16
         assert out.s_logvar.dtype == torch.float32
         torch.testing.assert_close(out.s_logvar[0, 0, 0, 0], torch.tensor(math.log(0.01)))
-        semi = semi_supervised_elbo(out, x_star, target, weights, annotated)
-        unl = unlabeled_elbo(out.select(torch.tensor([1])), x_star[1:])
-        lab = labeled_elbo(out.select(torch.tensor([0])), x_star[:1], target[:1], weights[:1])
+        semi = semi_supervised_elbo(out, target, weights)
+        unl = unlabeled_elbo(out.select(torch.tensor([1])))
+        lab = labeled_elbo(out.select(torch.tensor([0])), target[:1], weights[:1])
     for terms in (semi, unl, lab):
         for name, value in terms.items():
             assert value.dtype == torch.float32 and torch.isfinite(value), name

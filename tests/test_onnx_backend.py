@@ -20,7 +20,7 @@ from mirrornet.onnx_runtime import (  # noqa: E402
     OnnxRecognizer,
     select_backend,
 )
-from mirrornet.training import load_checkpoint  # noqa: E402
+from mirrornet.checkpoints import load_checkpoint  # noqa: E402
 
 
 @pytest.fixture()
@@ -95,8 +95,8 @@ def test_cli_predict_backends_agree(tmp_path, checkpoint, cache, photos) -> None
 
 
 def test_evaluate_scores_the_same_with_both_backends(checkpoint, cache) -> None:
-    from mirrornet.training.datamodule import build_codec_for, build_eval_dataset, eval_loader
-    from mirrornet.training.evaluation import evaluate_model
+    from mirrornet.data.builders import build_codec_for, build_eval_dataset, eval_loader
+    from mirrornet.inference import evaluate_model
 
     model, config = load_checkpoint(checkpoint)
     config.train.max_eval_batches = None

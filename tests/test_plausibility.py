@@ -161,3 +161,24 @@ def test_pose_lower_bound_matches_closed_form() -> None:
     odd = s.clone()
     odd[:, :, 0, 0] += 5.0
     assert (plausibility.pose_lower_bound(delta, phi, odd, num_samples=200) < bound).all()
+
+
+@pytest.mark.parametrize("fixed_variance", [True, False])
+def test_pose_lower_bound_is_the_pose_vae_objective_of_its_draws(fixed_variance: bool) -> None:
+    """One draw: the bound is Eq. 34 as the pose VAE is trained on it (objectives.pose_vae_terms),
+    z drawn by distributions.reparameterize with the bound's own seeded noise."""
+    from mirrornet.distributions import reparameterize
+    from mirrornet.objectives import pose_vae_terms
+    from mirrornet.outputs import PoseVAEOutputs
+
+    torch.manual_seed(1)
+    s = torch.rand(3, 16, 4, 4)
+    delta, phi = _Delta(), _Phi(4)
+    bound = plausibility.pose_lower_bound(delta, phi, s, num_samples=1, seed=3, fixed_variance=fixed_variance)
+    with torch.no_grad():
+        z_mean, z_logvar = delta(s)
+        eps = torch.randn(z_mean.shape, generator=torch.Generator().manual_seed(3))
+        z = reparameterize(z_mean, z_logvar, eps)
+        s_mean, s_logvar = phi(z)
+        terms = pose_vae_terms(PoseVAEOutputs(z_mean, z_logvar, z, s_mean, s_logvar), s, learned_variance=not fixed_variance)
+    torch.testing.assert_close(bound, terms["total"])

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mirrornet.config import load_config
-from mirrornet.training import read_checkpoint, run_experiment
+from mirrornet.checkpoints import read_checkpoint
+from mirrornet.training import run_experiment
 from mirrornet.training.run import RunError
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "tiny.yaml"

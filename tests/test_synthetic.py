@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +15,7 @@ from mirrornet.data.synthetic import (
     POSE_FAMILIES,
     SEGMENT_PROPORTIONS,
     SyntheticPeople,
-    _build_body,
+    pose_body,
 )
 from mirrornet.skeleton import JOINT_INDEX, SYMMETRIC_LIMBS
 
@@ -124,20 +127,20 @@ def test_knee_check_catches_a_hyperextended_knee() -> None:
     angles.update(torso_lean=0.0, torso_side=0.0, torso_twist=0.0, head_pitch=0.0, head_yaw=0.0,
                   body_tilt=0.0, body_roll=0.0)
     angles.update(r_knee_flex=40.0, l_knee_flex=-40.0, r_elbow_flex=60.0, l_elbow_flex=-60.0)
-    body = _build_body(angles, seg)
-    knees = _knee_bends(body["joints"])
-    elbows = _elbow_bends(body["joints"], body["elbow_axes"])
+    body = pose_body(angles, seg)
+    knees = _knee_bends(body.joints)
+    elbows = _elbow_bends(body.joints, body.elbow_axes)
     assert knees[0] > 0 > knees[1]  # right folds back (good), left folds forward (bad)
     assert elbows[0] < 0 < elbows[1]
     # Standing straight: the left shank hangs below the knee, the right wrist in front of the body.
-    assert body["joints"][J["r_wrist"], 2] > body["joints"][J["r_elbow"], 2]
+    assert body.joints[J["r_wrist"], 2] > body.joints[J["r_elbow"], 2]
 
 
 def test_knees_and_elbows_never_bend_backwards_and_angles_stay_in_limits() -> None:
     people = SyntheticPeople(400, image_size=16, seed=11, return_factors=True)
     families = set()
     for i in range(len(people)):
-        f = people._generate(i)["factors"]
+        f = people.sample(i)["factors"]
         families.add(f["family"])
         j3 = f["joints_3d"]
         assert (_knee_bends(j3) >= -1e-12).all(), (i, f["family"])
@@ -277,3 +280,85 @@ def test_records_is_a_lazy_sequence() -> None:
     assert [r.index for r in recs[1:3]] == [1, 2]
     assert [r.index for r in recs] == [0, 1, 2, 3]
     assert np.array_equal(recs[-1].image, people.record(3).image)
+
+
+# ------------------------------------------------------------------------------------------
+# bit-for-bit reference
+#
+# The digests below were produced by the SyntheticPeople of the single-module generator (the
+# last release before the generator was split into steps), with
+#     PYTHONPATH=<that release>/src OMP_NUM_THREADS=1 python -c "..."
+# running exactly `_digest` below on `SyntheticPeople(n, image_size=S, seed=K, difficulty=D,
+# return_factors=True)[i]`, twice, with identical output. Any change to the random stream, to the
+# order of the draws or to the drawing arithmetic changes them: the generator's output is part of
+# its contract (exports, benchmarks and the tests' fixtures all depend on it).
+# 448 px samples take the fresh-normals branch of the pixel noise (images over half the pool).
+
+_KEYS = ("image", "joints", "visible", "mask", "box", "factors")
+_REFERENCE = {  # (size, seed, difficulty, index): digests of _KEYS
+    (64, 0, 0.5, 0): ("e13047087a9fff9b", "cfbd669edaa1ebc6", "86547af2472a296b", "5ad71d5cabd827eb", "bc180398d5daf0a5", "06a3406ffce03b09"),
+    (64, 0, 0.5, 1): ("90ff4e71f5c8f850", "c45223dcd0aee672", "96ff2c53c11f46c2", "56b2ba0127cc814f", "6fc58de4dfbd7360", "de21e4e98c705ceb"),
+    (64, 0, 0.5, 2): ("b5037792e25fc065", "85ab62041c085a62", "480343cf9892acc6", "db3d7b4cfe63c9e7", "3f79f50e72f0ce9f", "4ec79e0ec6ad564e"),
+    (64, 0, 0.5, 3): ("4b5b32726d81e852", "b44370614db6443a", "03c5fd436149d296", "f4d703173c237eff", "097e26eeb5fbd39d", "9e445f5ef8775b81"),
+    (64, 0, 0.5, 4): ("3d2f22313fe4b013", "14eb636e43d12bcd", "07827eda88e63d16", "ff3d1344b36f159d", "ef5307485f287796", "2cc0dc753ac63bc8"),
+    (64, 0, 0.5, 5): ("963203098e8602f8", "590e32668984900e", "a15fcf707e352e4a", "51c891feb042b473", "20182206cc87f14d", "e59d4a3b3b4789c2"),
+    (128, 7, 1.0, 0): ("68ed5bcff155f7f2", "afd4c949da5d2776", "7d0130805a8b0ce1", "c80e7d8375eda7ff", "34c83a8d8ec57e2d", "2146798a6a3a5b7c"),
+    (128, 7, 1.0, 3): ("35ac92688e54336b", "483a6f0c6d49b0e3", "89777b89ab44612a", "648bd357865a935a", "f2c935d937adf05c", "d49f7d101e9e4924"),
+    (128, 7, 1.0, 11): ("4f041e0bff386b5d", "8be7f8fe1e910e35", "c54530354706a02b", "a3deeeae4d4a6aee", "4103e24f12049ce0", "115a1b7ebaa8080d"),
+    (128, 0, 0.0, 2): ("54bb96e4b9ba8f6d", "55e999b5de824124", "7d0130805a8b0ce1", "dfb786457e2716dc", "62368b4eae781c11", "29afc7384acb5462"),
+    (33, 123, 0.3, 5): ("e93c9542518b7bfe", "6e4b0d00fb27c5b4", "0dac44d41c4ac6d1", "c1039e5c5d80e7da", "8fd8a3494f1856f2", "e670374b72e650e2"),
+    (448, 2, 1.0, 0): ("800f070e21d7af1b", "87bcd85312e07f80", "07827eda88e63d16", "a710753bd5bd2205", "10b77095522ece7b", "66186ca6439ebb98"),
+    (448, 2, 1.0, 1): ("de710eca979b4cae", "eed228fc30fc6c96", "89765d33497163b5", "837051ae8476379c", "13acbe8b232c60cb", "7d66dfeb10608836"),
+    (448, 2, 1.0, 2): ("a64d58987971c9f7", "6ee86b61b5aada2f", "158a573119cd7648", "651d69f45554e7b7", "6d39182962aa8b8f", "1e636e4616d42609"),
+    (448, 2, 1.0, 3): ("78a13e4ab197f4b9", "9169dfe72a1ff767", "01912c540e770a7a", "e403c8a3bfa1fec9", "d89260a63e717b61", "30df06d694510af1"),
+}
+# One digest over 300 samples (40 px, seed 5, difficulty 0.8, with factors): every pose family,
+# shirt pattern, occluder shape and the cut-off framing occur among them.
+_REFERENCE_BULK = "2ff6e81183e39dca"
+
+
+def _canonical(obj: object, out: list[bytes]) -> list[bytes]:
+    """Bytes that identify `obj` exactly: dtype, shape and raw bytes of arrays, IEEE bits of floats.
+
+    Python and numpy scalars of the same value give the same bytes, so only values count.
+    """
+    if isinstance(obj, dict):
+        out.append(b"d%d" % len(obj))
+        for key in sorted(obj):
+            out.append(b"k" + str(key).encode())
+            _canonical(obj[key], out)
+    elif isinstance(obj, (list, tuple)):
+        out.append(b"l%d" % len(obj))
+        for value in obj:
+            _canonical(value, out)
+    elif isinstance(obj, np.ndarray):
+        out.append(f"a{obj.dtype.str}{obj.shape}".encode())
+        out.append(np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, (bool, np.bool_)):
+        out.append(b"b1" if obj else b"b0")
+    elif isinstance(obj, (int, np.integer)):
+        out.append(b"i%d" % int(obj))
+    elif isinstance(obj, (float, np.floating)):
+        out.append(b"f" + struct.pack("<d", float(obj)))
+    elif isinstance(obj, str):
+        out.append(b"s" + obj.encode())
+    else:
+        raise TypeError(f"no canonical form for {type(obj)}")
+    return out
+
+
+def _digest(obj: object) -> str:
+    return hashlib.sha256(b"".join(_canonical(obj, []))).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("size, seed, difficulty, index", sorted(_REFERENCE))
+def test_same_samples_as_reference(size: int, seed: int, difficulty: float, index: int) -> None:
+    people = SyntheticPeople(index + 1, image_size=size, seed=seed, difficulty=difficulty, return_factors=True)
+    sample = people[index]
+    got = {key: _digest(sample[key]) for key in _KEYS}
+    assert got == dict(zip(_KEYS, _REFERENCE[(size, seed, difficulty, index)]))
+
+
+def test_same_bulk_samples_as_reference() -> None:
+    people = SyntheticPeople(300, image_size=40, seed=5, difficulty=0.8, return_factors=True)
+    assert _digest([people[i] for i in range(300)]) == _REFERENCE_BULK

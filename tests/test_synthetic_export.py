@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mirrornet.data.synthetic_export as synthetic_export
+import mirrornet.data.synthetic.export as synthetic_export
 from mirrornet.data import load_image, load_silhouette, read_lsp, read_lspet, read_mpii
 from mirrornet.data.synthetic import SyntheticPeople, export_synthetic
 from mirrornet.skeleton import JOINT_INDEX, LSP_TO_MPII

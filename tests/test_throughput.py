@@ -200,8 +200,8 @@ def test_speed_options_are_typed_config_keys(tmp_path) -> None:
 
 
 def test_apply_speed_options_keeps_the_state_dict(tmp_path) -> None:
+    from mirrornet.checkpoints import build_model
     from mirrornet.config import load_config
-    from mirrornet.training import build_model
     from mirrornet.training.run import apply_speed_options
 
     config = load_config(TINY, ["train.channels_last=true", "train.compile=true"])
@@ -214,8 +214,9 @@ def test_apply_speed_options_keeps_the_state_dict(tmp_path) -> None:
 
 
 def test_a_channels_last_stage_trains_and_its_checkpoint_loads(tmp_path) -> None:
+    from mirrornet.checkpoints import build_model, read_checkpoint
     from mirrornet.config import load_config
-    from mirrornet.training import build_model, read_checkpoint, run_experiment
+    from mirrornet.training import run_experiment
 
     config = load_config(TINY, ["train.channels_last=true", "eval.final=false"])
     run_experiment(config, tmp_path / "run", stages=["pretrain_alpha"], progress=False)

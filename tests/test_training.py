@@ -12,9 +12,11 @@ import pytest
 import torch
 
 from mirrornet.config import load_config
-from mirrornet.curriculum import CURRICULUM, METHODS
-from mirrornet.training import load_checkpoint, read_checkpoint, run_experiment
-from mirrornet.training.datamodule import CompositionBatchSampler, DataError
+from mirrornet.curriculum import CURRICULUM, METHODS, StageData
+from mirrornet.checkpoints import load_checkpoint, read_checkpoint
+from mirrornet.data.builders import DataError
+from mirrornet.training import run_experiment
+from mirrornet.training.datamodule import CompositionBatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "cpu" / "tiny.yaml"
@@ -135,17 +137,19 @@ def test_composition_sampler_exact_counts_and_ranks() -> None:
 
 
 def test_nan_loss_stops_naming_stage_epoch_term(tmp_path, monkeypatch) -> None:
+    from mirrornet import bounds
     from mirrornet.training import lightning_module
 
-    real = lightning_module.OBJECTIVES["labeled"]
+    real = bounds.labeled_elbo
 
-    def poisoned(model, batch, config, epochs_done):
-        out = dict(real(model, batch, config, epochs_done))
+    def poisoned(*args, **kwargs):
+        out = dict(real(*args, **kwargs))
         out["kl_z"] = out["kl_z"] * float("nan")
         out["total"] = out["total"] + out["kl_z"]
         return out
 
-    monkeypatch.setitem(lightning_module.OBJECTIVES, "labeled", poisoned)
+    # The labelled bound that stage_objectives.labeled (supervised_first) maximises turns NaN.
+    monkeypatch.setattr(bounds, "labeled_elbo", poisoned)
     config = load_config(TINY)
     with pytest.raises(lightning_module.NonFiniteLossError) as info:
         run_experiment(config, tmp_path, stages=["supervised_first"], progress=False)
@@ -201,7 +205,7 @@ def test_alpha_starts_baseline_and_supervised_first_with_the_same_adam_state(tin
     the VAE nets continue theirs from pretrain_vaes; nothing is fresh that had a state."""
     from mirrornet.config import config_from_dict
     from mirrornet.curriculum import stage_by_name
-    from mirrornet.training.checkpoint import build_model
+    from mirrornet.checkpoints import build_model
     from mirrornet.training.lightning_module import StageModule
     from mirrornet.training.run import continued_optimizer_state
 
@@ -279,18 +283,18 @@ def test_mixed_epoch_length() -> None:
 
     config = load_config(TINY, ["train.batch_size=8", "train.n_annotated=6", "train.n_unannotated=2"])
     # 10 annotated, 40 non-annotated images.
-    assert epoch_batches(config, "mixed", [10, 40], [6, 2]) == 2  # ⌈10 / 6⌉: one pass over the annotated
-    assert epoch_batches(config, "annotated", [10], [8]) == 2
+    assert epoch_batches(config, StageData.MIXED, [10, 40], [6, 2]) == 2  # ⌈10 / 6⌉: one pass over the annotated
+    assert epoch_batches(config, StageData.ANNOTATED, [10], [8]) == 2
     every = load_config(TINY, ["train.mixed_epoch=all_images"])
-    assert epoch_batches(every, "mixed", [10, 40], [6, 2]) == 7  # ⌈50 / 8⌉
+    assert epoch_batches(every, StageData.MIXED, [10, 40], [6, 2]) == 7  # ⌈50 / 8⌉
 
 
 @pytest.mark.parametrize("source", ["psi", "silhouette"])
 def test_pretrain_mask_source(source, monkeypatch) -> None:
     """Image-VAE pretraining splits x* with ψ's estimate (Sec. 4.2, the default) or with the
     ground-truth silhouette where an image has one."""
-    from mirrornet.training.checkpoint import build_model
-    from mirrornet.training.lightning_module import OBJECTIVES
+    from mirrornet import stage_objectives
+    from mirrornet.checkpoints import build_model
 
     config = load_config(TINY, [f"model.pretrain_mask_source={source}"])
     model = build_model(config)
@@ -310,7 +314,7 @@ def test_pretrain_mask_source(source, monkeypatch) -> None:
         return real(x_star, s, mask)
 
     monkeypatch.setattr(model, "image_vae", spy)
-    OBJECTIVES["image_vae"](model, batch, config, 0.0)
+    stage_objectives.image_vae(model, batch, config, 0.0)
     with torch.no_grad():
         estimate = model.estimate_mask(batch["x_star"], batch["heatmaps"], mask_pose_gradient=False)
     # The image without a silhouette always gets ψ's estimate.
@@ -408,7 +412,7 @@ def test_a_stage_without_its_data_stops_the_run_before_training(tmp_path, monkey
     data = build_training_data(config)
     data.has_silhouette[:] = False
     with pytest.raises(DataError, match="silhouette"):
-        stage_pools(config, data, "silhouettes")
+        stage_pools(config, data, StageData.SILHOUETTES)
 
     def without_silhouettes(cfg):
         d = build_training_data(cfg)

@@ -6,10 +6,15 @@ The package re-exports what a user needs most; each subpackage documents its own
 * :mod:`mirrornet.data` — LSP / LSPET / MPII readers, :class:`SyntheticPeople`, transforms.
 * :mod:`mirrornet.codecs`, :mod:`mirrornet.metrics` — heatmaps ↔ keypoints, PCK / PCKh.
 * :mod:`mirrornet.nets` — the seven networks (α … ψ) at the paper's size and small CPU variants.
-* :mod:`mirrornet.distributions`, :mod:`mirrornet.model`, :mod:`mirrornet.objectives` —
-  the probabilistic model and its lower bounds (Eqs. 15, 26-31, 34).
-* :mod:`mirrornet.config`, :mod:`mirrornet.curriculum`, :mod:`mirrornet.training` — the
-  curriculum on PyTorch Lightning.
+* :mod:`mirrornet.distributions`, :mod:`mirrornet.model`, :mod:`mirrornet.objectives`,
+  :mod:`mirrornet.bounds` — the probabilistic model, its sub-networks' objectives (Eqs. 30,
+  31, 34) and the joint lower bounds (Eqs. 15, 26-29).
+* :mod:`mirrornet.stage_objectives`, :mod:`mirrornet.curriculum` — what each curriculum stage
+  maximises on a batch, and the stages as a table.
+* :mod:`mirrornet.config`, :mod:`mirrornet.training` — the curriculum on PyTorch Lightning.
+* :mod:`mirrornet.checkpoints`, :mod:`mirrornet.inference`, :mod:`mirrornet.predict`,
+  :mod:`mirrornet.export` — trained models at run time (without Lightning): loading a
+  checkpoint, evaluation, keypoints of images, ONNX.
 
 Every name below is imported on first use.
 """
@@ -23,7 +28,7 @@ __version__ = "0.1.0"
 
 # Every name is imported on first use (PEP 562): `import mirrornet` and `mirrornet --help` stay
 # fast, and torch / Lightning load only when something needs them.
-_SUBMODULES = ("codecs", "distributions", "metrics", "objectives", "skeleton")
+_SUBMODULES = ("bounds", "codecs", "distributions", "metrics", "objectives", "skeleton")
 _LAZY = {
     "PoseDataset": "mirrornet.data",
     "PoseRecord": "mirrornet.data",
@@ -43,7 +48,7 @@ _LAZY = {
     "Config": "mirrornet.config",
     "CURRICULUM": "mirrornet.curriculum",
     "run_experiment": "mirrornet.training",
-    "load_checkpoint": "mirrornet.training",
+    "load_checkpoint": "mirrornet.checkpoints",
 }
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
     "TopDownTransform",
     "VAENetsConfig",
     "annotation_split",
+    "bounds",
     "build_recognizer",
     "build_vae_nets",
     "codecs",

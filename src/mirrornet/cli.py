@@ -18,13 +18,13 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-__all__ = ["main", "build_parser"]
+from mirrornet.choices import BACKENDS, DATASET_FORMATS, DEFAULT_VAE_PRESET, FILE_FORMATS, METRICS, VAE_PRESETS
 
-FORMATS = ("lsp", "lspet", "mpii", "synthetic")
+__all__ = ["main", "build_parser"]
 
 
 class _UserError(Exception):
@@ -92,15 +92,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from mirrornet.fileio import check_output_dir
 
     check_output_dir(args.out, "--out")
-    path = export_synthetic(
-        args.out,
-        format=args.format,
-        num=args.num,
-        size=args.size,
-        seed=args.seed,
-        difficulty=args.difficulty,
-        progress=_progress(args),
-    )
+    path = export_synthetic(args.out, format=args.format, num=args.num, size=args.size, seed=args.seed,
+                            difficulty=args.difficulty, progress=_progress(args))
     if args.json:
         _print_json({"path": str(path), "format": args.format, "num": args.num, "size": args.size})
     else:
@@ -145,26 +138,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mirrornet.checkpoints import load_checkpoint
+    from mirrornet.data.builders import build_codec_for, build_eval_dataset, eval_loader
+    from mirrornet.inference import evaluate_model, metric_for
     from mirrornet.metrics import format_table
-    from mirrornet.training import load_checkpoint
-    from mirrornet.training.datamodule import build_codec_for, build_eval_dataset, eval_loader
-    from mirrornet.training.evaluation import evaluate_model, metric_for
 
     if args.batch_size is not None and args.batch_size < 1:
         raise _UserError(f"--batch-size {args.batch_size}: give a positive number of images per batch")
     if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold > 0):
         raise _UserError(f"--threshold {args.threshold:g}: give a positive number (0.2 for PCK, 0.5 for PCKh)")
     model, config = load_checkpoint(args.checkpoint)
-    if args.data_format != "synthetic":
-        if not args.root:
-            raise _UserError(f"--root is required for --data-format {args.data_format}")
+    if args.data_format != "synthetic" and not args.root:
+        raise _UserError(f"--root is required for --data-format {args.data_format}")
     dataset = build_eval_dataset(config, args.data_format, args.root, args.split)
-    kind, threshold = metric_for(config, args.data_format)
-    if args.metric:
-        kind = args.metric
-        threshold = args.threshold if args.threshold is not None else (0.5 if kind == "pckh" else 0.2)
-    elif args.threshold is not None:
-        threshold = args.threshold
+    kind, threshold = metric_for(config, args.data_format, metric=args.metric, threshold=args.threshold)
     # The whole split: the run's evaluation cap does not apply here.
     config.train.max_eval_batches = None
     if args.batch_size:
@@ -175,15 +162,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     loader = eval_loader(config, dataset)
     backend = _backend(args, model, config, device, probe_batch=loader.batch_size or 1, crops=len(dataset))
     result = evaluate_model(
-        model,
-        loader,
-        build_codec_for(config),
-        kind=kind,
-        threshold=threshold,
-        flip_test=args.flip_test,
-        device=device,
-        progress=_progress(args),
-        backend=backend,
+        model, loader, build_codec_for(config), kind=kind, threshold=threshold, flip_test=args.flip_test,
+        device=device, progress=_progress(args), backend=backend,
     )
     if args.json:
         _print_json({**result, "checkpoint": str(args.checkpoint), "num_people": len(dataset)})
@@ -207,9 +187,9 @@ def _backend(args: argparse.Namespace, model: Any, config: Any, device: str, pro
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from mirrornet.checkpoints import load_checkpoint
     from mirrornet.fileio import OutputPathError, check_output_dir, check_output_file
     from mirrornet.predict import draw_predictions, drawing_names, predict_images, read_boxes, write_json_atomic
-    from mirrornet.training import load_checkpoint
 
     # Output paths and the boxes file are checked before the model and the images are read, so
     # that a mistyped option costs nothing and leaves nothing behind.
@@ -260,11 +240,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         done = len(args.images) - len(failed)
         print(f"{len(results)} people in {done} images -> {args.out}")
     if failed:
-        print(
-            f"error: {len(failed)} of {len(args.images)} images failed ({', '.join(failed)}); "
-            f"the results of the others are in {args.out}",
-            file=sys.stderr,
-        )
+        print(f"error: {len(failed)} of {len(args.images)} images failed ({', '.join(failed)}); "
+              f"the results of the others are in {args.out}", file=sys.stderr)
         return 2
     return 0
 
@@ -289,9 +266,9 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from mirrornet.checkpoints import load_checkpoint
     from mirrornet.export import check_opset, export_onnx
     from mirrornet.fileio import check_output_file
-    from mirrornet.training import load_checkpoint
 
     # Refused before the checkpoint is read: an unwritable --onnx or an opset out of range.
     check_output_file(args.onnx, "--onnx", [args.checkpoint])
@@ -311,13 +288,81 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _backend_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--backend",
-        choices=("auto", "torch", "onnx"),
-        default="auto",
-        help="where α runs: auto (ONNX Runtime on the CPU when it is installed and faster, for 16 crops or more "
-        "or a cached export; PyTorch otherwise), torch, or onnx (default: auto)",
-    )
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="where α runs: auto (ONNX Runtime on the CPU when it is installed and faster, for 16 crops "
+                   "or more or a cached export; PyTorch otherwise), torch, or onnx (default: auto)")
+
+
+def _demo_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--quick", action="store_true", help="a shorter demo")
+
+
+def _synth_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="dataset folder to create")
+    p.add_argument("--format", choices=FILE_FORMATS, default="lsp")
+    p.add_argument("--num", type=int, default=200, help="number of images")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) ... 1 (hard)")
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="YAML config (e.g. configs/paper/lsp/hrnet_w32_60.yaml)")
+    p.add_argument("--set", nargs="+", metavar="KEY=VALUE", action="extend", help="override config keys, e.g. train.lr=5e-4")
+    p.add_argument("--out", help="output folder (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--stages", nargs="+", metavar="STAGE", help="run only these stages (and those they start from)")
+
+
+def _evaluate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint")
+    p.add_argument("--data-format", choices=DATASET_FORMATS, required=True)
+    p.add_argument("--root", help="dataset folder (not needed for synthetic)")
+    p.add_argument("--split", help="split (default: test for LSP, valid for MPII)")
+    p.add_argument("--flip-test", action="store_true", help="average with the mirrored image's heatmaps")
+    p.add_argument("--metric", choices=METRICS, help="default: PCKh for MPII, PCK otherwise")
+    p.add_argument("--threshold", type=float, help="τ (default 0.2 for PCK, 0.5 for PCKh)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+    _backend_option(p)
+
+
+def _predict_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--boxes", help="JSON: image path as given (or file name) -> [x, y, w, h] or a list of boxes, "
+                   "one entry per image (default: the whole image)")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--draw", help="folder for the images with the predicted skeletons")
+    p.add_argument("--flip-test", action="store_true")
+    p.add_argument("--cpu", action="store_true")
+    _backend_option(p)
+
+
+def _summary_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recognizer", default="hrnet_w32")
+    p.add_argument("--dataset", nargs="+", choices=("lsp", "mpii"), default=["lsp"])
+    p.add_argument("--vae", choices=VAE_PRESETS, default=DEFAULT_VAE_PRESET)
+
+
+def _export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="auto")
+
+
+#: Every verb, in the order of ``--help``: its help line, its own options, the command it runs.
+_VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "demo": ("run the embedded demo end to end (synthetic people, three methods)", _demo_options, _cmd_demo),
+    "synth": ("write synthetic people in the LSP, LSPET or MPII file format", _synth_options, _cmd_synth),
+    "train": ("train the curriculum: baseline, supervised and semi-supervised MirrorNet", _train_options, _cmd_train),
+    "evaluate": ("PCK@0.2 / PCKh@0.5 of a checkpoint on a dataset split", _evaluate_options, _cmd_evaluate),
+    "predict": ("keypoints of the people in images (COCO keypoint-results JSON)", _predict_options, _cmd_predict),
+    "summary": ("parameters and MACs of the networks beside Table 8", _summary_options, _cmd_summary),
+    "export": ("export the recognizer α (last stack) to ONNX", _export_options, _cmd_export),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,101 +372,46 @@ def build_parser() -> argparse.ArgumentParser:
         description="MirrorNet: semi-supervised 2D pose estimation with a pose VAE and a pose-conditioned image VAE.",
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    def common(p: argparse.ArgumentParser, json_flag: bool = True) -> None:
+    for verb, (help_line, add_options, command) in _VERBS.items():
+        p = sub.add_parser(verb, help=help_line)
+        add_options(p)
         p.add_argument("--no-progress", action="store_true", help="no progress bars (or set MIRRORNET_NO_PROGRESS=1)")
-        if json_flag:
-            p.add_argument("--json", action="store_true", help="print the result as JSON")
-
-    p = sub.add_parser("demo", help="run the embedded demo end to end (synthetic people, three methods)")
-    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--quick", action="store_true", help="a shorter demo")
-    common(p)
-    p.set_defaults(func=_cmd_demo)
-
-    p = sub.add_parser("synth", help="write synthetic people in the LSP, LSPET or MPII file format")
-    p.add_argument("--out", required=True, help="dataset folder to create")
-    p.add_argument("--format", choices=("lsp", "lspet", "mpii"), default="lsp")
-    p.add_argument("--num", type=int, default=200, help="number of images")
-    p.add_argument("--size", type=int, default=256, help="image side in pixels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) ... 1 (hard)")
-    common(p)
-    p.set_defaults(func=_cmd_synth)
-
-    p = sub.add_parser("train", help="train the curriculum: baseline, supervised and semi-supervised MirrorNet")
-    p.add_argument("config", help="YAML config (e.g. configs/paper/lsp/hrnet_w32_60.yaml)")
-    p.add_argument("--set", nargs="+", metavar="KEY=VALUE", action="extend", help="override config keys, e.g. train.lr=5e-4")
-    p.add_argument("--out", help="output folder (default: runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--stages", nargs="+", metavar="STAGE", help="run only these stages (and those they start from)")
-    common(p)
-    p.set_defaults(func=_cmd_train)
-
-    p = sub.add_parser("evaluate", help="PCK@0.2 / PCKh@0.5 of a checkpoint on a dataset split")
-    p.add_argument("checkpoint")
-    p.add_argument("--data-format", choices=FORMATS, required=True)
-    p.add_argument("--root", help="dataset folder (not needed for synthetic)")
-    p.add_argument("--split", help="split (default: test for LSP, valid for MPII)")
-    p.add_argument("--flip-test", action="store_true", help="average with the mirrored image's heatmaps")
-    p.add_argument("--metric", choices=("pck", "pckh"), help="default: PCKh for MPII, PCK otherwise")
-    p.add_argument("--threshold", type=float, help="τ (default 0.2 for PCK, 0.5 for PCKh)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
-    _backend_option(p)
-    common(p)
-    p.set_defaults(func=_cmd_evaluate)
-
-    p = sub.add_parser("predict", help="keypoints of the people in images (COCO keypoint-results JSON)")
-    p.add_argument("checkpoint")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument(
-        "--boxes",
-        help="JSON: image path as given (or file name) -> [x, y, w, h] or a list of boxes, one entry per image "
-        "(default: the whole image)",
-    )
-    p.add_argument("--out", required=True, help="output JSON file")
-    p.add_argument("--draw", help="folder for the images with the predicted skeletons")
-    p.add_argument("--flip-test", action="store_true")
-    p.add_argument("--cpu", action="store_true")
-    _backend_option(p)
-    common(p)
-    p.set_defaults(func=_cmd_predict)
-
-    p = sub.add_parser("summary", help="parameters and MACs of the networks beside Table 8")
-    p.add_argument("--recognizer", default="hrnet_w32")
-    p.add_argument("--dataset", nargs="+", choices=("lsp", "mpii"), default=["lsp"])
-    p.add_argument("--vae", choices=("paper", "small"), default="paper")
-    common(p)
-    p.set_defaults(func=_cmd_summary)
-
-    p = sub.add_parser("export", help="export the recognizer α (last stack) to ONNX")
-    p.add_argument("checkpoint")
-    p.add_argument("--onnx", required=True, help="output .onnx file")
-    p.add_argument("--opset", type=int, default=18)
-    p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="auto")
-    common(p)
-    p.set_defaults(func=_cmd_export)
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.set_defaults(func=command)
     return parser
 
 
-def _user_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(bad-input errors → status 2, run failures → status 1)."""
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean bad input (exit status 2)."""
+    from mirrornet.checkpoints import CheckpointError
     from mirrornet.config import ConfigError
+    from mirrornet.data.builders import DataError
+    from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
     from mirrornet.predict import PredictError
-    from mirrornet.training.checkpoint import CheckpointError
-    from mirrornet.training.datamodule import DataError
-    from mirrornet.training.lightning_module import NonFiniteLossError
-    from mirrornet.training.run import RunError
 
-    bad_input: list[type[BaseException]] = [ConfigError, CheckpointError, DataError, PredictError, FileNotFoundError, FileExistsError]
-    try:
-        from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
+    return (ConfigError, CheckpointError, DataError, PredictError, DatasetFileNotFoundError, DatasetFormatError,
+            FileNotFoundError, FileExistsError)
 
-        bad_input += [DatasetFileNotFoundError, DatasetFormatError]
-    except ImportError:  # pragma: no cover - the data package is always there
-        pass
-    return tuple(bad_input), (NonFiniteLossError, RunError)
+
+def _run_failures() -> tuple[type[BaseException], ...]:
+    """The errors of a training run that fails (exit status 1), from the training modules already
+    imported: only a command that trains can raise them, and the other commands (evaluate,
+    predict, export) are not to load the training code and Lightning to report an error."""
+    names = (("mirrornet.training.lightning_module", "NonFiniteLossError"), ("mirrornet.training.run", "RunError"))
+    found = (getattr(sys.modules.get(module), name, None) for module, name in names)
+    return tuple(cls for cls in found if cls is not None)
+
+
+def _error_status(exc: Exception) -> int | None:
+    """The exit status of an error reported in one line; None: a bug, shown with its traceback."""
+    if isinstance(exc, _UserError):
+        return exc.status
+    if isinstance(exc, _bad_input_errors()):
+        return 2  # before the run failures: a ResumeConfigError is both, and bad input
+    if isinstance(exc, _run_failures()):
+        return 1
+    # Library functions raise ValueError naming the bad value (a corrupt image, a bad box).
+    return 2 if isinstance(exc, ValueError) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -433,22 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.code in (0, None):
             raise  # --help: printed in full, nothing else to do
         return exc.code if isinstance(exc.code, int) else 2  # the refusal is printed already
-    bad_input, failures = _user_errors()
     try:
         return int(args.func(args) or 0)
-    except _UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.status
-    except bad_input as exc:
-        print(f"error: {_message(exc)}", file=sys.stderr)
-        return 2
-    except failures as exc:
-        print(f"error: {_message(exc)}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        # Library functions raise ValueError naming the bad value (a corrupt image, a bad box).
-        print(f"error: {_message(exc)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         # Checkpoints are written atomically after every epoch: the last finished epoch is kept.
         hint = ""
@@ -456,7 +432,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint = f"; resume with: mirrornet train {args.config} --out {_train_out(args)} --resume"
         print(f"error: interrupted{hint}", file=sys.stderr)
         return 130
-
+    except Exception as exc:
+        status = _error_status(exc)
+        if status is None:
+            raise
+        print(f"error: {_message(exc)}", file=sys.stderr)
+        return status
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mirrornet import choices
 from mirrornet.skeleton import FLIP_PERMUTATION
 
 __all__ = [
@@ -99,7 +100,7 @@ class HeatmapCodec:
         stride: input pixels per heatmap pixel (4 in the paper).
     """
 
-    def __init__(self, heatmap_size: Sequence[int], stride: int = 4) -> None:
+    def __init__(self, heatmap_size: Sequence[int], stride: int = choices.DEFAULT_HEATMAP_STRIDE) -> None:
         size = tuple(int(s) for s in heatmap_size)
         if len(size) != 2 or min(size) <= 0:
             raise ValueError(f"heatmap_size must be (h, w) with positive sizes, got {heatmap_size!r}")
@@ -224,7 +225,9 @@ class GaussianCodec(HeatmapCodec):
         sigma: standard deviation in heatmap pixels (2 in HRNet at 64×48).
     """
 
-    def __init__(self, heatmap_size: Sequence[int], stride: int = 4, sigma: float = 2.0) -> None:
+    def __init__(
+        self, heatmap_size: Sequence[int], stride: int = choices.DEFAULT_HEATMAP_STRIDE, sigma: float = choices.DEFAULT_SIGMA
+    ) -> None:
         super().__init__(heatmap_size, stride)
         if not sigma > 0:
             raise ValueError(f"sigma must be positive, got {sigma}")
@@ -242,11 +245,14 @@ class GaussianCodec(HeatmapCodec):
 
 
 def build_codec(
-    kind: Literal["onehot", "gaussian"], heatmap_size: Sequence[int], stride: int = 4, sigma: float = 2.0
+    kind: Literal["onehot", "gaussian"],
+    heatmap_size: Sequence[int],
+    stride: int = choices.DEFAULT_HEATMAP_STRIDE,
+    sigma: float = choices.DEFAULT_SIGMA,
 ) -> HeatmapCodec:
     """Build a codec by name: "onehot" (the paper's) or "gaussian" (σ = `sigma` heatmap pixels)."""
     if kind == "onehot":
         return OneHotCodec(heatmap_size, stride)
     if kind == "gaussian":
         return GaussianCodec(heatmap_size, stride, sigma)
-    raise ValueError(f"unknown codec kind {kind!r}; choose 'onehot' or 'gaussian'")
+    raise ValueError(f"unknown codec kind {kind!r}; choose {' or '.join(map(repr, choices.CODECS))}")

@@ -1,35 +1,39 @@
-"""One typed configuration for a MirrorNet experiment (Sections 4, 5.1 and 5.2 of the paper).
+"""Reading, overriding and saving the one typed configuration of a MirrorNet experiment.
 
-A run is described by a :class:`Config` made of four typed sections:
-
-* ``data``  — dataset format and root, input size (LSP 256×256, MPII 256×192), heatmap codec,
-  annotated ratio (20/40/60/80 %, Section 5.2), augmentation, synthetic-people settings;
-* ``model`` — recognizer α (any name of ``mirrornet.nets.RECOGNIZERS``), widths of the VAE nets,
-  the labelled bound's pose source and λ (Eq. 27, λ = 0.01), α's variance (Eq. 30, σ² = 0.01);
-* ``train`` — epochs per curriculum stage, batch size and composition (96 + 32 of 128, Table 9),
-  Adam's learning rate (1e-3), seed, and the Lightning scale settings (devices, nodes, strategy,
-  precision);
-* ``eval``  — the metric, flip test, and the number of last epochs averaged for the reported figure.
+The schema — the four sections ``data``, ``model``, ``train`` and ``eval`` and the checks of their
+values — is :mod:`mirrornet.config_schema`; every name of it is importable from here too.
 
 Configs are YAML files. A file may name a base file with ``extends: base.yaml`` (relative to the
-file; a list is applied left to right) and then overrides only what differs. Command-line
-overrides ``key=value`` use dotted keys (``train.lr=5e-4``) and are type-checked: an unknown key is
-an error listing the valid keys of its section, and a value of the wrong type names key and value.
-The resolved config is a dict of primitives (:meth:`Config.to_dict`), saved with every run and
-inside every checkpoint so that a checkpoint rebuilds its model alone.
+file; a list is applied left to right) and then overrides only what differs: a section merges key
+by key, any other value (a list, or a mapping such as ``model.vae_widths``) replaces the base's
+whole. Command-line overrides ``key=value`` use dotted keys (``train.lr=5e-4``) and are
+type-checked: an unknown key is an error listing the valid keys of its section, and a value of
+the wrong type names key and value. The resolved config is a dict of primitives
+(:meth:`Config.to_dict`), saved with every run and inside every checkpoint so that a checkpoint
+rebuilds its model alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import types
 import typing
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union
 
 import yaml
+
+from mirrornet.config_schema import (
+    Config,
+    ConfigError,
+    DataConfig,
+    EpochsConfig,
+    EvalConfig,
+    ModelConfig,
+    TrainConfig,
+)
+from mirrornet.fileio import write_text_atomic
 
 __all__ = [
     "ConfigError",
@@ -41,343 +45,8 @@ __all__ = [
     "Config",
     "load_config",
     "config_from_dict",
-    "apply_overrides",
     "save_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A configuration file, key or value is invalid; the message names what is at fault."""
-
-
-@dataclass
-class DataConfig:
-    """Where the images come from and how they become network inputs (Section 5.1, 5.2).
-
-    Attributes:
-        format: ``lsp``, ``lspet``, ``mpii`` or ``synthetic`` (the embedded procedural people).
-        root: dataset folder (relative paths are relative to the working directory).
-        train_split: split read for training (None: ``train`` for LSP/MPII, ``all`` for LSPET).
-        test_split: split evaluated every epoch (None: ``test`` for LSP, ``valid`` for MPII).
-        test_format: format of the evaluation set when it differs from ``format`` (e.g. LSPET
-            training, LSP test); None: same as ``format``.
-        test_root: folder of the evaluation set; None: ``root``.
-        lspet_root: optional LSP-extended folder whose 10,000 images join LSP's 1,000 training
-            images (the paper's 11K LSP training set); None: LSP alone.
-        silhouette_root: optional folder of UP-S1h style masks for the training images.
-        mask_format / mask_root: optional separate silhouette dataset for the mask estimator ψ
-            (the paper trains ψ on UP-S1h); None: the training images that carry silhouettes.
-        input_size: network input (H, W): 256×256 for LSP, 256×192 for MPII.
-        heatmap_stride: input size / heatmap size (4 in the paper: 64×64 heatmaps).
-        codec: heatmap targets, ``onehot`` (the paper) or ``gaussian``.
-        sigma: Gaussian codec's standard deviation in heatmap pixels.
-        annotated_ratio: fraction of the training set regarded as annotated (0 < r <= 1),
-            after the validation images are taken out.
-        split_seed: seed of the annotated / non-annotated draw.
-        val_ratio: fraction of the training images held out as a validation set (0: none),
-            disjoint from both the annotated and the non-annotated pools; settings (λ, learning
-            rate, epochs, variants) are chosen on it, never on the test split.
-        val_seed: seed of the validation draw (independent of ``split_seed`` and the training
-            seed, so that every run over the same images validates on the same people).
-        synthetic_num_train / synthetic_num_test: number of synthetic people per split.
-        synthetic_size: side of the synthetic images in pixels.
-        synthetic_difficulty: 0 (easy) … 1 (hard) for the synthetic people.
-        augment: random scale, rotation and horizontal flip during training (as in HRNet).
-        scale_factor / rotation / rotation_prob / flip / padding: augmentation parameters of
-            ``TopDownTransform``.
-        num_workers: DataLoader worker processes (each seeded).
-    """
-
-    format: str = "synthetic"
-    root: str | None = None
-    train_split: str | None = None
-    test_split: str | None = None
-    test_format: str | None = None
-    test_root: str | None = None
-    lspet_root: str | None = None
-    silhouette_root: str | None = None
-    mask_format: str | None = None
-    mask_root: str | None = None
-    input_size: tuple[int, int] = (256, 256)
-    heatmap_stride: int = 4
-    codec: str = "onehot"
-    sigma: float = 2.0
-    annotated_ratio: float = 1.0
-    split_seed: int = 0
-    val_ratio: float = 0.0
-    val_seed: int = 0
-    synthetic_num_train: int = 2000
-    synthetic_num_test: int = 500
-    synthetic_size: int = 128
-    synthetic_difficulty: float = 0.5
-    augment: bool = True
-    scale_factor: float = 0.25
-    rotation: float = 30.0
-    rotation_prob: float = 0.6
-    flip: bool = True
-    padding: float = 1.25
-    num_workers: int = 0
-
-
-@dataclass
-class ModelConfig:
-    """The six networks and the two settings of the joint objectives (Sections 3, 4).
-
-    Attributes:
-        recognizer: name in ``mirrornet.nets.RECOGNIZERS`` (``hourglass``, ``resnet50``,
-            ``hrnet_w32`` or a small CPU variant).
-        vae_preset: ``paper`` (Table 8 sizes) or ``small`` (CPU) widths of β, γ, δ, θ, ψ, φ.
-        vae_widths: explicit fields of ``VAENetsConfig`` applied on top of the preset.
-        pose_source: the pose that feeds the generative part of the labelled bound (Eq. 27):
-            ``annotation`` (s_n of the annotation, as Eq. 26–28 read) or ``recognizer``
-            (s ~ q_α(s|x), so α receives the generators' gradients on annotated images too).
-        lam: λ of Eq. 27 weighting log q_α(s|x) (0.01 in the paper).
-        alpha_variance: σ²_α of q_α(s|x), fixed to 0.01 in the paper (Eq. 30).
-        learn_alpha_variance: learn log σ²_α as a parameter instead (not in the paper).
-        generator_variance: ``fixed`` (σ²_θ = σ²_φ = 1 in every stage, as Secs. 4.2 and 4.3
-            fix them "for stability") or ``learned`` (the joint stages use the variance branches
-            of θ and φ, Figs. 6–7).
-        alpha_supervision: ``all_outputs`` (log q_α sums over every output of a multi-output α,
-            the hourglass stacks, as Eq. 30 does — in Eq. 30 and in the λ term of Eq. 27 alike)
-            or ``last_output`` (the final output only).
-        pretrain_mask_source: the mask w that splits x* while the image VAE is pretrained
-            (Eq. 31): ``psi`` (the pretrained mask estimator's w = ψ(x*, s), as Sec. 4.2 defines
-            w and as the joint stages use it) or ``silhouette`` (the ground-truth silhouette where
-            an image has one, ψ's estimate elsewhere).
-        pose_bottleneck: what the mirrors (ψ, θ, δ, plausibility) see of a pose: ``none`` (the
-            paper: the K heatmaps themselves) or ``coordinates`` (heatmaps re-rendered, with
-            σ = ``data.sigma``, from the joints' differentiable centroids, so that the mirrors
-            reach α only through 2K coordinates; ``mirrornet.pose_bottleneck``). Not in the paper.
-        bottleneck_power: the centroid's weighting exponent (relu(s)^power) with ``coordinates``.
-        pose_variance: σ²_φ of the pose VAE's likelihood p_φ(s | z) in every stage (Eq. 34 and
-            the joint bounds) instead of the paper's 1; with ``generator_variance: learned`` a
-            floor on φ's variance branch in the joint stages. None: the paper's reading. A value
-            on the scale of σ²_α (0.01) lets the pose VAE gain far more than ½Σs² nats by encoding
-            a pose, so its posterior need not collapse. Not in the paper.
-    """
-
-    recognizer: str = "hourglass"
-    vae_preset: str = "paper"
-    vae_widths: dict[str, int] = field(default_factory=dict)
-    pose_source: str = "annotation"
-    lam: float = 0.01
-    alpha_variance: float = 0.01
-    learn_alpha_variance: bool = False
-    generator_variance: str = "fixed"
-    alpha_supervision: str = "all_outputs"
-    pretrain_mask_source: str = "psi"
-    pose_bottleneck: str = "none"
-    bottleneck_power: float = 2.0
-    pose_variance: float | None = None
-
-
-@dataclass
-class EpochsConfig:
-    """Epochs of each curriculum stage (Section 5.2); see ``mirrornet.curriculum``.
-
-    The defaults are the paper's: α 100 + 100, VAEs 200, MirrorNet 50 + 50, semi 50, so that α
-    has seen 200 epochs at the end of every method. ψ's length is not given in the paper; it is
-    trained as long as the VAEs.
-    """
-
-    alpha_pretrain: int = 100
-    mask_pretrain: int = 200
-    vae_pretrain: int = 200
-    baseline: int = 100
-    supervised_first: int = 50
-    supervised_second: int = 50
-    semi_supervised: int = 50
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation and scale settings (Section 5.2; Lightning for devices and precision).
-
-    Attributes:
-        epochs: epochs per stage.
-        batch_size: images per (global) batch: 128 in the paper.
-        n_annotated / n_unannotated: composition of a semi-supervised batch (96 + 32 in the
-            paper; Table 9 varies it). Their sum must equal ``batch_size``.
-        mixed_epoch: length of an epoch of the semi-supervised stage: ``annotated_images``
-            (one pass over the annotated images, ⌈N_annotated / n_annotated⌉ batches, so α sees
-            each annotated image as often as in the supervised stages) or ``all_images``
-            (⌈N / batch_size⌉ batches, a pass over the whole training set).
-        fresh_optimizer_stages: stages that start with a fresh Adam instead of continuing each
-            parameter's state from the stage that last trained it (``mirrornet.curriculum``).
-            Empty by default (every method continues α's state from its pretraining); e.g.
-            ``[baseline, supervised_first]`` restarts α's Adam in both methods alike, and
-            ``[supervised_first]`` alone is the unequal treatment of earlier releases.
-        unlabeled_weight: w_u, the weight of the unlabelled images' bound in Eq. 29 (1 in the
-            paper), at the end of its ramp.
-        unlabeled_rampup_epochs: the unlabelled weight rises as w_u·exp(−5(1 − t)²),
-            t = epochs done / this, over the first epochs of the semi-supervised stage (0: no
-            ramp, the paper). Not in the paper.
-        alpha_grad_norm_every: in the joint stages, every this many steps the gradient norm
-            into α's parameters of each term of the bound (fidelity, plausibility,
-            λ·log q_α) is measured and logged as ``alpha_grad/<term>`` (0: never). Each
-            measurement costs three extra backward passes through α.
-        lr: Adam's learning rate (1e-3).
-        seed: seed of everything (model initialisation, batch order, augmentation, sampling).
-        accelerator / devices / num_nodes / strategy / precision: passed to ``lightning.Trainer``
-            (e.g. ``gpu``, 4, 2, ``ddp``, ``bf16-mixed``). ``devices`` may be an int or ``auto``.
-            On a GPU, ``bf16-mixed`` runs the networks in bfloat16 under autocast (the
-            densities stay float32); ``benchmarks/throughput.py`` measures it against float32.
-        channels_last: convert every network to the channels-last memory format when it is built
-            for a stage (faster convolutions on tensor-core GPUs; the same model, up to
-            floating-point rounding).
-        compile: ``torch.compile`` the recognizer α when it is built for a stage (the first steps
-            then compile; the other, smaller networks stay eager). Ignored, with a warning, where
-            torch.compile is not supported.
-        max_steps_per_epoch: optional cap on the batches of an epoch (tests, demo).
-        max_eval_batches: optional cap on the evaluation batches of an epoch (tests, demo).
-        eval_batch_size: batch size of the per-epoch evaluation (None: ``batch_size``).
-        gradient_clip_val: optional gradient-norm clipping (None: none, as in the paper).
-    """
-
-    epochs: EpochsConfig = field(default_factory=EpochsConfig)
-    batch_size: int = 128
-    n_annotated: int = 96
-    n_unannotated: int = 32
-    mixed_epoch: str = "annotated_images"
-    fresh_optimizer_stages: list[str] = field(default_factory=list)
-    unlabeled_weight: float = 1.0
-    unlabeled_rampup_epochs: float = 0.0
-    alpha_grad_norm_every: int = 10
-    lr: float = 1e-3
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: Union[int, str] = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    channels_last: bool = False
-    compile: bool = False
-    max_steps_per_epoch: int | None = None
-    max_eval_batches: int | None = None
-    eval_batch_size: int | None = None
-    gradient_clip_val: float | None = None
-
-
-@dataclass
-class EvalConfig:
-    """How the reported figure is computed (Section 5.1, 5.2).
-
-    Attributes:
-        metric: ``auto`` (PCKh@0.5 for MPII, PCK@0.2 otherwise), ``pck`` or ``pckh``.
-        threshold: None for the paper's (0.2 for PCK, 0.5 for PCKh).
-        last_k_epochs: the reported figure is the mean over the last k epochs (10).
-        flip_test: average the heatmaps of the image and of its mirror image.
-        epoch_split: the split evaluated after every epoch (the learning curves and the
-            last-k figure): ``test`` or ``val`` (needs ``data.val_ratio`` > 0).
-        final: after the curriculum, evaluate each method's final α on the whole test split
-            (and the validation split, if any), with and without the flip test; the figures go
-            to ``results.json`` under ``final`` with the number of people.
-    """
-
-    metric: str = "auto"
-    threshold: float | None = None
-    last_k_epochs: int = 10
-    flip_test: bool = False
-    epoch_split: str = "test"
-    final: bool = True
-
-
-@dataclass
-class Config:
-    """A whole experiment: data, model, training and evaluation settings."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as nested dicts of primitives (tuples become lists), YAML/torch-safe."""
-        return _to_primitive(dataclasses.asdict(self))
-
-    def validate(self) -> "Config":
-        """Check the values that types alone cannot; raise :class:`ConfigError` naming the key."""
-        d, m, t, e = self.data, self.model, self.train, self.eval
-        _choice("data.format", d.format, ("lsp", "lspet", "mpii", "synthetic"))
-        if d.test_format is not None:
-            _choice("data.test_format", d.test_format, ("lsp", "lspet", "mpii", "synthetic"))
-        if d.mask_format is not None:
-            _choice("data.mask_format", d.mask_format, ("lsp", "lspet", "mpii", "synthetic"))
-        _choice("data.codec", d.codec, ("onehot", "gaussian"))
-        _choice("model.pose_source", m.pose_source, ("annotation", "recognizer"))
-        _choice("model.vae_preset", m.vae_preset, ("paper", "small"))
-        _choice("model.generator_variance", m.generator_variance, ("fixed", "learned"))
-        _choice("model.alpha_supervision", m.alpha_supervision, ("all_outputs", "last_output"))
-        _choice("model.pretrain_mask_source", m.pretrain_mask_source, ("psi", "silhouette"))
-        _choice("train.mixed_epoch", t.mixed_epoch, ("annotated_images", "all_images"))
-        from mirrornet.pose_bottleneck import POSE_BOTTLENECKS
-
-        _choice("model.pose_bottleneck", m.pose_bottleneck, POSE_BOTTLENECKS)
-        if not (math.isfinite(m.bottleneck_power) and m.bottleneck_power >= 1):
-            raise ConfigError(f"model.bottleneck_power must be a number >= 1, got {m.bottleneck_power}")
-        if m.pose_variance is not None and not (math.isfinite(m.pose_variance) and m.pose_variance > 0):
-            raise ConfigError(f"model.pose_variance must be a positive number or null, got {m.pose_variance}")
-        if not (math.isfinite(t.unlabeled_weight) and t.unlabeled_weight >= 0):
-            raise ConfigError(f"train.unlabeled_weight must be a finite number >= 0, got {t.unlabeled_weight}")
-        if not (math.isfinite(t.unlabeled_rampup_epochs) and t.unlabeled_rampup_epochs >= 0):
-            raise ConfigError(
-                f"train.unlabeled_rampup_epochs must be a finite number >= 0, got {t.unlabeled_rampup_epochs}"
-            )
-        from mirrornet.curriculum import CURRICULUM
-
-        stage_names = tuple(stage.name for stage in CURRICULUM)
-        for name in t.fresh_optimizer_stages:
-            _choice("train.fresh_optimizer_stages", name, stage_names)
-        if t.alpha_grad_norm_every < 0:
-            raise ConfigError(f"train.alpha_grad_norm_every must be >= 0, got {t.alpha_grad_norm_every}")
-        _choice("eval.metric", e.metric, ("auto", "pck", "pckh"))
-        if d.format != "synthetic" and not d.root:
-            raise ConfigError(f"data.root is required for data.format={d.format!r}")
-        if len(d.input_size) != 2 or min(d.input_size) <= 0:
-            raise ConfigError(f"data.input_size must be two positive ints (H, W), got {d.input_size}")
-        if d.heatmap_stride <= 0:
-            raise ConfigError(
-                f"config key 'data.heatmap_stride' must be a positive int (input pixels per heatmap "
-                f"pixel, 4 in the paper), got {d.heatmap_stride}"
-            )
-        if any(s % (d.heatmap_stride * 8) for s in d.input_size):
-            raise ConfigError(
-                f"data.input_size {tuple(d.input_size)} must be divisible by 8 × data.heatmap_stride "
-                f"= {8 * d.heatmap_stride} (the latents are 1/8 of the heatmaps)"
-            )
-        _choice("eval.epoch_split", e.epoch_split, ("test", "val"))
-        if not 0.0 <= d.val_ratio < 1.0:
-            raise ConfigError(f"data.val_ratio must be in [0, 1), got {d.val_ratio}")
-        if e.epoch_split == "val" and d.val_ratio <= 0.0:
-            raise ConfigError("eval.epoch_split=val needs a validation split: set data.val_ratio > 0")
-        if not 0.0 < d.annotated_ratio <= 1.0:
-            raise ConfigError(f"data.annotated_ratio must be in (0, 1], got {d.annotated_ratio}")
-        if t.batch_size <= 0:
-            raise ConfigError(f"train.batch_size must be positive, got {t.batch_size}")
-        if t.n_annotated < 1 or t.n_unannotated < 0:
-            raise ConfigError(
-                f"train.n_annotated must be >= 1 and train.n_unannotated >= 0, "
-                f"got {t.n_annotated} and {t.n_unannotated}"
-            )
-        if t.n_annotated + t.n_unannotated != t.batch_size:
-            raise ConfigError(
-                f"train.n_annotated + train.n_unannotated = {t.n_annotated} + {t.n_unannotated} "
-                f"must equal train.batch_size = {t.batch_size}"
-            )
-        for name, value in dataclasses.asdict(t.epochs).items():
-            if value < 0:
-                raise ConfigError(f"train.epochs.{name} must be >= 0, got {value}")
-        if not (math.isfinite(t.lr) and t.lr > 0):  # NaN passes a plain `<= 0`
-            raise ConfigError(f"train.lr must be a finite positive number, got {t.lr}")
-        if e.last_k_epochs < 1:
-            raise ConfigError(f"eval.last_k_epochs must be >= 1, got {e.last_k_epochs}")
-        if not (math.isfinite(m.alpha_variance) and m.alpha_variance > 0):
-            raise ConfigError(f"model.alpha_variance must be a finite positive number, got {m.alpha_variance}")
-        return self
-
-
-# --------------------------------------------------------------------------------------------
-# Loading, overriding, saving
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
@@ -397,17 +66,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     """
     raw: dict[str, Any] = {} if path is None else _read_yaml_with_extends(Path(path), ())
     for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value")
-        key, text = item.split("=", 1)
-        key = key.strip()
-        if not key:
-            raise ConfigError(f"override {item!r} has an empty key")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: cannot parse value {text!r}: {exc}") from None
-        _set_dotted(raw, key.split("."), value)
+        keys, value = _parse_override(item)
+        _set_dotted(raw, keys, value)
     return config_from_dict(raw)
 
 
@@ -422,25 +82,24 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     return _build(Config, raw, "").validate()
 
 
-def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Return a copy of ``config`` with dotted ``key=value`` overrides applied and validated."""
-    raw = config.to_dict()
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value")
-        key, text = item.split("=", 1)
-        value = yaml.safe_load(text) if text.strip() else None
-        _set_dotted(raw, key.strip().split("."), value)
-    return config_from_dict(raw)
-
-
 def save_config(config: Config, path: str | Path) -> None:
-    """Write the resolved config as YAML (atomically: temporary file then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    tmp.replace(path)
+    """Write the resolved config as YAML (atomically: :func:`mirrornet.fileio.write_text_atomic`)."""
+    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    """``key=value`` as (the dotted key's parts, the value parsed as YAML; an empty value is null)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {item!r} has an empty key")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: cannot parse value {text!r}: {exc}") from None
+    return key.split("."), value
 
 
 def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -484,8 +143,8 @@ def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any
             base_path = Path(base)
             if not base_path.is_absolute():
                 base_path = path.parent / base_path
-            merged = _deep_merge(merged, _read_yaml_with_extends(base_path, (*seen, resolved)))
-    return _deep_merge(merged, raw)
+            merged = _merge(merged, _read_yaml_with_extends(base_path, (*seen, resolved)), Config)
+    return _merge(merged, raw, Config)
 
 
 def _extends_entries(path: Path, bases: Any) -> list[str]:
@@ -503,14 +162,24 @@ def _extends_entries(path: Path, bases: Any) -> list[str]:
     return entries
 
 
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], top: dict[str, Any], schema: type) -> dict[str, Any]:
+    """``top`` over ``base``, both raw mappings of the dataclass ``schema``: where ``schema`` has a
+    section (a dataclass field) the two merge key by key; any other value of ``top``, a mapping
+    included, replaces the base's whole (so a child's ``vae_widths`` is the whole of its widths)."""
+    sections = _section_types(schema)
     out = dict(base)
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "vae_widths":
-            out[key] = _deep_merge(out[key], value)
+        if key in sections and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, sections[key])
         else:
             out[key] = value
     return out
+
+
+def _section_types(schema: type) -> dict[str, type]:
+    """The fields of the dataclass ``schema`` that are sections themselves, by name."""
+    hints = typing.get_type_hints(schema)
+    return {f.name: hints[f.name] for f in dataclasses.fields(schema) if dataclasses.is_dataclass(hints[f.name])}
 
 
 def _set_dotted(raw: dict[str, Any], keys: list[str], value: Any) -> None:
@@ -553,6 +222,16 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
+# The plain scalar types of the schema: whether a YAML value is one (a bool is not an int here,
+# although Python's bool is an int subclass), and how a message names it. Floats also take ints.
+_SCALARS: dict[Any, tuple[Callable[[Any], bool], str]] = {
+    type(None): (lambda v: v is None, "null"),
+    bool: (lambda v: isinstance(v, bool), "a bool (true/false)"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
 def _coerce(key: str, value: Any, hint: Any) -> Any:
     """Check ``value`` against the annotation ``hint``; allow int→float and list→tuple."""
     origin = typing.get_origin(hint)
@@ -567,18 +246,11 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
                 errors.append(exc)
         expected = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"config key {key!r} expects {expected}, got {value!r}")
-    if hint is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"config key {key!r} expects null, got {value!r}")
-    if hint is bool:
-        if isinstance(value, bool):
+    if hint in _SCALARS:
+        accepts, expected = _SCALARS[hint]
+        if accepts(value):
             return value
-        raise ConfigError(f"config key {key!r} expects a bool (true/false), got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"config key {key!r} expects an int, got {value!r}")
+        raise ConfigError(f"config key {key!r} expects {expected}, got {value!r}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -589,10 +261,6 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             except ValueError:
                 pass
         raise ConfigError(f"config key {key!r} expects a float, got {value!r}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(
@@ -611,16 +279,3 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             for k, v in value.items()
         }
     raise ConfigError(f"config key {key!r} has an unsupported type {hint}")  # pragma: no cover
-
-
-def _choice(key: str, value: str, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ConfigError(f"config key {key!r} must be one of {', '.join(options)}; got {value!r}")
-
-
-def _to_primitive(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _to_primitive(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_primitive(v) for v in value]
-    return value

@@ -12,16 +12,27 @@ Each method ends with α having seen the same number of epochs (200 in the paper
 ``alpha_pretrain + baseline = alpha_pretrain + supervised_first + supervised_second
 = alpha_pretrain + supervised_first + semi_supervised``.
 
-The training loop reads this table; nothing elsewhere branches on a stage's name.
+The training loop reads this table; nothing elsewhere branches on a stage's name. A stage holds
+what it means, not names to be looked up elsewhere: its objectives are the step functions of
+:mod:`mirrornet.stage_objectives`, its data a :class:`StageData`, and its length a field of
+``TrainConfig.epochs`` checked when the stage is made.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from enum import Enum
+
+from mirrornet import stage_objectives
+from mirrornet.config import TrainConfig
+from mirrornet.stage_objectives import StageObjective
 
 __all__ = [
     "NETS",
     "METHODS",
+    "EPOCH_KEYS",
+    "StageData",
     "Stage",
     "CURRICULUM",
     "stage_by_name",
@@ -36,6 +47,24 @@ NETS: tuple[str, ...] = ("alpha", "beta", "gamma", "delta", "theta", "phi", "psi
 #: The three methods compared in Tables 2–7, in the paper's order.
 METHODS: tuple[str, ...] = ("baseline", "supervised", "semi_supervised")
 
+#: The fields of ``TrainConfig.epochs``: the lengths a stage can take as its ``epochs_key``.
+EPOCH_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainConfig().epochs))
+
+
+class StageData(Enum):
+    """The images a stage trains on (``mirrornet.training.datamodule.stage_pools``).
+
+    Attributes:
+        ANNOTATED: the annotated training images only (a pass over them per epoch).
+        MIXED: batches of ``train.n_annotated`` annotated + ``train.n_unannotated``
+            non-annotated images (Eq. 29; 96 + 32 in the paper).
+        SILHOUETTES: images with a silhouette, for the mask estimator ψ.
+    """
+
+    ANNOTATED = "annotated"
+    MIXED = "mixed"
+    SILHOUETTES = "silhouettes"
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -44,14 +73,13 @@ class Stage:
     Attributes:
         name: unique name, also the checkpoint file name (``checkpoints/<name>.ckpt``).
         trains: networks updated in this stage (the others are frozen and in eval mode).
-        objectives: objective terms maximised, each a key of the Lightning module's objective
-            table: ``recognizer`` (Eq. 30), ``mask`` (ψ, MSE), ``image_vae`` (Eq. 31),
-            ``pose_vae`` (Eq. 34), ``labeled`` (Eq. 27), ``semi_supervised`` (Eq. 29).
-            Several terms are summed; their parameters are disjoint, so they train independently.
-        data: ``annotated`` (annotated training images only), ``mixed`` (batches of
-            ``train.n_annotated`` annotated + ``train.n_unannotated`` non-annotated images) or
-            ``silhouettes`` (images with a silhouette, for ψ).
-        epochs_key: field of ``TrainConfig.epochs`` giving the stage's length.
+        objectives: the objectives maximised, step functions of :mod:`mirrornet.stage_objectives`
+            (``recognizer`` Eq. 30, ``mask`` ψ's MSE, ``image_vae`` Eq. 31, ``pose_vae`` Eq. 34,
+            ``labeled`` Eq. 27, ``semi_supervised`` Eq. 29). Several are summed; their parameters
+            are disjoint, so they train independently.
+        data: the images the stage trains on.
+        epochs_key: the field of ``TrainConfig.epochs`` giving the stage's length (one of
+            :data:`EPOCH_KEYS`; any other is refused when the stage is made).
         init_from: the stage whose final weights initialise this one (None: fresh networks).
         continues_optimizer: every trained parameter continues its Adam state (moments and step
             count) from the latest earlier stage of its chain that trained it; parameters no
@@ -59,21 +87,35 @@ class Stage:
             So α is treated alike in every method: ``baseline`` and ``supervised_first`` both
             continue α's state from ``pretrain_alpha``.
         evaluate: evaluate α on the test split at every epoch (stages that train α).
-        alpha_epochs_before: stages whose epochs α has already seen (for the learning curve).
         method: the method whose reported figure this stage's last epochs give (or None).
         description: one line for tables and logs.
     """
 
     name: str
     trains: tuple[str, ...]
-    objectives: tuple[str, ...]
-    data: str
+    objectives: tuple[StageObjective, ...]
+    data: StageData
     epochs_key: str
     init_from: str | None
     continues_optimizer: bool
     evaluate: bool
     method: str | None
     description: str
+
+    def __post_init__(self) -> None:
+        # A misspelt net or length would otherwise freeze a net or fail only when the stage runs.
+        unknown = [n for n in self.trains if n not in NETS]
+        if unknown:
+            raise ValueError(f"stage {self.name!r}: unknown nets {unknown}; nets: {', '.join(NETS)}")
+        if self.epochs_key not in EPOCH_KEYS:
+            raise ValueError(
+                f"stage {self.name!r}: epochs_key {self.epochs_key!r} is not a field of TrainConfig.epochs "
+                f"({', '.join(EPOCH_KEYS)})"
+            )
+        if not isinstance(self.data, StageData):
+            raise TypeError(f"stage {self.name!r}: data must be a StageData, got {self.data!r}")
+        if not self.objectives or not all(callable(o) for o in self.objectives):
+            raise TypeError(f"stage {self.name!r}: objectives must be stage objective functions")
 
     @property
     def frozen(self) -> tuple[str, ...]:
@@ -85,8 +127,8 @@ CURRICULUM: tuple[Stage, ...] = (
     Stage(
         name="pretrain_alpha",
         trains=("alpha",),
-        objectives=("recognizer",),
-        data="annotated",
+        objectives=(stage_objectives.recognizer,),
+        data=StageData.ANNOTATED,
         epochs_key="alpha_pretrain",
         init_from=None,
         continues_optimizer=False,
@@ -97,8 +139,8 @@ CURRICULUM: tuple[Stage, ...] = (
     Stage(
         name="pretrain_mask",
         trains=("psi",),
-        objectives=("mask",),
-        data="silhouettes",
+        objectives=(stage_objectives.mask,),
+        data=StageData.SILHOUETTES,
         epochs_key="mask_pretrain",
         init_from="pretrain_alpha",
         continues_optimizer=False,
@@ -109,8 +151,8 @@ CURRICULUM: tuple[Stage, ...] = (
     Stage(
         name="pretrain_vaes",
         trains=("beta", "gamma", "theta", "delta", "phi"),
-        objectives=("image_vae", "pose_vae"),
-        data="annotated",
+        objectives=(stage_objectives.image_vae, stage_objectives.pose_vae),
+        data=StageData.ANNOTATED,
         epochs_key="vae_pretrain",
         init_from="pretrain_mask",
         continues_optimizer=False,
@@ -121,8 +163,8 @@ CURRICULUM: tuple[Stage, ...] = (
     Stage(
         name="baseline",
         trains=("alpha",),
-        objectives=("recognizer",),
-        data="annotated",
+        objectives=(stage_objectives.recognizer,),
+        data=StageData.ANNOTATED,
         epochs_key="baseline",
         init_from="pretrain_alpha",
         continues_optimizer=True,
@@ -133,8 +175,8 @@ CURRICULUM: tuple[Stage, ...] = (
     Stage(
         name="supervised_first",
         trains=("alpha", "beta", "gamma", "theta", "delta", "phi"),
-        objectives=("labeled",),
-        data="annotated",
+        objectives=(stage_objectives.labeled,),
+        data=StageData.ANNOTATED,
         epochs_key="supervised_first",
         init_from="pretrain_vaes",
         continues_optimizer=True,
@@ -145,8 +187,8 @@ CURRICULUM: tuple[Stage, ...] = (
     Stage(
         name="supervised",
         trains=("alpha", "beta", "gamma", "theta", "delta", "phi"),
-        objectives=("labeled",),
-        data="annotated",
+        objectives=(stage_objectives.labeled,),
+        data=StageData.ANNOTATED,
         epochs_key="supervised_second",
         init_from="supervised_first",
         continues_optimizer=True,
@@ -157,8 +199,8 @@ CURRICULUM: tuple[Stage, ...] = (
     Stage(
         name="semi_supervised",
         trains=("alpha", "beta", "gamma", "theta", "delta", "phi"),
-        objectives=("semi_supervised",),
-        data="mixed",
+        objectives=(stage_objectives.semi_supervised,),
+        data=StageData.MIXED,
         epochs_key="semi_supervised",
         init_from="supervised_first",
         continues_optimizer=True,
@@ -201,19 +243,13 @@ def resolve_stages(names: list[str] | None) -> list[Stage]:
     """The stages to run, in curriculum order, with every stage they start from.
 
     Args:
-        names: stage or method names (None: the whole curriculum).
+        names: stage names (None: the whole curriculum). A method's name is the name of the
+            stage that gives its figure, so ``["supervised"]`` runs supervised MirrorNet.
 
     Raises:
         KeyError: an unknown name (the message lists the valid ones).
     """
     if not names:
         return list(CURRICULUM)
-    wanted: set[str] = set()
-    for name in names:
-        if name in METHODS and not any(s.name == name for s in CURRICULUM):
-            stages = [s for s in CURRICULUM if s.method == name]
-        else:
-            stages = [stage_by_name(name)]
-        for stage in stages:
-            wanted.update(s.name for s in stage_chain(stage.name))
+    wanted = {s.name for name in names for s in stage_chain(name)}
     return [s for s in CURRICULUM if s.name in wanted]

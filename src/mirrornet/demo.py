@@ -29,10 +29,10 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from mirrornet import skeleton
 from mirrornet.fileio import write_json_atomic
+from mirrornet.inference import Predictions, collect_predictions, metric_for
 
-__all__ = ["QUICK_OVERRIDES", "find_preset", "run_demo", "predict_dataset", "demo_figures"]
+__all__ = ["QUICK_OVERRIDES", "find_preset", "run_demo", "demo_figures"]
 
 #: Overrides applied on top of the demo preset by ``--quick`` (about a minute on 2 CPU cores).
 QUICK_OVERRIDES: tuple[str, ...] = (
@@ -108,49 +108,11 @@ def _export_data(config: Any, data_dir: Path, progress: bool) -> int:
 
 def _eval_dataset(config: Any) -> tuple[Any, Any]:
     """The evaluation ``PoseDataset`` of a run (no augmentation), built as training builds it."""
-    from mirrornet.training.datamodule import build_codec_for, build_eval_dataset
+    from mirrornet.data.builders import build_codec_for, build_eval_dataset
 
     d = config.data
     dataset = build_eval_dataset(config, d.test_format or d.format, d.test_root or d.root, d.test_split)
     return dataset, build_codec_for(config)
-
-
-@torch.no_grad()
-def predict_dataset(model: Any, dataset: Any, codec: Any, batch_size: int = 32,
-                    limit: int | None = None) -> dict[str, np.ndarray]:
-    """α's argmax predictions on a dataset (no augmentation), in crop and image pixels.
-
-    Args:
-        model: a ``MirrorNet`` (only α is used).
-        dataset: a ``PoseDataset``.
-        codec: its codec (decodes the heatmaps).
-        batch_size: images per forward pass.
-        limit: evaluate only the first ``limit`` items.
-
-    Returns:
-        {"pred_crop", "pred_image", "gt_crop", "gt_image": (N, 16, 2), "mask": (N, 16),
-        "bbox_size": (N,)}.
-    """
-    from torch.utils.data import DataLoader, Subset
-
-    if limit is not None and limit < len(dataset):
-        dataset = Subset(dataset, range(limit))
-    model.eval()
-    out: dict[str, list[np.ndarray]] = {k: [] for k in ("pred_crop", "pred_image", "gt_crop", "gt_image",
-                                                        "mask", "bbox_size")}
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        s_mean = model.recognize(batch["image"])[-1]  # (B, K, h, w)
-        coords, _ = codec.decode(s_mean)  # (B, K, 2) crop pixels
-        affine = batch["affine"].float()  # (B, 2, 3) image -> crop
-        gt = batch["joints"].float()  # (B, K, 2) image pixels
-        gt_crop = gt @ affine[:, :, :2].transpose(1, 2) + affine[:, None, :, 2]
-        out["pred_crop"].append(coords.numpy())
-        out["pred_image"].append(np.asarray(codec.to_image_coords(coords, affine)))
-        out["gt_crop"].append(gt_crop.numpy())
-        out["gt_image"].append(gt.numpy())
-        out["mask"].append(batch["labelled"].numpy())
-        out["bbox_size"].append(batch["bbox_size"].numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def _checkpoint(out_dir: Path, method: str) -> Path:
@@ -159,27 +121,30 @@ def _checkpoint(out_dir: Path, method: str) -> Path:
 
 def _annotated_train_joints(config: Any) -> tuple[np.ndarray, np.ndarray]:
     """Joints and labelled masks of the annotated training images (the bone statistics' data)."""
+    from mirrornet.data.builders import default_split, read_split
     from mirrornet.data.splits import annotation_split
-    from mirrornet.training.datamodule import read_split
 
     d = config.data
-    records = read_split(d.format, d.root, d.train_split or ("all" if d.format == "lspet" else "train"), config)
+    records = read_split(d.format, d.root, d.train_split or default_split(d.format, True), config)
     keep = annotation_split(len(records), d.annotated_ratio, d.split_seed)
     joints = np.stack([r.joints for r, k in zip(records, keep, strict=True) if k])
     mask = np.stack([r.labelled for r, k in zip(records, keep, strict=True) if k])
     return joints, mask
 
 
-def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: dict[str, dict[str, np.ndarray]],
-                 fig_dir: Path, num_images: int = 6) -> dict[str, Path]:
+def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: dict[str, Predictions],
+                 fig_dir: Path, metric: tuple[str, float], num_images: int = 6) -> dict[str, Path]:
     """Figs. 11–14 and the prior samples for trained models.
 
     Args:
         models: method -> MirrorNet; the VAE figures use ``supervised`` (or the last one).
         dataset: the test ``PoseDataset``.
         codec: its codec.
-        predictions: method -> ``predict_dataset`` output.
+        predictions: method -> its :class:`~mirrornet.inference.Predictions` on the first items
+            of ``dataset``.
         fig_dir: output folder.
+        metric: (``pck`` or ``pckh``, threshold) that judges each joint in Fig. 11
+            (:func:`mirrornet.inference.metric_for`).
         num_images: images per figure.
 
     Returns:
@@ -190,7 +155,7 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
     methods = list(predictions)
     # Fig. 11 shows the test images on which the methods disagree most (mean joint distance
     # between the first and the last method), whoever is right: the figure shows differences.
-    first, last = predictions[methods[0]]["pred_crop"], predictions[methods[-1]]["pred_crop"]
+    first, last = predictions[methods[0]].pred_crop, predictions[methods[-1]].pred_crop
     disagreement = np.linalg.norm(first - last, axis=-1).mean(axis=1)  # (N,)
     chosen = np.sort(np.argsort(-disagreement, kind="stable")[:num_images])
     items = [dataset[int(i)] for i in chosen]  # predictions cover the first items of dataset
@@ -198,19 +163,12 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
     x_star = torch.stack([it["x_star"] for it in items])
     s = torch.stack([it["heatmaps"] for it in items])
     silhouettes = torch.stack([it["silhouette"] for it in items])
-    thresholds = 0.2 * predictions[methods[0]]["bbox_size"]  # PCK@0.2 per image
-
-    def correct(method: str) -> np.ndarray:
-        p = predictions[method]
-        ok = np.linalg.norm(p["pred_image"] - p["gt_image"], axis=-1) <= thresholds[:, None]
-        m = p["mask"][:, list(skeleton.TOTAL_JOINTS)] > 0
-        return (ok[:, list(skeleton.TOTAL_JOINTS)] & m).sum(1) / np.maximum(m.sum(1), 1)
 
     figs: dict[str, Path] = {}
     figs["poses"] = viz.plot_pose_comparison(
-        images, {_METHOD_LABELS.get(m, m): predictions[m]["pred_crop"][chosen] for m in methods},
-        fig_dir / "poses.png", ground_truth=predictions[methods[0]]["gt_crop"][chosen],
-        pck_correct={_METHOD_LABELS.get(m, m): correct(m)[chosen] for m in methods},
+        images, {_METHOD_LABELS.get(m, m): predictions[m].pred_crop[chosen] for m in methods},
+        fig_dir / "poses.png", ground_truth=predictions[methods[0]].gt_crop[chosen],
+        pck_correct={_METHOD_LABELS.get(m, m): predictions[m].person_scores(*metric)[chosen] for m in methods},
     )
     vae_model = models.get("supervised", models[methods[-1]])
     hm_size = tuple(s.shape[-2:])
@@ -221,6 +179,77 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
         figs["prior_samples"] = viz.plot_prior_samples(vae_model, codec, fig_dir / "prior_samples.png", num=8,
                                                        heatmap_size=hm_size, stride=codec.stride)
     return figs
+
+
+def _demo_config(out_dir: Path, quick: bool, overrides: Sequence[str], preset: Path, progress: bool) -> tuple[Any, list[str]]:
+    """The demo's config, once its synthetic people are exported in the LSP format under ``out_dir``."""
+    from mirrornet.config import load_config
+
+    data_dir = (out_dir / "data").resolve()
+    all_overrides = [*(QUICK_OVERRIDES if quick else ()), *overrides]
+    config = load_config(preset, all_overrides)
+    _say(progress, f"preset {preset}{' + quick overrides' if quick else ''}")
+    _export_data(config, data_dir, progress)
+    return load_config(preset, [*all_overrides, "data.format=lsp", f"data.root={data_dir}"]), all_overrides
+
+
+def _predict_methods(config: Any, out_dir: Path, methods: list[str], dataset: Any,
+                     codec: Any) -> tuple[dict[str, Any], dict[str, Predictions]]:
+    """Each method's trained model and its predictions on the test people of the table.
+
+    The people are those of the per-epoch evaluation behind the table (the same loader, so the
+    same ``train.max_eval_batches`` cap), without the flip test.
+    """
+    from mirrornet.checkpoints import load_checkpoint
+    from mirrornet.data.builders import eval_loader
+
+    models = {m: load_checkpoint(_checkpoint(out_dir, m))[0] for m in methods}
+    predictions = {m: collect_predictions(models[m], eval_loader(config, dataset), codec) for m in methods}
+    return models, predictions
+
+
+def _plausibility(config: Any, models: dict[str, Any], codec: Any, predictions: dict[str, Predictions]) -> dict:
+    """The plausibility report of every method's predictions and of the annotation."""
+    from mirrornet.plausibility import BoneStatistics, plausibility_report
+
+    methods = list(predictions)
+    train_joints, train_mask = _annotated_train_joints(config)
+    stats = BoneStatistics.fit(train_joints, train_mask)
+    # One judge for every method: the pose VAE of supervised MirrorNet with the variance of
+    # p_φ(s|z) the joint stages used (model.generator_variance) — the plausibility term α is
+    # trained against in steps 2-3. With σ²_φ = 1 the bound differs between poses by under one
+    # nat of a few thousand (docs/model.md): the bone-ratio columns are the informative ones.
+    judge_name = "supervised" if "supervised" in models else methods[0]
+    judge = models[judge_name]
+    fixed_variance = config.model.generator_variance == "fixed"
+    ref = predictions[methods[0]]
+    plaus_inputs = {m: predictions[m].pred_crop for m in methods} | {"annotation": ref.gt_crop}
+    plaus_image = {m: predictions[m].pred_image for m in methods} | {"annotation": ref.gt_image}
+    plausibility = plausibility_report(judge.delta, judge.phi, codec, stats, plaus_inputs, plaus_image,
+                                       ref.mask, fixed_variance=fixed_variance)
+    plausibility["settings"] = {
+        "pose_vae": f"checkpoints/{judge_name}.ckpt, "
+                    + ("σ²_φ = 1" if fixed_variance else "learned variance of p_φ(s|z)"),
+        "pose": "predicted joints re-encoded by the training codec (joints outside the heatmap are dropped)",
+        "bone_ratio_range": f"[{stats.percentiles[0]:g}, {stats.percentiles[1]:g}] percentiles of "
+                            f"{len(train_joints)} annotated training poses",
+        "bone_statistics": stats.to_dict(),
+    }
+    return plausibility
+
+
+def _print_tables(results: dict, methods: list[str], out_dir: Path, fig_dir: Path, seconds: float,
+                  stream: TextIO) -> None:
+    """The demo's result, printed whether or not progress is shown: Table 2 and plausibility."""
+    from mirrornet.metrics import format_table
+    from mirrornet.plausibility import format_plausibility
+
+    metric = results[methods[0]].get("metric", "PCK@0.2")
+    rows = {_METHOD_LABELS[m]: results[m]["groups"] for m in methods if m in results}
+    print(format_table(rows, metric), file=stream)
+    print(file=stream)
+    print(format_plausibility(results["plausibility"], [*methods, "annotation"]), file=stream)
+    print(f"\nresults: {out_dir / 'results.json'}; figures: {fig_dir}; {seconds:.0f} s", file=stream, flush=True)
 
 
 def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: bool = True,
@@ -241,87 +270,41 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: b
         The results dict written to ``<out>/results.json``: {method: {"metric", "groups", ...},
         "plausibility": {...}, "demo": {"quick", "seconds", "figures", "config"}}.
     """
-    from mirrornet.config import load_config
-    from mirrornet.metrics import format_table
-    from mirrornet.plausibility import BoneStatistics, format_plausibility, plausibility_report
-    from mirrornet.training import load_checkpoint, run_experiment
+    from mirrornet.training import run_experiment
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = (out_dir / "data").resolve()
     preset = find_preset("demo") if preset is None else Path(preset)
-    all_overrides = [*(QUICK_OVERRIDES if quick else ()), *overrides]
-    config = load_config(preset, all_overrides)
-    _say(progress, f"preset {preset}{' + quick overrides' if quick else ''}")
-    _export_data(config, data_dir, progress)
-    config = load_config(preset, [*all_overrides, "data.format=lsp", f"data.root={data_dir}"])
-
+    config, all_overrides = _demo_config(out_dir, quick, overrides, preset, progress)
     _say(progress, f"training the curriculum: {config.data.annotated_ratio:.0%} annotated, "
                    f"recognizer {config.model.recognizer}, pose source {config.model.pose_source}")
     # resume=True: running the demo again in the same folder reuses the finished stages.
-    results = run_experiment(config, out_dir, resume=True, progress=progress)
+    results = dict(run_experiment(config, out_dir, resume=True, progress=progress))
     train_seconds = time.perf_counter() - start
 
     methods = [m for m in ("baseline", "supervised", "semi_supervised") if _checkpoint(out_dir, m).is_file()]
     if not methods:
         raise RuntimeError(f"run_experiment wrote no method checkpoint under {out_dir / 'checkpoints'}")
     _say(progress, "predicting the test split with each method")
-    models = {m: load_checkpoint(_checkpoint(out_dir, m))[0] for m in methods}
     dataset, codec = _eval_dataset(config)
-    t = config.train
-    eval_bs = t.eval_batch_size or t.batch_size
-    # The same test people as the per-epoch evaluation behind the table.
-    limit = None if t.max_eval_batches is None else t.max_eval_batches * eval_bs
-    predictions = {m: predict_dataset(models[m], dataset, codec, batch_size=eval_bs, limit=limit) for m in methods}
-
+    models, predictions = _predict_methods(config, out_dir, methods, dataset, codec)
     _say(progress, "measuring plausibility (pose VAE bound, bone-ratio statistics)")
-    train_joints, train_mask = _annotated_train_joints(config)
-    stats = BoneStatistics.fit(train_joints, train_mask)
-    # One judge for every method: the pose VAE of supervised MirrorNet with the variance of
-    # p_φ(s|z) the joint stages used (model.generator_variance) — the plausibility term α is
-    # trained against in steps 2-3. With σ²_φ = 1 the bound differs between poses by under one
-    # nat of a few thousand (docs/model.md): the bone-ratio columns are the informative ones.
-    judge_name = "supervised" if "supervised" in models else methods[0]
-    judge = models[judge_name]
-    fixed_variance = config.model.generator_variance == "fixed"
-    ref = predictions[methods[0]]
-    plaus_inputs = {m: predictions[m]["pred_crop"] for m in methods} | {"annotation": ref["gt_crop"]}
-    plaus_image = {m: predictions[m]["pred_image"] for m in methods} | {"annotation": ref["gt_image"]}
-    plausibility = plausibility_report(judge.delta, judge.phi, codec, stats, plaus_inputs, plaus_image,
-                                       ref["mask"], fixed_variance=fixed_variance)
-    plausibility["settings"] = {
-        "pose_vae": f"checkpoints/{judge_name}.ckpt, "
-                    + ("σ²_φ = 1" if fixed_variance else "learned variance of p_φ(s|z)"),
-        "pose": "predicted joints re-encoded by the training codec (joints outside the heatmap are dropped)",
-        "bone_ratio_range": f"[{stats.percentiles[0]:g}, {stats.percentiles[1]:g}] percentiles of "
-                            f"{len(train_joints)} annotated training poses",
-        "bone_statistics": stats.to_dict(),
-    }
+    results["plausibility"] = _plausibility(config, models, codec, predictions)
 
     _say(progress, "drawing figures")
     fig_dir = out_dir / "figures"
-    figures = demo_figures(models, dataset, codec, predictions, fig_dir)
+    figures = demo_figures(models, dataset, codec, predictions, fig_dir, metric_for(config))
     curves = fig_dir / "learning_curves.png"
     if curves.is_file():
         figures = {"learning_curves": curves, **figures}
 
     seconds = time.perf_counter() - start
-    results = dict(results)
-    results["plausibility"] = plausibility
     results["demo"] = {
         "quick": quick, "seconds": round(seconds, 1), "train_seconds": round(train_seconds, 1),
         "annotated_ratio": config.data.annotated_ratio, "preset": str(preset),
         "overrides": all_overrides, "figures": {k: str(v) for k, v in figures.items()},
     }
     write_json_atomic(out_dir / "results.json", results)
-
-    # The tables are the demo's result: printed whether or not progress is shown.
-    metric = results[methods[0]].get("metric", "PCK@0.2")
-    rows = {_METHOD_LABELS[m]: results[m]["groups"] for m in methods if m in results}
-    stream = tables_to if tables_to is not None else sys.stdout
-    print(format_table(rows, metric), file=stream)
-    print(file=stream)
-    print(format_plausibility(plausibility, [*methods, "annotation"]), file=stream)
-    print(f"\nresults: {out_dir / 'results.json'}; figures: {fig_dir}; {seconds:.0f} s", file=stream, flush=True)
+    _print_tables(results, methods, out_dir, fig_dir, seconds, tables_to if tables_to is not None else sys.stdout)
     return results

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mirrornet.fileio import atomic_path
+
 __all__ = ["ExportError", "LastStack", "check_opset", "export_onnx"]
 
 
@@ -107,37 +109,37 @@ def export_onnx(
     module = LastStack(alpha).eval().float().cpu()
     h, w = input_size
     example = torch.zeros(2, 3, h, w)
-    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp.onnx")
     errors: list[str] = []
     attempts = ([True, False] if opset >= 18 else [False, True]) if dynamo is None else [dynamo]
     wrong_opset = False
     for use_dynamo in attempts:
         try:
-            # The opset converter logs its own traceback when it fails; the error below says why.
-            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-                warnings.simplefilter("ignore")
-                # The two exporters name the dynamic batch axis differently.
-                if use_dynamo:
-                    batch = torch.export.Dim("batch", min=1, max=4096)
-                    exporter_args = {"dynamic_shapes": {"image": {0: batch}}, "external_data": False, "verbose": False}
-                else:
-                    exporter_args = {"dynamic_axes": {"image": {0: "batch"}, "heatmaps": {0: "batch"}}}
-                torch.onnx.export(
-                    module,
-                    (example,),
-                    str(tmp),
-                    input_names=["image"],
-                    output_names=["heatmaps"],
-                    opset_version=opset,
-                    dynamo=use_dynamo,
-                    **exporter_args,
-                )
-            written = _written_opset(tmp)
-            if written is not None and written != opset:
-                # The dynamo exporter keeps opset 18 when it cannot convert to the one asked.
-                wrong_opset = True
-                raise ExportError(f"wrote opset {written}, not {opset}")
-            os.replace(tmp, out_path)
+            # A failed attempt leaves the target as it was; other files it left are removed below.
+            with atomic_path(out_path, suffix=".onnx") as tmp:
+                # The opset converter logs its own traceback when it fails; the error below says why.
+                with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                    warnings.simplefilter("ignore")
+                    # The two exporters name the dynamic batch axis differently.
+                    if use_dynamo:
+                        batch = torch.export.Dim("batch", min=1, max=4096)
+                        exporter_args = {"dynamic_shapes": {"image": {0: batch}}, "external_data": False, "verbose": False}
+                    else:
+                        exporter_args = {"dynamic_axes": {"image": {0: "batch"}, "heatmaps": {0: "batch"}}}
+                    torch.onnx.export(
+                        module,
+                        (example,),
+                        str(tmp),
+                        input_names=["image"],
+                        output_names=["heatmaps"],
+                        opset_version=opset,
+                        dynamo=use_dynamo,
+                        **exporter_args,
+                    )
+                written = _written_opset(tmp)
+                if written is not None and written != opset:
+                    # The dynamo exporter keeps opset 18 when it cannot convert to the one asked.
+                    wrong_opset = True
+                    raise ExportError(f"wrote opset {written}, not {opset}")
             return out_path
         except Exception as exc:  # the next exporter may cope; report all if none does
             errors.append(f"{'dynamo' if use_dynamo else 'torchscript'}: {type(exc).__name__}: {exc}")

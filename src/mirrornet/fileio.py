@@ -1,31 +1,75 @@
 """Writing output files so that a reader never sees half of one.
 
-Every result file (results.json, predictions, metrics) is written to a temporary name in the
-same folder and renamed over the target: a rename within a file system is atomic, so an
-interrupted run leaves either the old file or the new one.
+Every output file (results.json, metrics.csv, predictions, drawings, curves, checkpoints, ONNX
+exports, saved configs) is written through :func:`atomic_path`: to a temporary name in the same
+folder, then renamed over the target. A rename within a file system is atomic, so an interrupted
+run leaves either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename; returns the path."""
+def temporary_path(path: str | Path, suffix: str = "") -> Path:
+    """The temporary name that :func:`atomic_path` writes ``path`` under, in the same folder.
+
+    Args:
+        path: the file to be written.
+        suffix: a suffix to end the name with (e.g. ``".png"``), for writers that choose the file
+            type by it (matplotlib, PIL, the ONNX exporter).
+
+    Returns:
+        ``.<name>.<pid>.tmp`` beside ``path`` (``.<stem>.<pid>.tmp<suffix>`` with a ``suffix``):
+        hidden, and named after the writing process so that a leftover of a killed process can
+        be told from a write in progress.
+    """
+    path = Path(path)
+    if suffix:
+        return path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Write a file atomically: the body writes the temporary path yielded, which then replaces
+    ``path``.
+
+    ``path``'s folder is created. When the body returns, the temporary is renamed over ``path``;
+    when it raises (or is interrupted), the temporary is removed and ``path`` is left as it was.
+
+    Args:
+        path: the file to write.
+        suffix: see :func:`temporary_path`.
+
+    Yields:
+        The temporary path (:func:`temporary_path`) to write the whole file to.
+
+    Example:
+        >>> with atomic_path("out/table.csv") as tmp:  # doctest: +SKIP
+        ...     tmp.write_text("a,b\\n")
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_path(path, suffix)
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through :func:`atomic_path`; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def json_safe(value: Any) -> Any:

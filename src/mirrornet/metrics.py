@@ -26,7 +26,17 @@ import numpy as np
 
 from mirrornet.skeleton import GROUP_NAMES, JOINT_NAMES, NUM_JOINTS, PCK_GROUPS, TOTAL_JOINTS
 
-__all__ = ["HEAD_SIZE_FACTOR", "bbox_sizes", "head_sizes_from_boxes", "correct_keypoints", "pck", "pckh", "pckh_report", "format_table"]
+__all__ = [
+    "HEAD_SIZE_FACTOR",
+    "bbox_sizes",
+    "head_sizes_from_boxes",
+    "correct_keypoints",
+    "person_pck",
+    "pck",
+    "pckh",
+    "pckh_report",
+    "format_table",
+]
 
 # Head size = 0.6 × head-box diagonal (MPII evaluation, `SC_BIAS`).
 HEAD_SIZE_FACTOR = 0.6
@@ -82,6 +92,19 @@ def correct_keypoints(
     with np.errstate(divide="ignore", invalid="ignore"):
         correct = (err / np.where(judged, norm, 1.0)[:, None] <= threshold) & counted
     return correct, counted
+
+
+def person_pck(
+    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, norm: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Each person's share of correct joints among the "Total" joints (N,), in [0, 1].
+
+    Joints are judged as :func:`correct_keypoints` judges them (PCK with the tight-box size as
+    ``norm``, PCKh with the head size); a person none of whose "Total" joints counts scores 0.
+    """
+    correct, counted = correct_keypoints(pred, gt, mask, norm, threshold)
+    total = list(TOTAL_JOINTS)
+    return correct[:, total].sum(axis=1) / np.maximum(counted[:, total].sum(axis=1), 1)
 
 
 def _summarise(correct: np.ndarray, counted: np.ndarray, metric: str, excluded: int) -> dict:

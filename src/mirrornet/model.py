@@ -2,8 +2,10 @@
 (β, γ, θ, with the mask estimator ψ) — Section 3 and Section 4 of the paper.
 
 The module knows no objective: it draws the samples of Eqs. 16-23 and returns the parameters of
-every Gaussian the bounds need (Eqs. 2-3, 11-14, 32-33); :mod:`mirrornet.objectives` turns them
-into the bounds. Forward pass of the joint stages (Fig. 2), per image n::
+every Gaussian the bounds need (Eqs. 2-3, 11-14, 32-33), grouped as in :mod:`mirrornet.outputs`
+(q_α at the top, the image VAE under ``out.image``, the pose VAE under ``out.pose``);
+:mod:`mirrornet.objectives` turns them into the bounds. Forward pass of the joint stages
+(Fig. 2), per image n::
 
     stacks = α(x)                         # recognizer, Eq. 11; last stack = μ_α(x)
     s      = μ_α + ε ⊙ σ_α                # Eq. 20 (or the annotation, Sec. 3.4)
@@ -33,7 +35,6 @@ Design decisions (see docs/model.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 import torch
@@ -41,7 +42,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from mirrornet import choices
 from mirrornet.distributions import reparameterize
+from mirrornet.outputs import ImageVAEOutputs, MirrorNetOutputs, PoseVAEOutputs
 from mirrornet.skeleton import NUM_JOINTS
 
 __all__ = [
@@ -56,131 +59,12 @@ __all__ = [
 
 PoseSource = Literal["annotation", "recognizer"]
 #: Where s comes from on an annotated image in the joint stages (see :meth:`MirrorNet.forward`).
-POSE_SOURCES: tuple[str, ...] = ("annotation", "recognizer")
+POSE_SOURCES: tuple[str, ...] = choices.POSE_SOURCES
 
 
 def _check_pose_source(pose_source: str) -> None:
     if pose_source not in POSE_SOURCES:
         raise ValueError(f"pose_source must be one of {POSE_SOURCES}, got {pose_source!r}")
-
-
-def _index_batch(value: object, index: Tensor) -> object:
-    """Selects samples of a batched field: tensors and lists of tensors are indexed on dim 0."""
-    if isinstance(value, Tensor):
-        return value[index] if value.dim() > 0 else value
-    if isinstance(value, list):
-        return [_index_batch(v, index) for v in value]
-    return value
-
-
-class _BatchSelectable:
-    """Mixin: ``select(index)`` returns the same outputs restricted to some samples."""
-
-    def select(self, index: Tensor):  # noqa: ANN201 - returns the dataclass' own type
-        """Returns a copy holding only the samples ``index`` (a (B,) bool mask or int indices).
-
-        Args:
-            index: boolean mask (B,) or integer indices into the batch.
-
-        Returns:
-            The same dataclass with every batched tensor indexed on dimension 0.
-        """
-        changes = {f.name: _index_batch(getattr(self, f.name), index) for f in fields(self)}
-        return replace(self, **changes)
-
-
-@dataclass
-class ImageVAEOutputs(_BatchSelectable):
-    """The pose-conditioned image VAE (β, γ, θ) on one batch, Eqs. 12-13, 21-22, 31-33.
-
-    Attributes:
-        w: mask used to split x*, (B, 1 or 3, h, w) in [0, 1].
-        x_fg: foreground x* ⊙ w, (B, 3, h, w), Eq. 32.
-        x_bg: background x* ⊙ (1 − w), (B, 3, h, w), Eq. 33.
-        a_mean, a_logvar: parameters of q_β(a | s, x), (B, D_a, h', w').
-        a: sample of q_β, Eq. 21.
-        g_mean, g_logvar: parameters of q_γ(g | s, x).
-        g: sample of q_γ, Eq. 22.
-        x_mean, x_logvar: parameters of p_θ(x* | s, a, g), (B, 3, h, w), Eq. 2.
-    """
-
-    w: Tensor
-    x_fg: Tensor
-    x_bg: Tensor
-    a_mean: Tensor
-    a_logvar: Tensor
-    a: Tensor
-    g_mean: Tensor
-    g_logvar: Tensor
-    g: Tensor
-    x_mean: Tensor
-    x_logvar: Tensor
-
-
-@dataclass
-class PoseVAEOutputs(_BatchSelectable):
-    """The pose VAE (δ, φ) on one batch, Eqs. 14, 23, 34.
-
-    Attributes:
-        z_mean, z_logvar: parameters of q_δ(z | s), (B, D_z, h', w').
-        z: sample of q_δ, Eq. 23.
-        s_rec_mean, s_rec_logvar: parameters of p_φ(s | z), (B, K, h, w), Eq. 3.
-    """
-
-    z_mean: Tensor
-    z_logvar: Tensor
-    z: Tensor
-    s_rec_mean: Tensor
-    s_rec_logvar: Tensor
-
-
-@dataclass
-class MirrorNetOutputs(_BatchSelectable):
-    """Everything the bounds of the joint stages need (Eqs. 15, 26-29), one batch.
-
-    Attributes:
-        stacks: every output of α (one per hourglass stack; one element otherwise), (B, K, h, w).
-        s_mean: μ_α(x) = the last stack, (B, K, h, w), Eq. 11.
-        s_logvar: log σ²_α, broadcast to (B, K, h, w) (an expanded view, no copy).
-        s: the pose of the bound: a sample of q_α (Eq. 20), or the annotation on annotated
-            images when ``pose_source == "annotation"``.
-        s_mirror: the pose the mirrors see (ψ, θ, δ and the plausibility term): ``s`` itself
-            without a pose bottleneck; else the bottleneck applied to the annotation or μ_α.
-        annotated: (B,) bool, which images carry an annotation.
-        pose_source: "annotation" or "recognizer": where s came from on annotated images.
-        x_star: x*, the image at heatmap resolution, (B, 3, h, w).
-        w, x_fg, x_bg: mask and split images, Eqs. 32-33.
-        a_mean, a_logvar, a: q_β and its sample, Eqs. 12, 21.
-        g_mean, g_logvar, g: q_γ and its sample, Eqs. 13, 22.
-        z_mean, z_logvar, z: q_δ and its sample, Eqs. 14, 23.
-        x_mean, x_logvar: p_θ(x* | s, a, g), Eq. 2.
-        s_rec_mean, s_rec_logvar: p_φ(s | z), Eq. 3.
-    """
-
-    stacks: list[Tensor]
-    s_mean: Tensor
-    s_logvar: Tensor
-    s: Tensor
-    s_mirror: Tensor
-    annotated: Tensor
-    pose_source: str
-    x_star: Tensor
-    w: Tensor
-    x_fg: Tensor
-    x_bg: Tensor
-    a_mean: Tensor
-    a_logvar: Tensor
-    a: Tensor
-    g_mean: Tensor
-    g_logvar: Tensor
-    g: Tensor
-    z_mean: Tensor
-    z_logvar: Tensor
-    z: Tensor
-    x_mean: Tensor
-    x_logvar: Tensor
-    s_rec_mean: Tensor
-    s_rec_logvar: Tensor
 
 
 def shrink_image(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -241,7 +125,7 @@ class MirrorNet(nn.Module):
         theta: nn.Module,
         phi: nn.Module,
         psi: nn.Module,
-        alpha_logvar: float = math.log(0.01),
+        alpha_logvar: float = math.log(choices.DEFAULT_ALPHA_VARIANCE),
         learn_alpha_variance: bool = False,
         pose_bottleneck: nn.Module | None = None,
         num_joints: int = NUM_JOINTS,
@@ -318,7 +202,7 @@ class MirrorNet(nn.Module):
 
     # ----------------------------------------------------------------------------------------
     # The two VAEs, usable alone (pretraining, Eqs. 31 and 34) and inside forward.
-    def image_vae(self, x_star: Tensor, s: Tensor, mask: Tensor) -> ImageVAEOutputs:
+    def image_vae(self, x_star: Tensor, s: Tensor, mask: Tensor, use_mean: bool = False) -> ImageVAEOutputs:
         """Pose-conditioned image VAE with a given mask: Eqs. 32-33, 21-22 and θ (Eq. 2).
 
         Used alone to pretrain β, γ, θ by Eq. 31 (the mask being a silhouette or ψ's output).
@@ -327,6 +211,8 @@ class MirrorNet(nn.Module):
             x_star: (B, 3, h, w) image at heatmap resolution.
             s: (B, K, h, w) pose heatmaps.
             mask: (B, 1 or 3, h, w) foreground mask w in [0, 1].
+            use_mean: a, g are the posterior means instead of samples (a deterministic
+                reconstruction, as the figures show it).
 
         Returns:
             ImageVAEOutputs.
@@ -340,8 +226,8 @@ class MirrorNet(nn.Module):
         x_bg = x_star * (1.0 - mask)  # (B, 3, h, w), Eq. 33
         a_mean, a_logvar = _pair(self.beta(x_fg), "beta")  # (B, D_a, h', w')
         g_mean, g_logvar = _pair(self.gamma(x_bg), "gamma")
-        a = reparameterize(a_mean, a_logvar)  # Eq. 21
-        g = reparameterize(g_mean, g_logvar)  # Eq. 22
+        a = a_mean if use_mean else reparameterize(a_mean, a_logvar)  # Eq. 21
+        g = g_mean if use_mean else reparameterize(g_mean, g_logvar)  # Eq. 22
         x_mean, x_logvar = _pair(self.theta(s, a, g), "theta")  # (B, 3, h, w)
         return ImageVAEOutputs(
             w=mask, x_fg=x_fg, x_bg=x_bg,
@@ -350,17 +236,19 @@ class MirrorNet(nn.Module):
             x_mean=x_mean, x_logvar=x_logvar,
         )
 
-    def pose_vae(self, s: Tensor) -> PoseVAEOutputs:
+    def pose_vae(self, s: Tensor, use_mean: bool = False) -> PoseVAEOutputs:
         """Pose VAE: z ~ q_δ(z | s) (Eq. 23) and p_φ(s | z) (Eq. 3); pretrained by Eq. 34.
 
         Args:
             s: (B, K, h, w) pose heatmaps.
+            use_mean: z is the posterior mean instead of a sample (a deterministic
+                reconstruction, as the figures show it).
 
         Returns:
             PoseVAEOutputs.
         """
         z_mean, z_logvar = _pair(self.delta(s), "delta")  # (B, D_z, h', w')
-        z = reparameterize(z_mean, z_logvar)
+        z = z_mean if use_mean else reparameterize(z_mean, z_logvar)  # Eq. 23
         s_rec_mean, s_rec_logvar = _pair(self.phi(z), "phi")  # (B, K, h, w)
         return PoseVAEOutputs(
             z_mean=z_mean, z_logvar=z_logvar, z=z, s_rec_mean=s_rec_mean, s_rec_logvar=s_rec_logvar
@@ -404,7 +292,7 @@ class MirrorNet(nn.Module):
         x_star: Tensor | None = None,
         s_annotated: Tensor | None = None,
         annotated: Tensor | None = None,
-        pose_source: PoseSource = "annotation",
+        pose_source: PoseSource = choices.DEFAULT_POSE_SOURCE,
         freeze_psi: bool = True,
         mask_pose_gradient: bool = True,
     ) -> MirrorNetOutputs:
@@ -421,69 +309,75 @@ class MirrorNet(nn.Module):
             s_annotated: (B, K, h, w) annotated heatmaps (rows of non-annotated images ignored).
             annotated: (B,) bool/float, which rows of ``s_annotated`` are annotations; None means
                 all of them when ``s_annotated`` is given.
-            pose_source: "annotation" (the default, as in the objectives) or "recognizer" (a config
-                key; see docs/model.md).
+            pose_source: "annotation" (the default) or "recognizer" (a config key; see
+                docs/model.md).
             freeze_psi: see :meth:`estimate_mask`; the paper freezes ψ in the joint stages.
             mask_pose_gradient: see :meth:`estimate_mask`.
 
         Returns:
-            MirrorNetOutputs.
+            MirrorNetOutputs; it records ``pose_source``, x* and ``annotated``, which the bounds
+            read from it.
         """
         _check_pose_source(pose_source)
         stacks = self.recognize(x)
         s_mean = stacks[-1]  # (B, K, h, w)
-        batch = s_mean.shape[0]
         s_logvar = self.pose_logvar(s_mean)  # (B, K, h, w)
         s = reparameterize(s_mean, s_logvar)  # Eq. 20, float32
+        annotated_mask = self._annotated_rows(s_mean, s_annotated, annotated)  # (B,) bool
+        # Rows whose s is the annotation (Eqs. 26-27 as written); none with pose_source="recognizer".
+        from_annotation = annotated_mask if pose_source == "annotation" else torch.zeros_like(annotated_mask)
+        if s_annotated is not None and pose_source == "annotation":
+            s = torch.where(from_annotation.view(-1, 1, 1, 1), s_annotated.to(s.dtype), s)
+        x_star = self._heatmap_size_image(x, x_star, s_mean)  # (B, 3, h, w)
+        s_mirror = self._mirror_input(s, s_mean, s_annotated, from_annotation)  # (B, K, h, w)
+        w = self.estimate_mask(x_star, s_mirror, freeze_psi=freeze_psi, mask_pose_gradient=mask_pose_gradient)
+        return MirrorNetOutputs(
+            stacks=stacks, s_mean=s_mean, s_logvar=s_logvar, s=s, s_mirror=s_mirror,
+            annotated=annotated_mask, pose_source=pose_source, x_star=x_star,
+            image=self.image_vae(x_star, s_mirror, w),  # draws a, g before z, as in Eqs. 21-23
+            pose=self.pose_vae(s_mirror),
+        )
 
+    @staticmethod
+    def _annotated_rows(s_mean: Tensor, s_annotated: Tensor | None, annotated: Tensor | None) -> Tensor:
+        """(B,) bool: the rows of the batch that carry an annotation, checked against ``s_mean``."""
+        batch = s_mean.shape[0]
         if s_annotated is None:
             if annotated is not None and bool((torch.as_tensor(annotated).float() > 0.5).any()):
                 raise ValueError("forward: 'annotated' marks annotated images but s_annotated is None")
-            annotated_mask = torch.zeros(batch, dtype=torch.bool, device=s_mean.device)
-        else:
-            if s_annotated.shape != s_mean.shape:
-                raise ValueError(
-                    f"forward: s_annotated has shape {tuple(s_annotated.shape)}, the recognizer "
-                    f"outputs {tuple(s_mean.shape)}"
-                )
-            if annotated is None:
-                annotated_mask = torch.ones(batch, dtype=torch.bool, device=s_mean.device)
-            else:
-                annotated_mask = torch.as_tensor(annotated, device=s_mean.device).reshape(-1).float() > 0.5
-                if annotated_mask.shape[0] != batch:
-                    raise ValueError(
-                        f"forward: annotated has {annotated_mask.shape[0]} entries for a batch of {batch}"
-                    )
-            if pose_source == "annotation":
-                s = torch.where(annotated_mask.view(-1, 1, 1, 1), s_annotated.to(s.dtype), s)
+            return torch.zeros(batch, dtype=torch.bool, device=s_mean.device)
+        if s_annotated.shape != s_mean.shape:
+            raise ValueError(
+                f"forward: s_annotated has shape {tuple(s_annotated.shape)}, the recognizer "
+                f"outputs {tuple(s_mean.shape)}"
+            )
+        if annotated is None:
+            return torch.ones(batch, dtype=torch.bool, device=s_mean.device)
+        rows = torch.as_tensor(annotated, device=s_mean.device).reshape(-1).float() > 0.5
+        if rows.shape[0] != batch:
+            raise ValueError(f"forward: annotated has {rows.shape[0]} entries for a batch of {batch}")
+        return rows
 
+    @staticmethod
+    def _heatmap_size_image(x: Tensor, x_star: Tensor | None, s_mean: Tensor) -> Tensor:
+        """x*: the given one, checked against the heatmap size, or x area-averaged to it."""
         if x_star is None:
-            x_star = shrink_image(x, tuple(s_mean.shape[-2:]))
-        elif x_star.shape[-2:] != s_mean.shape[-2:]:
+            return shrink_image(x, tuple(s_mean.shape[-2:]))
+        if x_star.shape[-2:] != s_mean.shape[-2:]:
             raise ValueError(
                 f"forward: x_star is {tuple(x_star.shape)}, the heatmaps are {tuple(s_mean.shape)}: "
                 "their spatial sizes must agree"
             )
+        return x_star
 
+    def _mirror_input(
+        self, s: Tensor, s_mean: Tensor, s_annotated: Tensor | None, from_annotation: Tensor
+    ) -> Tensor:
+        """The pose ψ, θ and δ see in the joint stages: s, or the bottleneck's re-rendering."""
         if self.pose_bottleneck is None:
-            s_mirror = s
-        else:
-            # The bottleneck reads the annotation or q_α's mean, not the sample (pose_bottleneck.py).
-            from_annotation = annotated_mask if pose_source == "annotation" else torch.zeros_like(annotated_mask)
-            source = s_mean if s_annotated is None else torch.where(
-                from_annotation.view(-1, 1, 1, 1), s_annotated.to(s_mean.dtype), s_mean
-            )
-            s_mirror = self.mirror_pose(source)
-        w = self.estimate_mask(x_star, s_mirror, freeze_psi=freeze_psi, mask_pose_gradient=mask_pose_gradient)
-        image = self.image_vae(x_star, s_mirror, w)
-        pose = self.pose_vae(s_mirror)
-        return MirrorNetOutputs(
-            stacks=stacks, s_mean=s_mean, s_logvar=s_logvar, s=s, s_mirror=s_mirror,
-            annotated=annotated_mask, pose_source=pose_source, x_star=x_star,
-            w=image.w, x_fg=image.x_fg, x_bg=image.x_bg,
-            a_mean=image.a_mean, a_logvar=image.a_logvar, a=image.a,
-            g_mean=image.g_mean, g_logvar=image.g_logvar, g=image.g,
-            z_mean=pose.z_mean, z_logvar=pose.z_logvar, z=pose.z,
-            x_mean=image.x_mean, x_logvar=image.x_logvar,
-            s_rec_mean=pose.s_rec_mean, s_rec_logvar=pose.s_rec_logvar,
+            return s
+        # The bottleneck reads the annotation or q_α's mean, not the sample (pose_bottleneck.py).
+        source = s_mean if s_annotated is None else torch.where(
+            from_annotation.view(-1, 1, 1, 1), s_annotated.to(s_mean.dtype), s_mean
         )
+        return self.mirror_pose(source)

@@ -1,8 +1,10 @@
-"""The objectives of MirrorNet, one function per equation of the paper (Secs. 3-4, Appendix A).
+"""The objectives of MirrorNet's sub-networks, one function per equation (Sec. 4, Appendix A).
 
-Every function returns a dict of named terms and ``"total"``, the bound to *maximise*
+Every ``*_objective`` returns a dict of named terms and ``"total"``, the bound to *maximise*
 (``loss = -out["total"]``). Each term is a positive log-quantity or KL, summed over its
-dimensions and averaged over the batch, so it can be logged as is:
+dimensions and averaged over the batch, so it can be logged as is; ``*_terms`` give the same
+terms per sample, (B,), for the joint bounds that add them up (:mod:`mirrornet.bounds`,
+Eqs. 15, 26-29):
 
 ========================  ==========================================================  ========
 function                  bound                                                       paper
@@ -11,20 +13,13 @@ recognizer_objective      log q_α(s | x), σ²_α = 0.01, summed over α's outp
 image_vae_objective       log p_θ(x* | s, a, g) − KL_a − KL_g, σ²_θ = 1               Eq. 31
 pose_vae_objective        log p_φ(s | z) − KL_z, σ²_φ = 1                             Eq. 34
 mask_objective            −MSE(w, silhouette)                                         Sec. 4.2
-unlabeled_elbo            fidelity + plausibility + H[q_α] − KL_a − KL_g − KL_z       Eqs. 15, 35
-labeled_elbo              fidelity + plausibility − KLs + λ log q_α(s | x)            Eqs. 26-28, 36
-semi_supervised_elbo      the two above over the rows of a mixed batch                Eq. 29
 ========================  ==========================================================  ========
 
 Term names: ``fidelity`` = log p_θ(x* | s, a, g); ``plausibility`` = log p_φ(s | z);
 ``entropy`` = H[q_α(s | x)]; ``kl_a``, ``kl_g``, ``kl_z`` = KL of q_β, q_γ, q_δ to N(0, I);
 ``log_q_alpha`` = log q_α(s | x) at the annotation (Eq. 28, before the factor λ).
 
-The labelled bound has two readings, chosen by ``pose_source`` (a config key; default
-"annotation"): Eq. 26-27 as written, with s = annotation, or the terms of Eq. 15 evaluated at
-s ~ q_α(s | x) plus λ log q_α(s_annotated | x). See :func:`labeled_elbo` and docs/model.md.
-
-Two more readings are config keys (docs/model.md):
+Readings that are config keys (docs/model.md):
 
 * ``generator_variance`` (``model.generator_variance``): ``"fixed"`` (default) evaluates
   log p_θ and log p_φ with σ²_θ = σ²_φ = 1 in every stage, as Secs. 4.2 and 4.3 fix them "for
@@ -38,17 +33,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
 
 import torch
 from torch import Tensor
 
-from mirrornet.distributions import (
-    gaussian_entropy,
-    gaussian_log_prob,
-    kl_to_standard_normal,
-)
-from mirrornet.model import POSE_SOURCES, MirrorNetOutputs
+from mirrornet import choices
+from mirrornet.distributions import gaussian_log_prob, kl_to_standard_normal
+from mirrornet.outputs import ImageVAEOutputs, PoseVAEOutputs
 
 __all__ = [
     "ALPHA_DRIVING_TERMS",
@@ -56,32 +47,30 @@ __all__ = [
     "ALPHA_SUPERVISIONS",
     "GENERATOR_VARIANCES",
     "DEFAULT_LAMBDA",
+    "batch_means",
+    "recognizer_terms",
     "recognizer_objective",
+    "image_vae_terms",
     "image_vae_objective",
+    "pose_vae_terms",
     "pose_vae_objective",
     "mask_objective",
-    "unlabeled_terms",
-    "labeled_terms",
-    "unlabeled_elbo",
-    "labeled_elbo",
-    "semi_supervised_elbo",
-    "unlabeled_weight_at",
 ]
 
 #: log σ²_α with σ²_α = 0.01, the recognizer's fixed variance (Sec. 4.1).
-ALPHA_LOGVAR: float = math.log(0.01)
+ALPHA_LOGVAR: float = math.log(choices.DEFAULT_ALPHA_VARIANCE)
 #: λ of Eq. 27 (the paper uses 0.01 in all experiments).
-DEFAULT_LAMBDA: float = 0.01
+DEFAULT_LAMBDA: float = choices.DEFAULT_LAMBDA
 #: log σ² = 0, i.e. σ²_θ = σ²_φ = 1 (Secs. 4.2, 4.3: "fixed to 1 for stability").
 _UNIT_LOGVAR: float = 0.0
 #: Readings of the generators' variances σ²_θ, σ²_φ (``model.generator_variance``).
-GENERATOR_VARIANCES: tuple[str, ...] = ("fixed", "learned")
+GENERATOR_VARIANCES: tuple[str, ...] = choices.GENERATOR_VARIANCES
 #: The terms of the joint bounds through which α is trained, under the names each joint
 #: objective returns them as they enter its total (the entropy H[q_α] is constant while σ_α is
 #: fixed). Their gradient norms into α are logged as ``alpha_grad/<term>``.
 ALPHA_DRIVING_TERMS: tuple[str, ...] = ("fidelity", "plausibility", "lambda_log_q_alpha")
 #: Which outputs of α the Gaussian log q_α(s | x) supervises (``model.alpha_supervision``).
-ALPHA_SUPERVISIONS: tuple[str, ...] = ("all_outputs", "last_output")
+ALPHA_SUPERVISIONS: tuple[str, ...] = choices.ALPHA_SUPERVISIONS
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -109,33 +98,6 @@ def _pose_logvar(branch: Tensor, learned: bool, pose_variance: float | None) -> 
     return branch.clamp_min(floor) if learned else floor
 
 
-def _generator_logvars(
-    out, generator_variance: str, pose_variance: float | None = None
-) -> tuple[Tensor | float, Tensor | float]:
-    """log σ²_θ and log σ²_φ of the joint bounds: 0 (σ² = 1) or the generators' branches, σ²_φ
-    replaced (fixed) or floored (learned) by ``pose_variance`` when given."""
-    _check_choice("generator_variance", generator_variance, GENERATOR_VARIANCES)
-    learned = generator_variance == "learned"
-    x_logvar = out.x_logvar if learned else _UNIT_LOGVAR
-    return x_logvar, _pose_logvar(out.s_rec_logvar, learned, pose_variance)
-
-
-class _ImageVAELike(Protocol):
-    x_mean: Tensor
-    x_logvar: Tensor
-    a_mean: Tensor
-    a_logvar: Tensor
-    g_mean: Tensor
-    g_logvar: Tensor
-
-
-class _PoseVAELike(Protocol):
-    z_mean: Tensor
-    z_logvar: Tensor
-    s_rec_mean: Tensor
-    s_rec_logvar: Tensor
-
-
 def _check_shape(name: str, value: Tensor, expected: torch.Size) -> None:
     if value.shape != expected:
         raise ValueError(f"{name} has shape {tuple(value.shape)}, expected {tuple(expected)}")
@@ -152,28 +114,43 @@ def _joint_weight(weights: Tensor | None, heatmaps: Tensor) -> Tensor | None:
     return weights[:, :, None, None]
 
 
-def _reduce(terms: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Per-sample terms (B,) -> batch means (scalars)."""
+def batch_means(terms: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Per-sample terms, each (B,), to their batch means (scalars): "mean over the batch".
+
+    Args:
+        terms: name → (B,) tensor.
+
+    Returns:
+        name → 0-dim tensor.
+    """
     return {name: value.mean() for name, value in terms.items()}
 
 
-def _mean_or_zero(values: Tensor) -> Tensor:
-    """Mean of a possibly empty (n,) tensor; 0 for an empty one (instead of NaN)."""
-    return values.mean() if values.numel() > 0 else values.new_zeros(())
-
-
 # --------------------------------------------------------------------------------------------
-# Pretraining objectives (Sec. 4).
-def _log_q_alpha_per_output(
-    outputs: list[Tensor], target: Tensor, weights: Tensor | None, logvar: Tensor | float
-) -> list[Tensor]:
-    """Eq. 28 at the annotation for each supervised output of α, each (B,)."""
-    weight = _joint_weight(weights, target)
-    per_output = []
+# The objective of each sub-network (Sec. 4), per sample (``*_terms``) and batch-averaged.
+def recognizer_terms(
+    stacks: Tensor | Sequence[Tensor],
+    target: Tensor,
+    weights: Tensor | None = None,
+    logvar: Tensor | float = ALPHA_LOGVAR,
+    alpha_supervision: str = choices.DEFAULT_ALPHA_SUPERVISION,
+) -> dict[str, Tensor]:
+    """Eq. 28 at the annotation, per sample: log q_α(s | x) summed over the outputs of α that
+    Eq. 30 supervises. Arguments as :func:`recognizer_objective`.
+
+    Returns:
+        {"log_q_alpha", and "log_q_alpha_stack<i>" per stack when > 1 is supervised}, each (B,).
+    """
+    outputs = _supervised_outputs(stacks, alpha_supervision)
+    weight = _joint_weight(weights, target)  # (B, K, 1, 1) or None
+    per_stack = []
     for i, mean in enumerate(outputs):
         _check_shape(f"alpha output {i}", mean, target.shape)
-        per_output.append(gaussian_log_prob(target, mean, logvar, weight=weight))  # (B,)
-    return per_output
+        per_stack.append(gaussian_log_prob(target, mean, logvar, weight=weight))  # (B,)
+    terms = {"log_q_alpha": torch.stack(per_stack).sum(0)}
+    if len(per_stack) > 1:
+        terms.update({f"log_q_alpha_stack{i}": v for i, v in enumerate(per_stack)})
+    return terms
 
 
 def recognizer_objective(
@@ -181,7 +158,7 @@ def recognizer_objective(
     target: Tensor,
     weights: Tensor | None = None,
     logvar: Tensor | float = ALPHA_LOGVAR,
-    alpha_supervision: str = "all_outputs",
+    alpha_supervision: str = choices.DEFAULT_ALPHA_SUPERVISION,
 ) -> dict[str, Tensor]:
     """Eq. 30: log q_α(s | x) at the annotation, σ²_α fixed (0.01 in the paper).
 
@@ -200,53 +177,94 @@ def recognizer_objective(
         {"log_q_alpha": Σ over the supervised stacks, "log_q_alpha_stack<i>": per stack (when
         > 1 stack is supervised), "total": = log_q_alpha}.
     """
-    outputs = _supervised_outputs(stacks, alpha_supervision)
-    per_stack = _log_q_alpha_per_output(outputs, target, weights, logvar)
-    terms = {"log_q_alpha": torch.stack(per_stack).sum(0)}
-    if len(per_stack) > 1:
-        terms.update({f"log_q_alpha_stack{i}": v for i, v in enumerate(per_stack)})
-    result = _reduce(terms)
+    result = batch_means(recognizer_terms(stacks, target, weights, logvar, alpha_supervision))
     result["total"] = result["log_q_alpha"]
     return result
 
 
+def image_vae_terms(out: ImageVAEOutputs, x_star: Tensor, learned_variance: bool = False) -> dict[str, Tensor]:
+    """Eq. 31 per sample: log p_θ(x* | s, a, g), KL(q_β ‖ p(a)), KL(q_γ ‖ p(g)), each (B,), and
+    ``total`` = fidelity − KL_a − KL_g, one Monte Carlo sample of a and g. σ²_θ as in
+    :func:`image_vae_objective`.
+
+    Args:
+        out: :class:`~mirrornet.outputs.ImageVAEOutputs` (``MirrorNet.image_vae``, or the
+            ``image`` part of a forward pass).
+        x_star: (B, 3, h, w) the shrunk image x*.
+        learned_variance: use ``out.x_logvar`` instead of σ²_θ = 1.
+
+    Returns:
+        {"fidelity", "kl_a", "kl_g", "total"}, each (B,).
+    """
+    _check_shape("x_star", x_star, out.x_mean.shape)
+    logvar = out.x_logvar if learned_variance else _UNIT_LOGVAR
+    terms = {
+        "fidelity": gaussian_log_prob(x_star, out.x_mean, logvar),  # log p_θ(x* | s, a, g)
+        "kl_a": kl_to_standard_normal(out.a_mean, out.a_logvar),
+        "kl_g": kl_to_standard_normal(out.g_mean, out.g_logvar),
+    }
+    terms["total"] = terms["fidelity"] - terms["kl_a"] - terms["kl_g"]
+    return terms
+
+
 def image_vae_objective(
-    out: _ImageVAELike, x_star: Tensor, learned_variance: bool = False
+    out: ImageVAEOutputs, x_star: Tensor, learned_variance: bool = False
 ) -> dict[str, Tensor]:
     """Eq. 31: log p_θ(x* | s, a, g) − KL(q_β ‖ p(a)) − KL(q_γ ‖ p(g)).
 
     The paper fixes σ²_θ = 1 for stability, so θ's log-variance branch is ignored unless
-    ``learned_variance``. Sum over dimensions, mean over the batch.
+    ``learned_variance``. Sum over dimensions, mean over the batch (per sample:
+    :func:`image_vae_terms`).
 
     Args:
-        out: :class:`~mirrornet.model.ImageVAEOutputs` (or MirrorNetOutputs).
+        out: :class:`~mirrornet.outputs.ImageVAEOutputs`.
         x_star: (B, 3, h, w) the shrunk image x*.
         learned_variance: use ``out.x_logvar`` instead of σ²_θ = 1.
 
     Returns:
         {"fidelity", "kl_a", "kl_g", "total"}.
     """
-    _check_shape("image_vae_objective: x_star", x_star, out.x_mean.shape)
-    logvar = out.x_logvar if learned_variance else _UNIT_LOGVAR
-    terms = {
-        "fidelity": gaussian_log_prob(x_star, out.x_mean, logvar),
-        "kl_a": kl_to_standard_normal(out.a_mean, out.a_logvar),
-        "kl_g": kl_to_standard_normal(out.g_mean, out.g_logvar),
-    }
-    result = _reduce(terms)
+    terms = image_vae_terms(out, x_star, learned_variance)
+    result = batch_means({name: terms[name] for name in ("fidelity", "kl_a", "kl_g")})
     result["total"] = result["fidelity"] - result["kl_a"] - result["kl_g"]
     return result
 
 
+def pose_vae_terms(
+    out: PoseVAEOutputs, s: Tensor, learned_variance: bool = False, pose_variance: float | None = None
+) -> dict[str, Tensor]:
+    """Eq. 34 per sample: log p_φ(s | z) and KL(q_δ(z | s) ‖ p(z)), each (B,), and ``total`` =
+    plausibility − KL_z, one Monte Carlo sample of z. σ²_φ as in :func:`pose_vae_objective`.
+
+    Args:
+        out: :class:`~mirrornet.outputs.PoseVAEOutputs` (``MirrorNet.pose_vae``, or the
+            ``pose`` part of a forward pass).
+        s: (B, K, h, w) the pose heatmaps that were encoded.
+        learned_variance: use ``out.s_rec_logvar`` instead of σ²_φ = 1.
+        pose_variance: σ²_φ instead of 1; with ``learned_variance`` a floor on the decoder's.
+
+    Returns:
+        {"plausibility", "kl_z", "total"}, each (B,).
+    """
+    _check_shape("s", s, out.s_rec_mean.shape)
+    logvar = _pose_logvar(out.s_rec_logvar, learned_variance, pose_variance)
+    terms = {
+        "plausibility": gaussian_log_prob(s, out.s_rec_mean, logvar),  # log p_φ(s | z)
+        "kl_z": kl_to_standard_normal(out.z_mean, out.z_logvar),
+    }
+    terms["total"] = terms["plausibility"] - terms["kl_z"]
+    return terms
+
+
 def pose_vae_objective(
-    out: _PoseVAELike, s: Tensor, learned_variance: bool = False, pose_variance: float | None = None
+    out: PoseVAEOutputs, s: Tensor, learned_variance: bool = False, pose_variance: float | None = None
 ) -> dict[str, Tensor]:
     """Eq. 34: log p_φ(s | z) − KL(q_δ(z | s) ‖ p(z)), with σ²_φ fixed to 1.
 
-    Sum over dimensions, mean over the batch.
+    Sum over dimensions, mean over the batch (per sample: :func:`pose_vae_terms`).
 
     Args:
-        out: :class:`~mirrornet.model.PoseVAEOutputs`.
+        out: :class:`~mirrornet.outputs.PoseVAEOutputs`.
         s: (B, K, h, w) the pose heatmaps that were encoded.
         learned_variance: use ``out.s_rec_logvar`` instead of σ²_φ = 1.
         pose_variance: σ²_φ instead of 1 (``model.pose_variance``, not in the paper); with
@@ -255,13 +273,8 @@ def pose_vae_objective(
     Returns:
         {"plausibility", "kl_z", "total"}.
     """
-    _check_shape("pose_vae_objective: s", s, out.s_rec_mean.shape)
-    logvar = _pose_logvar(out.s_rec_logvar, learned_variance, pose_variance)
-    terms = {
-        "plausibility": gaussian_log_prob(s, out.s_rec_mean, logvar),
-        "kl_z": kl_to_standard_normal(out.z_mean, out.z_logvar),
-    }
-    result = _reduce(terms)
+    terms = pose_vae_terms(out, s, learned_variance, pose_variance)
+    result = batch_means({name: terms[name] for name in ("plausibility", "kl_z")})
     result["total"] = result["plausibility"] - result["kl_z"]
     return result
 
@@ -295,298 +308,3 @@ def mask_objective(
         _check_shape("mask_objective: has_silhouette", keep, per_sample.shape)
     mse = (per_sample * keep).sum() / keep.sum().clamp_min(1.0)
     return {"mse": mse, "total": -mse}
-
-
-# --------------------------------------------------------------------------------------------
-# Joint stages (Secs. 3.3-3.5).
-def _check_pose_source(pose_source: str) -> None:
-    if pose_source not in POSE_SOURCES:
-        raise ValueError(f"pose_source must be one of {POSE_SOURCES}, got {pose_source!r}")
-
-
-def _s_is_annotation(out: MirrorNetOutputs) -> Tensor:
-    """(B,) bool: rows of ``out`` whose s is the annotation rather than a sample of q_α."""
-    if out.pose_source == "annotation":
-        return out.annotated
-    return torch.zeros_like(out.annotated)
-
-
-def _mirror_terms(
-    out: MirrorNetOutputs, x_star: Tensor, generator_variance: str, pose_variance: float | None
-) -> dict[str, Tensor]:
-    """The terms shared by Eqs. 15 and 26, per sample (B,): fidelity, plausibility, three KLs.
-
-    ``generator_variance="fixed"`` evaluates both generators with σ² = 1 (Secs. 4.2, 4.3), so
-    their variance branches are unused; ``"learned"`` uses those branches (Figs. 6-7).
-    """
-    _check_shape("x_star", x_star, out.x_mean.shape)
-    x_logvar, s_rec_logvar = _generator_logvars(out, generator_variance, pose_variance)
-    return {
-        "fidelity": gaussian_log_prob(x_star, out.x_mean, x_logvar),  # log p_θ(x*|s,a,g)
-        "plausibility": gaussian_log_prob(out.s_mirror, out.s_rec_mean, s_rec_logvar),  # log p_φ(s|z)
-        "kl_a": kl_to_standard_normal(out.a_mean, out.a_logvar),
-        "kl_g": kl_to_standard_normal(out.g_mean, out.g_logvar),
-        "kl_z": kl_to_standard_normal(out.z_mean, out.z_logvar),
-    }
-
-
-def unlabeled_terms(
-    out: MirrorNetOutputs,
-    x_star: Tensor | None = None,
-    generator_variance: str = "fixed",
-    pose_variance: float | None = None,
-) -> dict[str, Tensor]:
-    """Eq. 15 / 35 per sample: the terms and ``total`` of L^X_n, each of shape (B,).
-
-    L^X_n = log p_θ(x* | s, a, g) + log p_φ(s | z) + H[q_α(s | x)] − KL_a − KL_g − KL_z,
-    one Monte Carlo sample of s, a, g, z (Sec. 3.3.2); the entropy is analytic.
-
-    Args:
-        out: MirrorNet outputs in which s is a sample of q_α on every row.
-        x_star: (B, 3, h, w); None uses ``out.x_star``.
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
-
-    Returns:
-        {"fidelity", "plausibility", "entropy", "kl_a", "kl_g", "kl_z", "total"}, each (B,).
-    """
-    x_star = out.x_star if x_star is None else x_star
-    if bool(_s_is_annotation(out).any()):
-        raise ValueError(
-            "unlabeled bound: some rows of out hold s = annotation (pose_source='annotation'); "
-            "Eq. 15 needs s ~ q_alpha(s|x) — use labeled/semi_supervised_elbo for those rows"
-        )
-    terms = _mirror_terms(out, x_star, generator_variance, pose_variance)
-    terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)  # H[q_α(s|x)]
-    terms["total"] = (
-        terms["fidelity"] + terms["plausibility"] + terms["entropy"]
-        - terms["kl_a"] - terms["kl_g"] - terms["kl_z"]
-    )
-    return terms
-
-
-def labeled_terms(
-    out: MirrorNetOutputs,
-    x_star: Tensor | None,
-    target: Tensor,
-    weights: Tensor | None = None,
-    lam: float = DEFAULT_LAMBDA,
-    pose_source: str = "annotation",
-    generator_variance: str = "fixed",
-    alpha_supervision: str = "all_outputs",
-    pose_variance: float | None = None,
-) -> dict[str, Tensor]:
-    """Eqs. 26-28 / 36 per sample: the terms and ``total`` of L^{X,S}_{n,λ}, each (B,).
-
-    ``pose_source="annotation"`` (Eqs. 26-27 as written): s is the annotation, so
-    total = fidelity + plausibility − KL_a − KL_g − KL_z + λ·log_q_alpha, and α receives a
-    gradient only through λ·log q_α(s | x).
-
-    ``pose_source="recognizer"``: fidelity, plausibility and the KLs are evaluated at
-    s ~ q_α(s | x) as in Eq. 15, with the entropy H[q_α] of Eq. 15 included (a constant while
-    σ_α is fixed), plus λ·log q_α(s_annotated | x); the two mirrors then send gradients to α
-    on annotated images too.
-
-    log_q_alpha is Eq. 28 at the annotation under q_α's variance, summed over the outputs of α
-    that Eq. 30 supervises (every hourglass stack with ``alpha_supervision="all_outputs"``, the
-    last output only with ``"last_output"``); joints with weight 0 are left out.
-
-    Args:
-        out: MirrorNet outputs computed with the same ``pose_source``.
-        x_star: (B, 3, h, w); None uses ``out.x_star``.
-        target: (B, K, h, w) annotated heatmaps.
-        weights: (B, K) joint weights (0 = not annotated); None weighs every joint 1.
-        lam: λ of Eq. 27.
-        pose_source: "annotation" or "recognizer".
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
-        alpha_supervision: ``"all_outputs"`` or ``"last_output"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
-
-    Returns:
-        {"fidelity", "plausibility", ["entropy",] "kl_a", "kl_g", "kl_z", "log_q_alpha",
-        "total"}, each (B,).
-    """
-    _check_pose_source(pose_source)
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam (λ of Eq. 27) must be a finite number ≥ 0, got {lam!r}")
-    x_star = out.x_star if x_star is None else x_star
-    _check_shape("target", target, out.s_mean.shape)
-    from_annotation = _s_is_annotation(out)
-    if pose_source == "annotation" and not bool(from_annotation.all()):
-        raise ValueError(
-            "labeled bound with pose_source='annotation' needs s = annotation on every row, but out "
-            f"was computed with pose_source={out.pose_source!r} and annotated="
-            f"{out.annotated.tolist()}; call MirrorNet.forward with the same pose_source"
-        )
-    if pose_source == "recognizer" and bool(from_annotation.any()):
-        raise ValueError(
-            "labeled bound with pose_source='recognizer' needs s ~ q_alpha on every row, but out was "
-            "computed with pose_source='annotation'; call MirrorNet.forward with the same pose_source"
-        )
-    terms = _mirror_terms(out, x_star, generator_variance, pose_variance)
-    total = terms["fidelity"] + terms["plausibility"] - terms["kl_a"] - terms["kl_g"] - terms["kl_z"]
-    if pose_source == "recognizer":
-        terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)
-        total = total + terms["entropy"]
-    # Eq. 28: log q_α(s_n | x_n) at the annotation, over the outputs Eq. 30 supervises.
-    outputs = _supervised_outputs(out.stacks or [out.s_mean], alpha_supervision)
-    per_output = _log_q_alpha_per_output(outputs, target, weights, out.s_logvar)
-    terms["log_q_alpha"] = torch.stack(per_output).sum(0)
-    terms["total"] = total + lam * terms["log_q_alpha"]
-    return terms
-
-
-def unlabeled_elbo(
-    out: MirrorNetOutputs,
-    x_star: Tensor | None = None,
-    generator_variance: str = "fixed",
-    pose_variance: float | None = None,
-) -> dict[str, Tensor]:
-    """Eq. 15 / 35, the bound L^X on an image without annotation.
-
-    fidelity log p_θ(x* | s, a, g) + plausibility log p_φ(s | z) + entropy H[q_α(s | x)]
-    − KL(q_β ‖ N(0, I)) − KL(q_γ ‖ N(0, I)) − KL(q_δ ‖ N(0, I)), with s, a, g, z drawn by
-    Eqs. 20-23. Sum over dimensions, mean over the batch.
-
-    Args:
-        out: outputs of :meth:`MirrorNet.forward` (s sampled on every row).
-        x_star: (B, 3, h, w); None uses ``out.x_star``.
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
-
-    Returns:
-        {"fidelity", "plausibility", "entropy", "kl_a", "kl_g", "kl_z", "total"}, scalars.
-    """
-    return _reduce(unlabeled_terms(out, x_star, generator_variance, pose_variance))
-
-
-def labeled_elbo(
-    out: MirrorNetOutputs,
-    x_star: Tensor | None,
-    target: Tensor,
-    weights: Tensor | None = None,
-    lam: float = DEFAULT_LAMBDA,
-    pose_source: str = "annotation",
-    generator_variance: str = "fixed",
-    alpha_supervision: str = "all_outputs",
-    pose_variance: float | None = None,
-) -> dict[str, Tensor]:
-    """Eqs. 26-28 / 36, the bound L^{X,S}_λ on annotated images.
-
-    See :func:`labeled_terms` for the two readings selected by ``pose_source``. Sum over
-    dimensions, mean over the batch.
-
-    Args:
-        out: outputs of :meth:`MirrorNet.forward` with the same ``pose_source``.
-        x_star: (B, 3, h, w); None uses ``out.x_star``.
-        target: (B, K, h, w) annotated heatmaps.
-        weights: (B, K) joint weights; None weighs every joint 1.
-        lam: λ of Eq. 27 (0.01 in the paper).
-        pose_source: "annotation" (default, Eq. 26-27 as written) or "recognizer".
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, default) or ``"learned"``.
-        alpha_supervision: ``"all_outputs"`` (default) or ``"last_output"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
-
-    Returns:
-        {"fidelity", "plausibility", ["entropy",] "kl_a", "kl_g", "kl_z", "log_q_alpha",
-        "lambda_log_q_alpha", "total"}, scalars.
-    """
-    result = _reduce(
-        labeled_terms(
-            out, x_star, target, weights, lam, pose_source, generator_variance, alpha_supervision, pose_variance
-        )
-    )
-    # The λ term as it enters the total (the share through which α is supervised).
-    result["lambda_log_q_alpha"] = lam * result["log_q_alpha"]
-    return result
-
-
-def unlabeled_weight_at(epochs_done: float, weight: float = 1.0, rampup_epochs: float = 0.0) -> float:
-    """w_u of :func:`semi_supervised_elbo` after ``epochs_done`` epochs of the stage.
-
-    ``weight`` × exp(−5 (1 − t)²) with t = min(1, epochs_done / rampup_epochs): the sigmoid-shaped
-    ramp of semi-supervised learning's consistency weights (Laine & Aila, 2017), which starts at
-    weight·e⁻⁵ ≈ 0.007·weight and reaches ``weight`` after ``rampup_epochs``. Without a ramp
-    (``rampup_epochs`` 0) the weight is constant, the paper's Eq. 29 with ``weight`` 1.
-
-    Args:
-        epochs_done: fractional epochs of the semi-supervised stage done (≥ 0).
-        weight: the final weight w_u.
-        rampup_epochs: the ramp's length in epochs (0: no ramp).
-
-    Returns:
-        The weight.
-    """
-    if rampup_epochs <= 0:
-        return float(weight)
-    t = min(1.0, max(0.0, epochs_done) / rampup_epochs)
-    return float(weight) * math.exp(-5.0 * (1.0 - t) ** 2)
-
-
-def semi_supervised_elbo(
-    out: MirrorNetOutputs,
-    x_star: Tensor | None,
-    target: Tensor,
-    weights: Tensor | None,
-    annotated: Tensor,
-    lam: float = DEFAULT_LAMBDA,
-    pose_source: str = "annotation",
-    generator_variance: str = "fixed",
-    alpha_supervision: str = "all_outputs",
-    pose_variance: float | None = None,
-    unlabeled_weight: float = 1.0,
-) -> dict[str, Tensor]:
-    """Eq. 29: L = Σ_{n annotated} L^{X,S}_{n,λ} + Σ_{n not annotated} L^X_n, over a mixed batch.
-
-    total = (sum of the labelled bounds over annotated rows + w_u × the sum of the unlabelled
-    bounds over the other rows) / B, i.e. sum over dimensions, mean over the batch; the paper's
-    Eq. 29 is w_u = 1. A weight w_u < 1 (e.g. ramped up from 0, ``train.unlabeled_weight`` and
-    ``train.unlabeled_rampup_epochs``) is not in the paper. Terms are logged per
-    kind, averaged over the rows of that kind (0 when there are none): "labeled/<term>" and
-    "unlabeled/<term>", plus "labeled/total" and "unlabeled/total".
-
-    Args:
-        out: outputs of :meth:`MirrorNet.forward` with ``annotated`` and ``pose_source``.
-        x_star: (B, 3, h, w); None uses ``out.x_star``.
-        target: (B, K, h, w) annotated heatmaps (rows of non-annotated images ignored).
-        weights: (B, K) joint weights, or None.
-        annotated: (B,) bool/float, 1 for an annotated image.
-        lam: λ of Eq. 27.
-        pose_source: "annotation" or "recognizer", as passed to MirrorNet.forward.
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, default) or ``"learned"``.
-        alpha_supervision: ``"all_outputs"`` (default) or ``"last_output"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
-        unlabeled_weight: w_u ≥ 0, the weight of the unlabelled rows' bounds (1 in Eq. 29).
-
-    Returns:
-        Dict of scalars: "total", the batch shares and the per-kind terms.
-    """
-    if not (math.isfinite(unlabeled_weight) and unlabeled_weight >= 0):
-        raise ValueError(f"unlabeled_weight must be a finite number >= 0, got {unlabeled_weight!r}")
-    _check_pose_source(pose_source)
-    batch = out.s_mean.shape[0]
-    is_labeled = torch.as_tensor(annotated, device=out.s_mean.device).reshape(-1).float() > 0.5
-    _check_shape("annotated", is_labeled, torch.Size([batch]))
-    if pose_source == "annotation" and not torch.equal(is_labeled, _s_is_annotation(out)):
-        raise ValueError(
-            f"semi_supervised_elbo: annotated={is_labeled.tolist()} differs from the rows where "
-            f"MirrorNet.forward put s = annotation ({_s_is_annotation(out).tolist()}); pass the "
-            "same annotated mask and pose_source to both"
-        )
-    labeled_rows = is_labeled.nonzero().flatten()
-    unlabeled_rows = (~is_labeled).nonzero().flatten()
-    weights_sub = None if weights is None else weights[labeled_rows]
-    x_star = out.x_star if x_star is None else x_star
-    lab = labeled_terms(
-        out.select(labeled_rows), x_star[labeled_rows], target[labeled_rows], weights_sub,
-        lam, pose_source, generator_variance, alpha_supervision, pose_variance,
-    )
-    unl = unlabeled_terms(out.select(unlabeled_rows), x_star[unlabeled_rows], generator_variance, pose_variance)
-    result = {"total": (lab["total"].sum() + unlabeled_weight * unl["total"].sum()) / batch}
-    for term in ("fidelity", "plausibility"):  # as they enter the total (for alpha_grad/<term>)
-        result[term] = (lab[term].sum() + unlabeled_weight * unl[term].sum()) / batch
-    result["lambda_log_q_alpha"] = lam * lab["log_q_alpha"].sum() / batch
-    result.update({f"labeled/{k}": _mean_or_zero(v) for k, v in lab.items()})
-    result.update({f"unlabeled/{k}": _mean_or_zero(v) for k, v in unl.items()})
-    result["unlabeled_weight"] = torch.tensor(float(unlabeled_weight), device=result["total"].device)
-    return result

@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mirrornet import choices
+
 __all__ = [
     "BACKENDS",
     "BackendChoice",
@@ -52,7 +54,7 @@ __all__ = [
 ]
 
 #: The values of ``--backend``.
-BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+BACKENDS: tuple[str, ...] = choices.BACKENDS
 
 #: ``auto`` exports α only for jobs of at least this many crops (or when the export is cached):
 #: below it, exporting (seconds to a minute for the paper's networks) costs more than it saves.
@@ -241,7 +243,7 @@ class BackendChoice:
     Attributes:
         backend: ``torch`` or ``onnx``.
         runner: an object with ``recognize(x) -> [heatmaps]`` (the model, or an
-            :class:`OnnxRecognizer`), for :func:`mirrornet.training.evaluation.predict_batch`.
+            :class:`OnnxRecognizer`), for :func:`mirrornet.inference.predict_batch`.
         reason: one sentence saying why this backend was chosen.
         seconds: per backend, the best time of the probe batch (``auto`` only).
         max_difference: the largest heatmap difference between the backends on the probe batch.

@@ -240,7 +240,9 @@ def pose_lower_bound(
 
     Sum over all dimensions of s (K·h·w) and of z; the expectation over q_δ(z|s) is a mean over
     ``num_samples`` reparametrised draws (Eq. 23) from a private generator seeded by ``seed``, so
-    two calls on the same poses give the same numbers.
+    two calls on the same poses give the same numbers. Each draw's terms are the pose VAE's
+    training terms (:func:`mirrornet.objectives.pose_vae_terms`), z is drawn by
+    :func:`mirrornet.distributions.reparameterize` (log-variances clamped as everywhere).
 
     Args:
         delta: δ, q_δ(z|s): s (B, K, h, w) -> (z_mean, z_logvar), each (B, C, h/8, w/8).
@@ -256,7 +258,9 @@ def pose_lower_bound(
     Returns:
         (N,) float tensor on the CPU (nats).
     """
-    from mirrornet.distributions import gaussian_log_prob, kl_to_standard_normal
+    from mirrornet.distributions import reparameterize
+    from mirrornet.objectives import pose_vae_terms
+    from mirrornet.outputs import PoseVAEOutputs
 
     if s.ndim != 4:
         raise ValueError(f"pose_lower_bound: s must be (N, K, h, w), got {tuple(s.shape)}")
@@ -267,17 +271,16 @@ def pose_lower_bound(
     values = []
     for start in range(0, s.shape[0], batch_size):
         s_b = s[start:start + batch_size].to(device=device, dtype=torch.float32)  # (B, K, h, w)
-        z_mean, z_logvar = delta(s_b)  # (B, C, h/8, w/8)
-        kl = kl_to_standard_normal(z_mean, z_logvar)  # (B,)
-        log_lik = torch.zeros(s_b.shape[0], device=device)
+        z_mean, z_logvar = delta(s_b)  # (B, C, h/8, w/8), once for every draw
+        log_lik = torch.zeros(s_b.shape[0], device=device)  # (B,)
         for _ in range(num_samples):
             eps = torch.randn(z_mean.shape, generator=generator).to(device)
-            z = z_mean + torch.exp(0.5 * z_logvar) * eps  # Eq. 23
+            z = reparameterize(z_mean, z_logvar, eps)  # Eq. 23
             s_mean, s_logvar = phi(z)  # (B, K, h, w)
-            if fixed_variance:
-                s_logvar = torch.zeros_like(s_mean)
-            log_lik += gaussian_log_prob(s_b, s_mean, s_logvar)
-        values.append((log_lik / num_samples - kl).cpu())
+            draw = PoseVAEOutputs(z_mean=z_mean, z_logvar=z_logvar, z=z, s_rec_mean=s_mean, s_rec_logvar=s_logvar)
+            terms = pose_vae_terms(draw, s_b, learned_variance=not fixed_variance)  # each (B,)
+            log_lik += terms["plausibility"]
+        values.append((log_lik / num_samples - terms["kl_z"]).cpu())  # KL_z is the same for every draw
     return torch.cat(values)
 
 

@@ -28,6 +28,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from mirrornet import choices
+
 #: Added to a heatmap's total weight so that an empty heatmap has defined coordinates.
 _EMPTY_MASS = 1e-4
 
@@ -35,7 +37,7 @@ __all__ = ["POSE_BOTTLENECKS", "CoordinateBottleneck", "heatmap_centroids", "ren
 
 #: Values of ``model.pose_bottleneck``: ``none`` (the paper: the mirrors see α's heatmaps) or
 #: ``coordinates`` (the mirrors see heatmaps re-rendered from differentiable joint coordinates).
-POSE_BOTTLENECKS: tuple[str, ...] = ("none", "coordinates")
+POSE_BOTTLENECKS: tuple[str, ...] = choices.POSE_BOTTLENECKS
 
 
 def _pixel_grid(height: int, width: int, like: Tensor) -> tuple[Tensor, Tensor]:
@@ -46,7 +48,7 @@ def _pixel_grid(height: int, width: int, like: Tensor) -> tuple[Tensor, Tensor]:
     return grid_x.reshape(-1), grid_y.reshape(-1)
 
 
-def heatmap_centroids(heatmaps: Tensor, power: float = 2.0) -> Tensor:
+def heatmap_centroids(heatmaps: Tensor, power: float = choices.DEFAULT_BOTTLENECK_POWER) -> Tensor:
     """Differentiable joint coordinates: the centroid of relu(s)^power over each heatmap.
 
     Args:
@@ -94,7 +96,7 @@ class CoordinateBottleneck(nn.Module):
         power: the centroid's weighting exponent (:func:`heatmap_centroids`).
     """
 
-    def __init__(self, sigma: float = 1.0, power: float = 2.0) -> None:
+    def __init__(self, sigma: float = 1.0, power: float = choices.DEFAULT_BOTTLENECK_POWER) -> None:
         super().__init__()
         if not (math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"pose bottleneck sigma must be a positive number, got {sigma!r}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from mirrornet.config import Config
-from mirrornet.fileio import write_json_atomic
+from mirrornet.fileio import atomic_path, write_json_atomic
 from mirrornet.skeleton import JOINT_NAMES, LIMBS, NUM_JOINTS
 
 __all__ = [
@@ -202,67 +201,91 @@ def predict_images(
         PredictError: a missing image, or one that the boxes file has no (usable) box for;
             mirrornet.data.images errors name unreadable images. Not raised with ``on_error``.
     """
-    from mirrornet.data import PoseDataset, load_image
+    from mirrornet.console import progress_bar
+    from mirrornet.data.builders import build_codec_for, build_transform
     from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
-    from mirrornet.data.records import PoseRecord
-    from mirrornet.training.datamodule import build_codec_for, build_transform
-    from mirrornet.training.evaluation import predict_batch
+    from mirrornet.inference import predict_batch
+    from mirrornet.onnx_runtime import runner_for
 
     codec = build_codec_for(config)
     transform = build_transform(config, augment=False)
     model.eval().to(device)
-    from mirrornet.onnx_runtime import runner_for
-
     runner = runner_for(model, backend, device, tuple(config.data.input_size), expected_crops=len(images))
     results: list[dict[str, Any]] = []
-    from mirrornet.console import progress_bar
-
-    iterator = progress_bar(images, progress, desc="predict")
-    for given in iterator:
+    for given in progress_bar(images, progress, desc="predict"):
         name = str(given)
-        image_path = Path(given)
         try:
-            if image_path.is_dir():
-                raise PredictError(f"image {name} is a folder, not an image file")
-            if not image_path.is_file():
-                raise PredictError(f"image not found: {name}")
-            image = load_image(image_path)  # (H, W, 3) uint8, upright; names the file if unreadable
-            height, width = image.shape[:2]
-            person_boxes = _image_boxes(name, (width, height), boxes)
+            image, person_boxes = _read_image(name, boxes)
         except (PredictError, DatasetFormatError, DatasetFileNotFoundError) as exc:
             if on_error is None:
                 raise
             on_error(name, exc)
             continue
-        records = []
-        for box in person_boxes:
-            center, scale = box_to_center_scale(box, tuple(config.data.input_size), config.data.padding)
-            records.append(
-                PoseRecord(
-                    image=image,
-                    joints=np.zeros((NUM_JOINTS, 2)),
-                    visible=np.zeros(NUM_JOINTS),
-                    center=center,
-                    scale=scale,
-                    image_id=name,
-                )
-            )
-        dataset = PoseDataset(records, transform, codec)
-        items = [dataset[i] for i in range(len(dataset))]
-        batch_image = torch.stack([it["image"] for it in items]).to(device)  # (P, 3, H, W)
-        affine = torch.stack([it["affine"] for it in items]).to(device)  # (P, 2, 3)
-        coords, scores = predict_batch(runner, codec, batch_image, affine, flip_test)  # (P, 16, 2), (P, 16)
-        for box, xy, sc in zip(person_boxes, coords.numpy(), scores.numpy()):
-            keypoints = np.concatenate([xy, sc[:, None]], axis=1).reshape(-1)  # (48,)
-            entry = {
-                "image": name,
-                "category_id": 1,
-                "bbox": [float(v) for v in box],
-                "keypoints": [float(v) for v in keypoints],
-                "score": float(np.mean(sc)),
-            }
-            results.append(_finite_entry(entry))
+        crops, affine = _person_crops(image, name, person_boxes, config, transform, codec)
+        coords, scores = predict_batch(runner, codec, crops.to(device), affine.to(device), flip_test)  # (P, 16, 2), (P, 16)
+        results.extend(_entries(name, person_boxes, coords.numpy(), scores.numpy()))
     return results
+
+
+def _read_image(name: str, boxes: Mapping[str, list[list[float]]] | None) -> tuple[np.ndarray, list[list[float]]]:
+    """An image, upright (H, W, 3) uint8, and its person boxes (:func:`_image_boxes`).
+
+    Raises:
+        PredictError: the image is missing or a folder, or has no usable box;
+            mirrornet.data.images errors name an unreadable image.
+    """
+    from mirrornet.data import load_image
+
+    image_path = Path(name)
+    if image_path.is_dir():
+        raise PredictError(f"image {name} is a folder, not an image file")
+    if not image_path.is_file():
+        raise PredictError(f"image not found: {name}")
+    image = load_image(image_path)  # names the file if unreadable
+    height, width = image.shape[:2]
+    return image, _image_boxes(name, (width, height), boxes)
+
+
+def _person_crops(
+    image: np.ndarray, name: str, person_boxes: list[list[float]], config: Config, transform, codec
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The crops of an image's people, made as the evaluation data makes them: (P, 3, H, W)
+    normalised crops and their (P, 2, 3) original-image → crop maps."""
+    from mirrornet.data import PoseDataset
+    from mirrornet.data.records import PoseRecord
+
+    records = []
+    for box in person_boxes:
+        center, scale = box_to_center_scale(box, tuple(config.data.input_size), config.data.padding)
+        records.append(
+            PoseRecord(
+                image=image,
+                joints=np.zeros((NUM_JOINTS, 2)),
+                visible=np.zeros(NUM_JOINTS),
+                center=center,
+                scale=scale,
+                image_id=name,
+            )
+        )
+    dataset = PoseDataset(records, transform, codec)
+    items = [dataset[i] for i in range(len(dataset))]
+    return torch.stack([it["image"] for it in items]), torch.stack([it["affine"] for it in items])
+
+
+def _entries(name: str, person_boxes: list[list[float]], coords: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+    """The COCO keypoint results of one image's people: coords (P, 16, 2), scores (P, 16)."""
+    entries = []
+    for box, xy, sc in zip(person_boxes, coords, scores):
+        keypoints = np.concatenate([xy, sc[:, None]], axis=1).reshape(-1)  # (48,)
+        entry = {
+            "image": name,
+            "category_id": 1,
+            "bbox": [float(v) for v in box],
+            "keypoints": [float(v) for v in keypoints],
+            "score": float(np.mean(sc)),
+        }
+        entries.append(_finite_entry(entry))
+    return entries
 
 
 def draw_predictions(image_path: str | Path, people: Sequence[Mapping[str, Any]], out_path: str | Path) -> Path:
@@ -289,13 +312,9 @@ def draw_predictions(image_path: str | Path, people: Sequence[Mapping[str, Any]]
         for px, py, _ in kp[placed]:
             draw.ellipse([px - r, py - r, px + r, py + r], fill=(255, 255, 255))
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp{out_path.suffix}")
-    try:
+    # PIL picks the format by the suffix; a failed save leaves no partial drawing.
+    with atomic_path(out_path, suffix=out_path.suffix) as tmp:
         image.save(tmp)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed save leaves no partial drawing
     return out_path
 
 

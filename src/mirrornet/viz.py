@@ -9,9 +9,10 @@
 * ``plot_prior_samples`` — poses sampled from the pose VAE's prior: z ~ N(0, I) → φ → decoded
   joints drawn as skeletons (not in the paper; shows what the plausibility term has learned).
 
-The functions take tensors (normalised as ``PoseDataset`` returns them) and the networks of a
-``MirrorNet`` (or any modules with the same contract), write one PNG and return its path.
-Reconstructions use the posterior *means* of a, g and z, so a figure is deterministic.
+The functions take tensors (normalised as ``PoseDataset`` returns them) and a ``MirrorNet`` (or a
+dict of modules with the contract of its networks), write one PNG and return its path. The
+reconstructions run the model's own image and pose VAEs (``MirrorNet.image_vae`` and
+``pose_vae``) at the posterior *means* of a, g and z, so a figure is deterministic.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mirrornet import skeleton  # noqa: E402
+from mirrornet.curriculum import NETS  # noqa: E402
+from mirrornet.model import MirrorNet  # noqa: E402
 
 _SIDE_COLOURS = {"right": "#d62728", "left": "#1f77b4", "centre": "#2ca02c"}
 # One colour per joint for superimposed heatmaps (Fig. 13): a fixed qualitative palette.
@@ -152,14 +155,11 @@ def image_vae_reconstruction(nets: Mapping[str, nn.Module] | Any, x_star: torch.
     Returns:
         {"mask": (B, 1, h, w), "x_fg", "x_bg", "x_mean": (B, 3, h, w)}.
     """
-    psi, beta, gamma, theta = (_net(nets, k) for k in ("psi", "beta", "gamma", "theta"))
-    w = psi(x_star, s)  # (B, 1, h, w)
-    x_fg = x_star * w  # Eq. 32
-    x_bg = x_star * (1.0 - w)  # Eq. 33
-    a_mean, _ = beta(x_fg)
-    g_mean, _ = gamma(x_bg)
-    x_mean, _ = theta(s, a_mean, g_mean)
-    return {"mask": w, "x_fg": x_fg, "x_bg": x_bg, "x_mean": x_mean}
+    model = _as_model(nets, ("psi", "beta", "gamma", "theta"))
+    # ψ as it is (its mode untouched), without a gradient.
+    w = model.estimate_mask(x_star, s, freeze_psi=False, mask_pose_gradient=False)  # (B, 1, h, w)
+    out = model.image_vae(x_star, s, w, use_mean=True)  # Eqs. 32-33, a and g at their means
+    return {"mask": out.w, "x_fg": out.x_fg, "x_bg": out.x_bg, "x_mean": out.x_mean}
 
 
 def _net(nets: Mapping[str, nn.Module] | Any, name: str) -> nn.Module:
@@ -167,6 +167,17 @@ def _net(nets: Mapping[str, nn.Module] | Any, name: str) -> nn.Module:
     if net is None:
         raise KeyError(f"viz: the model has no network {name!r}")
     return net
+
+
+def _as_model(nets: Mapping[str, nn.Module] | Any, needed: Sequence[str]) -> MirrorNet:
+    """``nets`` itself if it is a MirrorNet, else a MirrorNet around the networks ``needed``.
+
+    The networks a figure does not run are placeholders (a MirrorNet is made of all seven).
+    """
+    if isinstance(nets, MirrorNet):
+        return nets
+    given = {name: _net(nets, name) for name in needed}
+    return MirrorNet(**{name: given.get(name, nn.Identity()) for name in NETS})
 
 
 def plot_image_reconstructions(nets: Mapping[str, nn.Module] | Any, x_star: torch.Tensor, s: torch.Tensor,
@@ -197,9 +208,7 @@ def plot_image_reconstructions(nets: Mapping[str, nn.Module] | Any, x_star: torc
 @torch.no_grad()
 def pose_vae_reconstruction(nets: Mapping[str, nn.Module] | Any, s: torch.Tensor) -> torch.Tensor:
     """Mean of p_φ(s|z) at the posterior mean of q_δ(z|s): (B, K, h, w) -> (B, K, h, w)."""
-    z_mean, _ = _net(nets, "delta")(s)
-    s_mean, _ = _net(nets, "phi")(z_mean)
-    return s_mean
+    return _as_model(nets, ("delta", "phi")).pose_vae(s, use_mean=True).s_rec_mean
 
 
 def plot_pose_reconstructions(nets: Mapping[str, nn.Module] | Any, s: torch.Tensor, path: str | Path) -> Path:

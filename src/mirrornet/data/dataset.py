@@ -20,7 +20,7 @@ from mirrornet.data.images import load_image
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.silhouettes import load_silhouette
 from mirrornet.data.transforms import TopDownTransform, normalize_image
-from mirrornet.metrics import HEAD_SIZE_FACTOR, bbox_sizes
+from mirrornet.metrics import bbox_sizes, head_sizes_from_boxes
 
 __all__ = ["PoseDataset", "item_seed"]
 
@@ -116,7 +116,7 @@ class PoseDataset(Dataset):
         labelled = out["labelled"]
         head_size = 0.0
         if record.head_box is not None:
-            head_size = HEAD_SIZE_FACTOR * float(np.linalg.norm(record.head_box[1] - record.head_box[0]))
+            head_size = float(head_sizes_from_boxes(record.head_box[None])[0])  # PCKh's normaliser
         return {
             "image": torch.from_numpy(normalize_image(out["image"])),
             "x_star": torch.from_numpy(normalize_image(out["x_star"])),

@@ -4,10 +4,10 @@ and the diagnostic view of the joint stages (which term of the bound drives α).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mirrornet.fileio import atomic_path
 from mirrornet.objectives import ALPHA_DRIVING_TERMS
 
 __all__ = ["METHOD_LABELS", "learning_curve", "plot_learning_curves", "plot_joint_diagnostics"]
@@ -25,10 +25,11 @@ def _save_atomically(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:  # savefig picks the format by the suffix
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
     return path
 
 

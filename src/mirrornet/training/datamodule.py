@@ -17,38 +17,27 @@ takes its own slice of each pool, so the global batch is the configured one.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mirrornet.config import Config
+from mirrornet.curriculum import StageData
+from mirrornet.data.builders import DataError, build_codec_for, build_transform, default_split, read_split, seed_worker
 from mirrornet.data.records import PoseRecord
 
 __all__ = [
-    "DataError",
     "TrainingData",
-    "read_split",
-    "build_transform",
-    "build_codec_for",
     "build_training_data",
-    "build_eval_dataset",
     "CompositionBatchSampler",
     "EpochIndexedDataset",
     "epoch_batches",
     "stage_pools",
     "train_loader",
-    "eval_loader",
-    "seed_worker",
 ]
-
-
-class DataError(ValueError):
-    """The data cannot serve a stage (missing folder, no annotated image, no silhouette, ...)."""
 
 
 @dataclass
@@ -81,90 +70,6 @@ class TrainingData:
         return self.test
 
 
-def _default_split(fmt: str, train: bool) -> str:
-    if fmt == "lspet":
-        return "all"
-    if fmt == "mpii":
-        return "train" if train else "valid"
-    return "train" if train else "test"
-
-
-def read_split(
-    fmt: str,
-    root: str | None,
-    split: str,
-    config: Config,
-    silhouette_root: str | None = None,
-) -> list[PoseRecord]:
-    """Read one split of a dataset (or draw the synthetic people) as PoseRecords.
-
-    Args:
-        fmt: ``lsp``, ``lspet``, ``mpii`` or ``synthetic``.
-        root: dataset folder (unused for synthetic).
-        split: ``train``, ``test``, ``valid`` or ``all``; synthetic: ``train`` or anything else
-            for the test people (a different seed).
-        config: the run's config (synthetic settings).
-        silhouette_root: optional UP-S1h style silhouette folder.
-
-    Raises:
-        DataError: the folder is missing.
-    """
-    d = config.data
-    if fmt == "synthetic":
-        from mirrornet.data.synthetic import SyntheticPeople
-
-        train = split == "train"
-        people = SyntheticPeople(
-            d.synthetic_num_train if train else d.synthetic_num_test,
-            image_size=d.synthetic_size,
-            # The test people are another draw than the training people.
-            seed=d.split_seed if train else d.split_seed + 1_000_003,
-            difficulty=d.synthetic_difficulty,
-        )
-        return list(people.records())
-    if not root:
-        raise DataError(f"data.root is required for the {fmt} format")
-    if not Path(root).is_dir():
-        raise DataError(f"dataset folder not found: {root} (data.format={fmt})")
-    from mirrornet.data import lsp, mpii
-
-    if fmt == "lsp":
-        return lsp.read_lsp(root, split=split, silhouette_root=silhouette_root)
-    if fmt == "lspet":
-        return lsp.read_lspet(root, silhouette_root=silhouette_root)
-    if fmt == "mpii":
-        return mpii.read_mpii(root, split=split, silhouette_root=silhouette_root)
-    raise DataError(f"unknown data format {fmt!r}; formats: lsp, lspet, mpii, synthetic")
-
-
-def build_transform(config: Config, augment: bool):
-    """The top-down crop of ``config.data`` (random scale/rotation/flip when ``augment``)."""
-    from mirrornet.data.transforms import TopDownTransform
-
-    d = config.data
-    return TopDownTransform(
-        input_size=tuple(d.input_size),
-        heatmap_stride=d.heatmap_stride,
-        augment=augment and d.augment,
-        scale_factor=d.scale_factor,
-        rotation=d.rotation,
-        rotation_prob=d.rotation_prob,
-        flip=d.flip,
-        padding=d.padding,
-    )
-
-
-def build_codec_for(config: Config):
-    """The heatmap codec of ``config.data`` (one-hot as in the paper, or Gaussian)."""
-    from mirrornet.codecs import build_codec
-
-    d = config.data
-    h, w = d.input_size
-    return build_codec(
-        d.codec, (h // d.heatmap_stride, w // d.heatmap_stride), stride=d.heatmap_stride, sigma=d.sigma
-    )
-
-
 def build_training_data(config: Config) -> TrainingData:
     """Read the training and evaluation sets of a config and draw the annotated subset.
 
@@ -175,7 +80,7 @@ def build_training_data(config: Config) -> TrainingData:
     from mirrornet.data.splits import annotation_split
 
     d = config.data
-    train_split = d.train_split or _default_split(d.format, True)
+    train_split = d.train_split or default_split(d.format, True)
     records = read_split(d.format, d.root, train_split, config, d.silhouette_root)
     if d.lspet_root:
         extra = read_split("lspet", d.lspet_root, "all", config, d.silhouette_root)
@@ -195,7 +100,7 @@ def build_training_data(config: Config) -> TrainingData:
                 "training images; both must be non-empty"
             )
     test_fmt = d.test_format or d.format
-    test_split = d.test_split or _default_split(test_fmt, False)
+    test_split = d.test_split or default_split(test_fmt, False)
     test_records = read_split(test_fmt, d.test_root or d.root, test_split, config)
     if not test_records:
         raise DataError(f"the evaluation split {test_split!r} of {test_fmt} is empty")
@@ -210,7 +115,7 @@ def build_training_data(config: Config) -> TrainingData:
         mask_fmt = d.mask_format or d.format
         mask_records = [
             r
-            for r in read_split(mask_fmt, d.mask_root, _default_split(mask_fmt, True), config)
+            for r in read_split(mask_fmt, d.mask_root, default_split(mask_fmt, True), config)
             if r.silhouette is not None
         ]
         if not mask_records:
@@ -218,16 +123,6 @@ def build_training_data(config: Config) -> TrainingData:
         mask = PoseDataset(mask_records, build_transform(config, True), codec, seed=seed)
     val = PoseDataset(val_records, build_transform(config, False), codec, seed=seed) if val_records else None
     return TrainingData(train=train, annotated=annotated, has_silhouette=has_sil, test=test, mask=mask, val=val)
-
-
-def build_eval_dataset(config: Config, fmt: str, root: str | None, split: str | None) -> Dataset:
-    """A non-augmented PoseDataset over one split, with the crops and codec of ``config``."""
-    from mirrornet.data import PoseDataset
-
-    records = read_split(fmt, root, split or _default_split(fmt, False), config)
-    if not records:
-        raise DataError(f"the {split} split of {fmt} at {root} is empty")
-    return PoseDataset(records, build_transform(config, False), build_codec_for(config), seed=config.train.seed)
 
 
 class EpochIndexedDataset(Dataset):
@@ -326,14 +221,7 @@ class CompositionBatchSampler(Sampler[list[tuple[int, int]]]):
             yield batch
 
 
-def seed_worker(worker_id: int) -> None:
-    """Seed numpy and ``random`` in a DataLoader worker from its torch seed."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def stage_pools(config: Config, data: TrainingData, kind: str) -> tuple[Dataset, list[np.ndarray], list[int]]:
+def stage_pools(config: Config, data: TrainingData, kind: StageData) -> tuple[Dataset, list[np.ndarray], list[int]]:
     """The dataset, the index pools and the items of each pool per batch of a stage's data kind.
 
     Called for every stage before any training starts (``run_experiment``), so that a stage
@@ -342,7 +230,7 @@ def stage_pools(config: Config, data: TrainingData, kind: str) -> tuple[Dataset,
     Args:
         config: the run's config.
         data: the training data.
-        kind: ``annotated``, ``mixed`` or ``silhouettes`` (``Stage.data``).
+        kind: the stage's data (``Stage.data``).
 
     Raises:
         DataError: no annotated image, or no silhouette for the mask estimator ψ.
@@ -350,14 +238,14 @@ def stage_pools(config: Config, data: TrainingData, kind: str) -> tuple[Dataset,
     t = config.train
     annotated = np.flatnonzero(data.annotated)
     dataset: Dataset = data.train
-    if kind == "annotated":
+    if kind is StageData.ANNOTATED:
         if len(annotated) == 0:
             raise DataError(
                 "the training set has no annotated image for a supervised stage "
                 f"(data.annotated_ratio={config.data.annotated_ratio}, {len(data.annotated)} images)"
             )
         pools, counts = [annotated], [t.batch_size]
-    elif kind == "mixed":
+    elif kind is StageData.MIXED:
         unannotated = np.flatnonzero(~data.annotated)
         if len(annotated) == 0:
             raise DataError("the training set has no annotated image for the semi-supervised stage")
@@ -366,7 +254,7 @@ def stage_pools(config: Config, data: TrainingData, kind: str) -> tuple[Dataset,
             pools, counts = [annotated], [t.batch_size]
         else:
             pools, counts = [annotated, unannotated], [t.n_annotated, t.n_unannotated]
-    elif kind == "silhouettes":
+    elif kind is StageData.SILHOUETTES:
         if data.mask is not None:
             dataset = data.mask
             pools = [np.arange(len(data.mask))]  # type: ignore[arg-type]
@@ -380,11 +268,11 @@ def stage_pools(config: Config, data: TrainingData, kind: str) -> tuple[Dataset,
             pools = [pool]
         counts = [t.batch_size]
     else:
-        raise ValueError(f"unknown stage data kind {kind!r}")
+        raise TypeError(f"stage data must be a StageData, got {kind!r}")
     return dataset, pools, counts
 
 
-def epoch_batches(config: Config, kind: str, pool_sizes: Sequence[int], counts: Sequence[int]) -> int:
+def epoch_batches(config: Config, kind: StageData, pool_sizes: Sequence[int], counts: Sequence[int]) -> int:
     """Batches in one epoch of a stage.
 
     An epoch of the ``annotated`` and ``silhouettes`` stages is one pass over their pool. An epoch
@@ -395,12 +283,12 @@ def epoch_batches(config: Config, kind: str, pool_sizes: Sequence[int], counts: 
 
     Args:
         config: the run's config.
-        kind: ``Stage.data``.
+        kind: the stage's data (``Stage.data``).
         pool_sizes: images in each pool (annotated first).
         counts: items of each pool per batch.
     """
     t = config.train
-    if kind == "mixed" and t.mixed_epoch == "annotated_images":
+    if kind is StageData.MIXED and t.mixed_epoch == "annotated_images":
         return max(1, math.ceil(pool_sizes[0] / counts[0]))
     return max(1, math.ceil(sum(pool_sizes) / t.batch_size))
 
@@ -408,7 +296,7 @@ def epoch_batches(config: Config, kind: str, pool_sizes: Sequence[int], counts: 
 def train_loader(
     config: Config,
     data: TrainingData,
-    kind: str,
+    kind: StageData,
     epoch_offset: int,
     rank: int,
     world_size: int,
@@ -419,7 +307,7 @@ def train_loader(
     Args:
         config: the run's config.
         data: the training data.
-        kind: ``annotated``, ``mixed`` or ``silhouettes`` (``Stage.data``).
+        kind: the stage's data (``Stage.data``).
         epoch_offset: epochs of the stage already done (resume): the sampler's epoch is
             ``epoch_offset`` + Lightning's epoch counter.
         rank / world_size: data-parallel slice.
@@ -449,22 +337,9 @@ def train_loader(
         batch_sampler=sampler,
         num_workers=workers,
         worker_init_fn=seed_worker if workers > 0 else None,
-        # Not persistent: every epoch's workers start from the current state.
-        persistent_workers=False,
-    )
-
-
-def eval_loader(config: Config, dataset: Dataset) -> DataLoader:
-    """The evaluation DataLoader (in order; capped by ``train.max_eval_batches``)."""
-    t = config.train
-    batch = t.eval_batch_size or t.batch_size
-    if t.max_eval_batches is not None:
-        dataset = Subset(dataset, range(min(len(dataset), batch * t.max_eval_batches)))  # type: ignore[arg-type]
-    workers = config.data.num_workers
-    return DataLoader(
-        dataset,
-        batch_size=batch,
-        shuffle=False,
-        num_workers=workers,
-        worker_init_fn=seed_worker if workers > 0 else None,
+        # Persistent: the epoch travels in each key (EpochIndexedDataset), so workers kept from
+        # the previous epoch draw the same augmentation as fresh ones, without the restart cost.
+        persistent_workers=workers > 0,
+        # Page-locked batches copy to the GPU asynchronously; pointless (and a warning) on CPU.
+        pin_memory=torch.cuda.is_available(),
     )

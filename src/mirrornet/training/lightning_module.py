@@ -1,8 +1,8 @@
 """A thin Lightning wrapper that runs one curriculum stage (Sections 4, 5.2).
 
-The maths lives in :mod:`mirrornet.objectives` and :mod:`mirrornet.model`; the stage table in
-:mod:`mirrornet.curriculum` says which nets train and which objectives are maximised. This module
-only: freezes the other nets, sums the stage's objectives (loss = −objective), logs every term by
+The maths lives in :mod:`mirrornet.model`, :mod:`mirrornet.objectives` and :mod:`mirrornet.bounds`;
+the stage table in :mod:`mirrornet.curriculum` says which nets train and which objectives of
+:mod:`mirrornet.stage_objectives` are maximised. This module only: freezes the other nets, sums the stage's objectives (loss = −objective), logs every term by
 name, evaluates α on the test split at the end of every epoch, stops on a non-finite loss naming
 the stage, epoch and term, and writes an atomic checkpoint after every epoch (the resume point).
 """
@@ -24,14 +24,15 @@ from torch import Tensor
 from mirrornet.config import Config
 from mirrornet.curriculum import CURRICULUM, Stage
 from mirrornet.objectives import ALPHA_DRIVING_TERMS
+from mirrornet.stage_objectives import objective_name
+from mirrornet.data.builders import eval_loader
+from mirrornet.inference import Evaluation
 from mirrornet.training.checkpoint import save_checkpoint
-from mirrornet.training.datamodule import TrainingData, eval_loader, train_loader
-from mirrornet.training.evaluation import predict_batch, score_predictions
+from mirrornet.training.datamodule import TrainingData, train_loader
 from mirrornet.training.optimizer_state import load_named_states
 
 __all__ = [
     "NonFiniteLossError",
-    "OBJECTIVES",
     "StageModule",
     "alpha_gradient_norms",
     "stage_seed",
@@ -40,104 +41,6 @@ __all__ = [
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the stage, epoch and term."""
-
-
-def _recognizer(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
-    from mirrornet.objectives import recognizer_objective
-
-    stacks = model.recognize(batch["image"])  # list of (B, K, h, w)
-    return recognizer_objective(
-        stacks,
-        batch["heatmaps"],
-        batch["joint_weights"],
-        model.pose_logvar(stacks[-1].float()),
-        alpha_supervision=config.model.alpha_supervision,
-    )
-
-
-def _mask(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
-    from mirrornet.objectives import mask_objective
-
-    w = model.psi(batch["x_star"], model.mirror_pose(batch["heatmaps"]))  # (B, 1, h, w)
-    return mask_objective(w, batch["silhouette"], batch["has_silhouette"])
-
-
-def _image_vae(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
-    from mirrornet.objectives import image_vae_objective
-
-    x_star, s = batch["x_star"], model.mirror_pose(batch["heatmaps"])
-    # Sec. 4.2 defines w as ψ's estimate from x* and s; "silhouette" uses the ground truth where
-    # an image has one. ψ is pretrained (and frozen) before this stage; its w is a constant here.
-    with torch.no_grad():
-        mask = model.estimate_mask(x_star, s, freeze_psi=True, mask_pose_gradient=False)
-    if config.model.pretrain_mask_source == "silhouette":
-        has = batch["has_silhouette"].view(-1, 1, 1, 1) > 0.5
-        mask = torch.where(has, batch["silhouette"].expand_as(mask), mask)
-    out = model.image_vae(x_star, s, mask)
-    return image_vae_objective(out, x_star)
-
-
-def _pose_vae(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
-    from mirrornet.objectives import pose_vae_objective
-
-    s = model.mirror_pose(batch["heatmaps"])
-    return pose_vae_objective(model.pose_vae(s), s, pose_variance=config.model.pose_variance)
-
-
-def _labeled(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
-    from mirrornet.objectives import labeled_elbo
-
-    m = config.model
-    out = model(batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], pose_source=m.pose_source)
-    return labeled_elbo(
-        out,
-        batch["x_star"],
-        batch["heatmaps"],
-        batch["joint_weights"],
-        lam=m.lam,
-        pose_source=m.pose_source,
-        generator_variance=m.generator_variance,
-        alpha_supervision=m.alpha_supervision,
-        pose_variance=m.pose_variance,
-    )
-
-
-def _semi_supervised(model, batch: dict, config: Config, epochs_done: float) -> dict[str, Tensor]:
-    from mirrornet.objectives import semi_supervised_elbo, unlabeled_weight_at
-
-    m = config.model
-    annotated = batch["annotated"]  # (B,) 1 annotated / 0 not
-    out = model(
-        batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], annotated=annotated, pose_source=m.pose_source
-    )
-    return semi_supervised_elbo(
-        out,
-        batch["x_star"],
-        batch["heatmaps"],
-        batch["joint_weights"],
-        annotated,
-        lam=m.lam,
-        pose_source=m.pose_source,
-        generator_variance=m.generator_variance,
-        alpha_supervision=m.alpha_supervision,
-        pose_variance=m.pose_variance,
-        unlabeled_weight=unlabeled_weight_at(
-            epochs_done, config.train.unlabeled_weight, config.train.unlabeled_rampup_epochs
-        ),
-    )
-
-
-#: Objective name (``Stage.objectives``) → function(model, batch, config, epochs_done) -> named
-#: terms + total; ``epochs_done`` is the fractional number of epochs of the stage done before
-#: this step (the unlabelled weight's ramp).
-OBJECTIVES: dict[str, Callable[[Any, dict, Config, float], dict[str, Tensor]]] = {
-    "recognizer": _recognizer,
-    "mask": _mask,
-    "image_vae": _image_vae,
-    "pose_vae": _pose_vae,
-    "labeled": _labeled,
-    "semi_supervised": _semi_supervised,
-}
 
 
 def alpha_gradient_norms(alpha: torch.nn.Module, terms: dict[str, Tensor]) -> dict[str, float]:
@@ -237,7 +140,7 @@ class StageModule(L.LightningModule):
         self._sums: dict[str, tuple[float, int]] = {}
         self._count = 0  # optimiser steps this epoch (on this rank = global steps)
         self._draws = [0.0, 0.0]  # annotated, non-annotated images drawn this epoch (this rank)
-        self._eval_parts: list[tuple[np.ndarray, ...]] = []
+        self._evaluation: Evaluation | None = None
         self._eval_result: dict | None = None
         self._set_trainable()
 
@@ -324,8 +227,9 @@ class StageModule(L.LightningModule):
         terms: dict[str, Tensor] = {}
         total = None
         epochs_done = self.global_epoch + batch_idx / max(1.0, float(self.trainer.num_training_batches))
-        for name in self.stage.objectives:
-            out = OBJECTIVES[name](self.model, batch, self.config, epochs_done)
+        for step in self.stage.objectives:
+            name = objective_name(step)
+            out = step(self.model, batch, self.config, epochs_done)
             for term, value in out.items():
                 terms[f"{name}/{term}"] = value
             total = out["total"] if total is None else total + out["total"]
@@ -345,7 +249,7 @@ class StageModule(L.LightningModule):
             self.log(f"train/{key}", v, on_step=True, on_epoch=True, batch_size=batch_size, sync_dist=False)
         every = self.config.train.alpha_grad_norm_every
         if every and batch_idx % every == 0 and "alpha" in self.stage.trains:
-            for name in self.stage.objectives:
+            for name in map(objective_name, self.stage.objectives):
                 driving = {t: terms[f"{name}/{t}"] for t in ALPHA_DRIVING_TERMS if f"{name}/{t}" in terms}
                 if not driving:
                     continue  # α-only stages: the gradient is the loss's own
@@ -365,28 +269,18 @@ class StageModule(L.LightningModule):
         self._sums[key] = (total + value, count + 1)
 
     # ---------------------------------------------------------------------------------------
+    # The evaluation loop of mirrornet.inference, its batches driven by Lightning (which has
+    # put them on this module's device and switched to eval mode and no_grad).
     def on_validation_epoch_start(self) -> None:
-        self._eval_parts = []
+        self._evaluation = Evaluation(self.model, self.codec, flip_test=self.config.eval.flip_test)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        coords, _ = predict_batch(
-            self.model, self.codec, batch["image"], batch["affine"], flip_test=self.config.eval.flip_test
-        )
-        self._eval_parts.append(
-            (
-                coords.numpy(),
-                batch["joints"].float().cpu().numpy(),
-                batch["labelled"].float().cpu().numpy(),
-                batch["bbox_size"].float().cpu().numpy(),
-                batch["head_size"].float().cpu().numpy(),
-            )
-        )
+        self._evaluation.add(batch)
 
     def on_validation_epoch_end(self) -> None:
-        if not self._eval_parts or self.trainer.sanity_checking:
+        if self._evaluation is None or len(self._evaluation) == 0 or self.trainer.sanity_checking:
             return
-        pred, gt, mask, box, head = (np.concatenate(p) for p in zip(*self._eval_parts))
-        result = score_predictions(self.metric_kind, self.metric_threshold, pred, gt, mask, box, head)
+        result = self._evaluation.predictions().score(self.metric_kind, self.metric_threshold)
         self._eval_result = {"metric": result["metric"], "groups": {k: float(v) for k, v in result["groups"].items()}}
         for group, value in result["groups"].items():
             if math.isfinite(value):

@@ -21,35 +21,30 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mirrornet.checkpoints import build_model, checkpoint_config, load_weights, read_checkpoint
 from mirrornet.config import Config, ConfigError, config_from_dict, save_config
 from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
-from mirrornet.fileio import check_output_dir, json_safe, write_json_atomic
-from mirrornet.training.checkpoint import (
-    build_model,
-    checkpoint_config,
-    load_weights,
-    read_checkpoint,
-    remove_stale_temporaries,
-    save_checkpoint,
-)
+from mirrornet.data.builders import build_codec_for
+from mirrornet.fileio import atomic_path, check_output_dir, json_safe, write_json_atomic
+from mirrornet.inference import metric_for
+from mirrornet.training.checkpoint import remove_stale_temporaries, save_checkpoint
 from mirrornet.training.curves import plot_joint_diagnostics, plot_learning_curves
-from mirrornet.training.datamodule import build_codec_for, build_training_data, stage_pools
-from mirrornet.training.evaluation import mean_of_last_epochs, metric_for
+from mirrornet.training.datamodule import build_training_data, stage_pools
 from mirrornet.training.optimizer_state import merge_named_states, named_adam_states
+# Package-private helpers of the reporting module, shared with run_experiment.
+from mirrornet.training.results import _all_records, _final_summary, _payload_of, collect_results, final_evaluation
 
 __all__ = [
     "RunError",
     "apply_speed_options",
     "ResumeConfigError",
     "run_experiment",
-    "collect_results",
     "continued_optimizer_state",
     "write_metrics_csv",
     "stage_epochs",
@@ -390,58 +385,6 @@ def apply_speed_options(model: Any, config: Config) -> Any:
     return model
 
 
-def final_evaluation(config: Config, data, codec, payload: dict, metric: tuple[str, float]) -> dict:
-    """Evaluate a method's final α on the whole test split (and the validation split, if any).
-
-    Every person of the split counts (no ``train.max_eval_batches`` cap), with and without the
-    flip test; this is the figure a method is reported with on a test split, beside the paper's
-    mean over the last epochs.
-
-    Returns:
-        {"test": {...}, "test_flip": {...}[, "val": {...}, "val_flip": {...}]}, each the metric
-        name, the group scores and ``people`` (the number of people evaluated).
-    """
-    from torch.utils.data import DataLoader
-
-    from mirrornet.training.evaluation import evaluate_model
-
-    model = build_model(config)
-    model.load_state_dict(payload["state_dict"])
-    splits = {"test": data.test}
-    if data.val is not None:
-        splits["val"] = data.val
-    batch = config.train.eval_batch_size or config.train.batch_size
-    out: dict[str, dict] = {}
-    for name, dataset in splits.items():
-        for flip in (False, True):
-            loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=config.data.num_workers)
-            scores = evaluate_model(model, loader, codec, metric[0], metric[1], flip_test=flip)
-            out[name + ("_flip" if flip else "")] = {
-                "metric": scores["metric"],
-                "groups": scores["groups"],
-                "people": len(dataset),
-                "flip_test": flip,
-            }
-    return out
-
-
-def _final_summary(final: dict) -> str:
-    test, flip = final["test"], final["test_flip"]
-    return (
-        f"{test['metric']} Total {test['groups']['Total']:.2f} ({flip['groups']['Total']:.2f} with flip test), "
-        f"{test['people']} people"
-    )
-
-
-def _payload_of(name: str, finals: dict[str, dict], ckpt_dir: Path) -> dict | None:
-    """A stage's final payload: from this run's memory, else from its checkpoint, else None."""
-    payload = finals.get(name)
-    path = ckpt_dir / f"{name}.ckpt"
-    if payload is None and path.is_file():
-        payload = read_checkpoint(path)
-    return payload
-
-
 def continued_optimizer_state(stage: Stage, payload_of: Callable[[str], dict | None]) -> dict[str, dict] | None:
     """Adam's state by parameter name at the start of ``stage`` (None: a fresh optimiser).
 
@@ -459,45 +402,6 @@ def continued_optimizer_state(stage: Stage, payload_of: Callable[[str], dict | N
     return merge_named_states(payload_of(s.name) for s in stage_chain(stage.name)[:-1])
 
 
-def _all_records(out_dir: Path, finals: dict[str, dict]) -> dict[str, list[dict]]:
-    records: dict[str, list[dict]] = {}
-    for stage in CURRICULUM:
-        payload = _payload_of(stage.name, finals, out_dir / "checkpoints")
-        if payload is not None:
-            records[stage.name] = list(payload.get("history") or [])
-            records[stage.name + ".completed"] = [{"completed": bool(payload.get("completed"))}]
-    return records
-
-
-def collect_results(config: Config, out_dir: str | Path, finals: dict[str, dict] | None = None) -> dict:
-    """The reported row of every method whose final stage has completed in ``out_dir``.
-
-    Each row averages every group over the method's last ``eval.last_k_epochs`` evaluated epochs
-    (across stages when its last stage is shorter), and counts what α was fed in the method's
-    stages: ``alpha_steps`` (optimiser steps), ``annotated_draws`` and ``unannotated_draws``
-    (images drawn), so that methods can be compared at equal exposure.
-    """
-    out_dir = Path(out_dir)
-    records = _all_records(out_dir, finals or {})
-    results: dict[str, dict] = {}
-    for method in METHODS:
-        chain = method_chain(method)
-        final = chain[-1]
-        if not records.get(final.name + ".completed", [{}])[0].get("completed"):
-            continue
-        history = [r for s in chain for r in records.get(s.name, [])]
-        if not any(r.get("eval") for r in history):
-            continue
-        row = mean_of_last_epochs(history, config.eval.last_k_epochs)
-        # What α was fed on the way (its stages only): optimiser steps and images drawn.
-        row["alpha_steps"] = sum(int(r.get("steps", 0)) for r in history)
-        row["annotated_draws"] = sum(int(r.get("annotated_draws", 0)) for r in history)
-        row["unannotated_draws"] = sum(int(r.get("unannotated_draws", 0)) for r in history)
-        row["checkpoint"] = str(out_dir / "checkpoints" / f"{final.name}.ckpt")
-        results[method] = row
-    return results
-
-
 def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
     """One row per stage epoch: stage, epoch, α epoch, optimiser steps and images drawn, every
     objective term (and gradient norm into α), every group."""
@@ -507,9 +411,7 @@ def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
         for k in (r.get("eval") or {}).get("groups", {}):
             if k not in eval_keys:
                 eval_keys.append(k)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(
             ["stage", "epoch", "alpha_epoch", "steps", "annotated_draws", "unannotated_draws", "metric"]
@@ -524,7 +426,6 @@ def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
                 + [r["train"].get(k, "") for k in train_keys]
                 + [ev.get("groups", {}).get(k, "") for k in eval_keys]
             )
-    os.replace(tmp, path)
 
 
 def _write_outputs(config: Config, out_dir: Path, results: dict, finals: dict, kind: str, threshold: float) -> None:

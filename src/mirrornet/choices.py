@@ -1,0 +1,98 @@
+"""The named choices and defaults that settings share with the code that implements them.
+
+Each value below is implemented by the module named in its comment; where that module has a
+name for it (``mirrornet.model.POSE_SOURCES``, ``mirrornet.objectives.DEFAULT_LAMBDA``, ...), the
+name refers to the value here, and the config's field and the functions' defaults use it too.
+They live in this module, which imports nothing else of MirrorNet, so that :mod:`mirrornet.config`
+checks a config and :mod:`mirrornet.cli` builds its parser without importing torch, which every
+implementing module (the data readers, the codecs, the model, the objectives, the networks)
+imports.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "FILE_FORMATS",
+    "DATASET_FORMATS",
+    "CODECS",
+    "DEFAULT_HEATMAP_STRIDE",
+    "DEFAULT_SIGMA",
+    "VAE_PRESETS",
+    "DEFAULT_VAE_PRESET",
+    "POSE_SOURCES",
+    "DEFAULT_POSE_SOURCE",
+    "DEFAULT_LAMBDA",
+    "DEFAULT_ALPHA_VARIANCE",
+    "GENERATOR_VARIANCES",
+    "DEFAULT_GENERATOR_VARIANCE",
+    "ALPHA_SUPERVISIONS",
+    "DEFAULT_ALPHA_SUPERVISION",
+    "POSE_BOTTLENECKS",
+    "DEFAULT_BOTTLENECK_POWER",
+    "METRICS",
+    "BACKENDS",
+    "WARP_BACKENDS",
+    "DEFAULT_WARP_BACKEND",
+]
+
+#: Dataset file formats that :func:`mirrornet.data.read_dataset` reads and
+#: :func:`mirrornet.data.export_synthetic` writes (``synthetic_export.EXPORT_FORMATS``).
+FILE_FORMATS: tuple[str, ...] = ("lsp", "lspet", "mpii")
+#: Values of ``data.format``: the file formats and the embedded procedural people
+#: (:class:`mirrornet.data.SyntheticPeople`).
+DATASET_FORMATS: tuple[str, ...] = (*FILE_FORMATS, "synthetic")
+
+#: Heatmap codecs of :func:`mirrornet.codecs.build_codec` (``data.codec``).
+CODECS: tuple[str, ...] = ("onehot", "gaussian")
+#: Input pixels per heatmap pixel (``data.heatmap_stride``; the codecs' and the top-down
+#: transform's stride): 4 in the paper, 64×64 heatmaps of 256×256 inputs.
+DEFAULT_HEATMAP_STRIDE: Final = 4
+#: Standard deviation of the Gaussian codec's targets in heatmap pixels (``data.sigma``).
+DEFAULT_SIGMA: Final[float] = 2.0
+
+#: Widths of β … φ: the names of :class:`mirrornet.nets.VAENetsConfig`'s ``paper()`` (Table 8)
+#: and ``small()`` (CPU) constructors (``model.vae_preset``).
+VAE_PRESETS: tuple[str, ...] = ("paper", "small")
+DEFAULT_VAE_PRESET: Final = "paper"
+
+#: Where s comes from on an annotated image in the joint stages (``mirrornet.model.POSE_SOURCES``,
+#: ``model.pose_source``); the default is Eqs. 26–28 as written.
+POSE_SOURCES: tuple[str, ...] = ("annotation", "recognizer")
+DEFAULT_POSE_SOURCE: Final = "annotation"
+
+#: λ of Eq. 27 weighting log q_α(s | x) (``mirrornet.objectives.DEFAULT_LAMBDA``, ``model.lam``):
+#: 0.01 in all the paper's experiments.
+DEFAULT_LAMBDA: Final[float] = 0.01
+#: σ²_α of q_α(s | x), fixed in the paper (Eq. 30; ``mirrornet.objectives.ALPHA_LOGVAR`` is its
+#: log, ``model.alpha_variance``).
+DEFAULT_ALPHA_VARIANCE: Final[float] = 0.01
+
+#: Readings of the generators' variances σ²_θ, σ²_φ (``mirrornet.objectives.GENERATOR_VARIANCES``,
+#: ``model.generator_variance``); the paper fixes them to 1.
+GENERATOR_VARIANCES: tuple[str, ...] = ("fixed", "learned")
+DEFAULT_GENERATOR_VARIANCE: Final = "fixed"
+
+#: Which outputs of α log q_α(s | x) supervises (``mirrornet.objectives.ALPHA_SUPERVISIONS``,
+#: ``model.alpha_supervision``); the paper sums over every stack.
+ALPHA_SUPERVISIONS: tuple[str, ...] = ("all_outputs", "last_output")
+DEFAULT_ALPHA_SUPERVISION: Final = "all_outputs"
+
+#: What the mirrors see of a pose (``mirrornet.pose_bottleneck.POSE_BOTTLENECKS``,
+#: ``model.pose_bottleneck``): ``none`` (the paper) or ``coordinates``.
+POSE_BOTTLENECKS: tuple[str, ...] = ("none", "coordinates")
+#: The bottleneck's centroid weighting exponent, relu(s)^power (``model.bottleneck_power``,
+#: :func:`mirrornet.pose_bottleneck.heatmap_centroids`).
+DEFAULT_BOTTLENECK_POWER: Final[float] = 2.0
+
+#: The accuracy metrics of :mod:`mirrornet.metrics`: PCK (LSP) and PCKh (MPII).
+METRICS: tuple[str, ...] = ("pck", "pckh")
+
+#: The implementations of the top-down crop's warps (``mirrornet.data.transforms.WARP_BACKENDS``,
+#: ``data.warp_backend``): Pillow (the default, a core dependency) or OpenCV (faster, optional).
+WARP_BACKENDS: tuple[str, ...] = ("pillow", "opencv")
+DEFAULT_WARP_BACKEND: Final = "pillow"
+
+#: Where α runs at evaluation and prediction (``mirrornet.onnx_runtime.BACKENDS``, ``--backend``).
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")

@@ -1,0 +1,222 @@
+"""What each stage of the curriculum maximises on one training batch (Sections 4, 5.2).
+
+A *stage objective* runs the part of :class:`~mirrornet.model.MirrorNet` that a stage trains on
+a batch and returns the named terms of its objective (:mod:`mirrornet.objectives`,
+:mod:`mirrornet.bounds`) with ``"total"``, the quantity to maximise. Every one has the same
+signature, :data:`StageObjective`::
+
+    terms = step(model, batch, config, epochs_done)   # dict[str, Tensor], "total" included
+
+``epochs_done`` is the fractional number of epochs of the stage done before this step (the
+unlabelled weight's ramp reads it). A stage lists its objectives in
+:attr:`mirrornet.curriculum.Stage.objectives`; when it lists several, their totals are summed
+(their parameters are disjoint, so each trains as alone). The terms are logged and saved as
+``<name>/<term>``, the name being :func:`objective_name` (the function's name):
+
+=================  ==================================================================  ==========
+objective          what it maximises                                                   paper
+=================  ==================================================================  ==========
+recognizer         log q_α(s | x) at the annotation, σ²_α as the model holds it        Eq. 30
+mask               −MSE(ψ(x*, s), silhouette)                                          Sec. 4.2
+image_vae          the image VAE bound with w = ψ's mask (or the silhouette)           Eq. 31
+pose_vae           the pose VAE bound                                                  Eq. 34
+labeled            the labelled bound on annotated images                              Eq. 27
+semi_supervised    the semi-supervised bound on mixed batches                          Eq. 29
+=================  ==================================================================  ==========
+
+The pretraining objectives feed ψ, β … φ the pose through :meth:`MirrorNet.mirror_pose`, so the
+mirrors see the same kind of pose in every stage (with a pose bottleneck, its re-rendering).
+
+A batch is a mapping of the tensors :class:`~mirrornet.data.PoseDataset` returns (stacked):
+``image`` (B, 3, H, W), ``x_star`` (B, 3, h, w), ``heatmaps`` (B, K, h, w), ``joint_weights``
+(B, K), ``silhouette`` (B, 1, h, w), ``has_silhouette`` (B,), ``annotated`` (B,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+# The maths (and torch) is imported when a step first runs, not here: the curriculum holds these
+# functions, and a config check reads the curriculum's stage names without loading torch.
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from mirrornet.config import Config
+    from mirrornet.model import MirrorNet
+
+__all__ = [
+    "StageObjective",
+    "objective_name",
+    "recognizer",
+    "mask",
+    "image_vae",
+    "pose_vae",
+    "labeled",
+    "semi_supervised",
+    "STAGE_OBJECTIVES",
+]
+
+#: (model, batch, config, epochs_done) -> named terms and "total" (to maximise).
+StageObjective = Callable[["MirrorNet", Mapping[str, "Tensor"], "Config", float], dict[str, "Tensor"]]
+
+
+def objective_name(step: StageObjective) -> str:
+    """The name under which ``step``'s terms are logged and saved (``train/<name>/<term>``).
+
+    Args:
+        step: a stage objective.
+
+    Returns:
+        Its function name, e.g. ``"labeled"``.
+    """
+    return step.__name__
+
+
+def recognizer(model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float) -> dict[str, Tensor]:
+    """Eq. 30: α alone, log q_α(s | x) at the annotation (σ²_α fixed, or learned).
+
+    Args:
+        model: the MirrorNet.
+        batch: annotated images (``image``, ``heatmaps``, ``joint_weights``).
+        config: the run's config (``model.alpha_supervision``).
+        epochs_done: unused.
+
+    Returns:
+        :func:`~mirrornet.objectives.recognizer_objective`'s terms.
+    """
+    from mirrornet.objectives import recognizer_objective
+
+    stacks = model.recognize(batch["image"])  # list of (B, K, h, w)
+    # q_α's variance is the model's (a buffer, or a parameter with learn_alpha_variance).
+    logvar = model.pose_logvar(stacks[-1].float())  # (B, K, h, w)
+    return recognizer_objective(
+        stacks, batch["heatmaps"], batch["joint_weights"], logvar, alpha_supervision=config.model.alpha_supervision
+    )
+
+
+def mask(model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float) -> dict[str, Tensor]:
+    """Sec. 4.2: the mask estimator ψ, mean squared error of ψ(x*, s) to the silhouettes.
+
+    Args:
+        model: the MirrorNet.
+        batch: images with silhouettes (``x_star``, ``heatmaps``, ``silhouette``,
+            ``has_silhouette``).
+        config: unused.
+        epochs_done: unused.
+
+    Returns:
+        :func:`~mirrornet.objectives.mask_objective`'s terms.
+    """
+    from mirrornet.objectives import mask_objective
+
+    w = model.psi(batch["x_star"], model.mirror_pose(batch["heatmaps"]))  # (B, 1, h, w)
+    return mask_objective(w, batch["silhouette"], batch["has_silhouette"])
+
+
+def image_vae(model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float) -> dict[str, Tensor]:
+    """Eq. 31: the pose-conditioned image VAE (β, γ, θ), x* split by a mask (Eqs. 32-33).
+
+    The mask is ψ's estimate from x* and s, as Sec. 4.2 defines w (ψ is pretrained before this
+    stage and frozen; w is a constant here). With ``model.pretrain_mask_source="silhouette"``
+    the ground-truth silhouette replaces it on the images that have one.
+
+    Args:
+        model: the MirrorNet.
+        batch: annotated images (``x_star``, ``heatmaps``, ``silhouette``, ``has_silhouette``).
+        config: the run's config (``model.pretrain_mask_source``).
+        epochs_done: unused.
+
+    Returns:
+        :func:`~mirrornet.objectives.image_vae_objective`'s terms (σ²_θ = 1).
+    """
+    import torch
+
+    from mirrornet.objectives import image_vae_objective
+
+    x_star, s = batch["x_star"], model.mirror_pose(batch["heatmaps"])  # (B, 3, h, w), (B, K, h, w)
+    with torch.no_grad():
+        w = model.estimate_mask(x_star, s, freeze_psi=True, mask_pose_gradient=False)  # (B, 1, h, w)
+    if config.model.pretrain_mask_source == "silhouette":
+        has = batch["has_silhouette"].view(-1, 1, 1, 1) > 0.5
+        w = torch.where(has, batch["silhouette"].expand_as(w), w)
+    return image_vae_objective(model.image_vae(x_star, s, w), x_star)
+
+
+def pose_vae(model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float) -> dict[str, Tensor]:
+    """Eq. 34: the pose VAE (δ, φ) on the annotated poses.
+
+    Args:
+        model: the MirrorNet.
+        batch: annotated images (``heatmaps``).
+        config: the run's config (``model.pose_variance``).
+        epochs_done: unused.
+
+    Returns:
+        :func:`~mirrornet.objectives.pose_vae_objective`'s terms (σ²_φ = 1 unless
+        ``model.pose_variance``).
+    """
+    from mirrornet.objectives import pose_vae_objective
+
+    s = model.mirror_pose(batch["heatmaps"])  # (B, K, h, w)
+    return pose_vae_objective(model.pose_vae(s), s, pose_variance=config.model.pose_variance)
+
+
+def labeled(model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float) -> dict[str, Tensor]:
+    """Eq. 27: every net but ψ, the labelled bound on annotated images (supervised MirrorNet).
+
+    Args:
+        model: the MirrorNet.
+        batch: annotated images (``image``, ``x_star``, ``heatmaps``, ``joint_weights``).
+        config: the run's config (``model.pose_source``, ``lam``, ``generator_variance``,
+            ``alpha_supervision``, ``pose_variance``).
+        epochs_done: unused.
+
+    Returns:
+        :func:`~mirrornet.bounds.labeled_elbo`'s terms.
+    """
+    from mirrornet.bounds import labeled_elbo
+
+    m = config.model
+    out = model(batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], pose_source=m.pose_source)
+    return labeled_elbo(
+        out, batch["heatmaps"], batch["joint_weights"], lam=m.lam, generator_variance=m.generator_variance,
+        alpha_supervision=m.alpha_supervision, pose_variance=m.pose_variance,
+    )
+
+
+def semi_supervised(
+    model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float
+) -> dict[str, Tensor]:
+    """Eq. 29: every net but ψ, the semi-supervised bound on a mixed batch.
+
+    The unlabelled rows are weighted by :func:`~mirrornet.bounds.unlabeled_weight_at` after
+    ``epochs_done`` epochs (``train.unlabeled_weight``, ``train.unlabeled_rampup_epochs``; 1
+    throughout in the paper).
+
+    Args:
+        model: the MirrorNet.
+        batch: a mixed batch (``image``, ``x_star``, ``heatmaps``, ``joint_weights``,
+            ``annotated``: 1 annotated, 0 not).
+        config: the run's config (the keys of :func:`labeled` and the two above).
+        epochs_done: fractional epochs of the stage done before this step.
+
+    Returns:
+        :func:`~mirrornet.bounds.semi_supervised_elbo`'s terms.
+    """
+    from mirrornet.bounds import semi_supervised_elbo, unlabeled_weight_at
+
+    m, t = config.model, config.train
+    out = model(
+        batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], annotated=batch["annotated"],
+        pose_source=m.pose_source,
+    )
+    return semi_supervised_elbo(
+        out, batch["heatmaps"], batch["joint_weights"], lam=m.lam, generator_variance=m.generator_variance,
+        alpha_supervision=m.alpha_supervision, pose_variance=m.pose_variance,
+        unlabeled_weight=unlabeled_weight_at(epochs_done, t.unlabeled_weight, t.unlabeled_rampup_epochs),
+    )
+
+
+#: Every stage objective, in the order of the curriculum.
+STAGE_OBJECTIVES: tuple[StageObjective, ...] = (recognizer, mask, image_vae, pose_vae, labeled, semi_supervised)

@@ -1,0 +1,141 @@
+"""The reported rows of a run (Tables 2–7): per method, the mean over its last evaluated epochs,
+and its final α evaluated on the whole test split.
+
+The per-epoch figures of a method are averaged over its last ``eval.last_k_epochs`` epochs (10 in
+the paper) to give the reported row (:func:`mean_of_last_epochs`, :func:`collect_results`);
+:func:`final_evaluation` adds the figure on every person of the split, with and without the flip
+test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mirrornet.checkpoints import build_model, read_checkpoint
+from mirrornet.config import Config
+from mirrornet.curriculum import CURRICULUM, METHODS, method_chain
+
+__all__ = ["collect_results", "final_evaluation", "mean_of_last_epochs"]
+
+
+def mean_of_last_epochs(records: Sequence[dict], k: int) -> dict:
+    """The reported row: each group's score averaged over the last ``k`` evaluated epochs.
+
+    Args:
+        records: per-epoch records (oldest first) holding ``eval`` = {"metric", "groups"}.
+        k: number of last epochs (fewer if the method has fewer).
+
+    Returns:
+        {"metric": name, "groups": {group: mean %}, "epochs": number averaged,
+        "alpha_epochs": [α epoch of each averaged record]}.
+    """
+    evaluated = [r for r in records if r.get("eval")]
+    if not evaluated:
+        raise ValueError("no evaluated epoch to report")
+    last = evaluated[-k:]
+    groups: dict[str, float] = {}
+    for name in last[-1]["eval"]["groups"]:
+        values = [float(r["eval"]["groups"][name]) for r in last]
+        finite = [v for v in values if math.isfinite(v)]
+        groups[name] = float(np.mean(finite)) if finite else float("nan")
+    return {
+        "metric": last[-1]["eval"]["metric"],
+        "groups": groups,
+        "epochs": len(last),
+        "alpha_epochs": [int(r["alpha_epoch"]) for r in last],
+    }
+
+
+def final_evaluation(config: Config, data, codec, payload: dict, metric: tuple[str, float]) -> dict:
+    """Evaluate a method's final α on the whole test split (and the validation split, if any).
+
+    Every person of the split counts (no ``train.max_eval_batches`` cap), with and without the
+    flip test; this is the figure a method is reported with on a test split, beside the paper's
+    mean over the last epochs.
+
+    Returns:
+        {"test": {...}, "test_flip": {...}[, "val": {...}, "val_flip": {...}]}, each the metric
+        name, the group scores and ``people`` (the number of people evaluated).
+    """
+    from torch.utils.data import DataLoader
+
+    from mirrornet.inference import evaluate_model
+
+    model = build_model(config)
+    model.load_state_dict(payload["state_dict"])
+    splits = {"test": data.test}
+    if data.val is not None:
+        splits["val"] = data.val
+    batch = config.train.eval_batch_size or config.train.batch_size
+    out: dict[str, dict] = {}
+    for name, dataset in splits.items():
+        for flip in (False, True):
+            loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=config.data.num_workers)
+            scores = evaluate_model(model, loader, codec, metric[0], metric[1], flip_test=flip)
+            out[name + ("_flip" if flip else "")] = {
+                "metric": scores["metric"],
+                "groups": scores["groups"],
+                "people": len(dataset),
+                "flip_test": flip,
+            }
+    return out
+
+
+def _final_summary(final: dict) -> str:
+    test, flip = final["test"], final["test_flip"]
+    return (
+        f"{test['metric']} Total {test['groups']['Total']:.2f} ({flip['groups']['Total']:.2f} with flip test), "
+        f"{test['people']} people"
+    )
+
+
+def _payload_of(name: str, finals: dict[str, dict], ckpt_dir: Path) -> dict | None:
+    """A stage's final payload: from this run's memory, else from its checkpoint, else None."""
+    payload = finals.get(name)
+    path = ckpt_dir / f"{name}.ckpt"
+    if payload is None and path.is_file():
+        payload = read_checkpoint(path)
+    return payload
+
+
+def _all_records(out_dir: Path, finals: dict[str, dict]) -> dict[str, list[dict]]:
+    records: dict[str, list[dict]] = {}
+    for stage in CURRICULUM:
+        payload = _payload_of(stage.name, finals, out_dir / "checkpoints")
+        if payload is not None:
+            records[stage.name] = list(payload.get("history") or [])
+            records[stage.name + ".completed"] = [{"completed": bool(payload.get("completed"))}]
+    return records
+
+
+def collect_results(config: Config, out_dir: str | Path, finals: dict[str, dict] | None = None) -> dict:
+    """The reported row of every method whose final stage has completed in ``out_dir``.
+
+    Each row averages every group over the method's last ``eval.last_k_epochs`` evaluated epochs
+    (across stages when its last stage is shorter), and counts what α was fed in the method's
+    stages: ``alpha_steps`` (optimiser steps), ``annotated_draws`` and ``unannotated_draws``
+    (images drawn), so that methods can be compared at equal exposure.
+    """
+    out_dir = Path(out_dir)
+    records = _all_records(out_dir, finals or {})
+    results: dict[str, dict] = {}
+    for method in METHODS:
+        chain = method_chain(method)
+        final = chain[-1]
+        if not records.get(final.name + ".completed", [{}])[0].get("completed"):
+            continue
+        history = [r for s in chain for r in records.get(s.name, [])]
+        if not any(r.get("eval") for r in history):
+            continue
+        row = mean_of_last_epochs(history, config.eval.last_k_epochs)
+        # What α was fed on the way (its stages only): optimiser steps and images drawn.
+        row["alpha_steps"] = sum(int(r.get("steps", 0)) for r in history)
+        row["annotated_draws"] = sum(int(r.get("annotated_draws", 0)) for r in history)
+        row["unannotated_draws"] = sum(int(r.get("unannotated_draws", 0)) for r in history)
+        row["checkpoint"] = str(out_dir / "checkpoints" / f"{final.name}.ckpt")
+        results[method] = row
+    return results
