@@ -80,16 +80,17 @@ def test_help_and_argument_errors_do_not_import_torch() -> None:
 
 def test_resume_accepts_silhouettes_added_before_the_stages_that_read_them(tmp_path) -> None:
     from mirrornet.training import run_experiment
-    from mirrornet.training.run import RunError, _check_out_dir
+    from mirrornet.training.run import RunError
+    from mirrornet.training.run_folder import check_out_dir
 
     out = tmp_path / "run"
     run_experiment(load_config(TINY), out, stages=["pretrain_alpha"], progress=False)
     added = load_config(TINY, [f"data.silhouette_root={tmp_path}"])
-    _check_out_dir(added, out, resume=True)  # ψ has not trained: the new key changes nothing done
+    check_out_dir(added, out, resume=True)  # ψ has not trained: the new key changes nothing done
     changed = load_config(TINY, ["train.lr=0.01"])
     with pytest.raises(RunError, match=r"train\.lr"):
-        _check_out_dir(changed, out, resume=True)
+        check_out_dir(changed, out, resume=True)
     # Once ψ has a checkpoint, its data may no longer change.
     (out / "checkpoints" / "pretrain_mask.ckpt").write_bytes((out / "checkpoints" / "pretrain_alpha.ckpt").read_bytes())
     with pytest.raises(RunError, match=r"data\.silhouette_root"):
-        _check_out_dir(added, out, resume=True)
+        check_out_dir(added, out, resume=True)

@@ -10,8 +10,9 @@ signature, :data:`StageObjective`::
 ``epochs_done`` is the fractional number of epochs of the stage done before this step (the
 unlabelled weight's ramp reads it). A stage lists its objectives in
 :attr:`mirrornet.curriculum.Stage.objectives`; when it lists several, their totals are summed
-(their parameters are disjoint, so each trains as alone). The terms are logged and saved as
-``<name>/<term>``, the name being :func:`objective_name` (the function's name):
+(their parameters are disjoint, so each trains as alone): :func:`stage_terms` runs a stage's
+objectives on a batch. The terms are logged and saved as ``<name>/<term>``, the name being
+:func:`objective_name` (the function's name):
 
 =================  ==================================================================  ==========
 objective          what it maximises                                                   paper
@@ -30,17 +31,20 @@ mirrors see the same kind of pose in every stage (with a pose bottleneck, its re
 A batch is a mapping of the tensors :class:`~mirrornet.data.PoseDataset` returns (stacked):
 ``image`` (B, 3, H, W), ``x_star`` (B, 3, h, w), ``heatmaps`` (B, K, h, w), ``joint_weights``
 (B, K), ``silhouette`` (B, 1, h, w), ``has_silhouette`` (B,), ``annotated`` (B,).
+
+:func:`alpha_driving_norms` measures which term of a joint bound drives the recognizer α: the
+gradient norm into α of its fidelity, plausibility and λ·log q_α terms.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 # The maths (and torch) is imported when a step first runs, not here: the curriculum holds these
 # functions, and a config check reads the curriculum's stage names without loading torch.
 if TYPE_CHECKING:
-    from torch import Tensor
+    from torch import Tensor, nn
 
     from mirrornet.config import Config
     from mirrornet.model import MirrorNet
@@ -55,6 +59,9 @@ __all__ = [
     "labeled",
     "semi_supervised",
     "STAGE_OBJECTIVES",
+    "stage_terms",
+    "alpha_gradient_norms",
+    "alpha_driving_norms",
 ]
 
 #: (model, batch, config, epochs_done) -> named terms and "total" (to maximise).
@@ -220,3 +227,79 @@ def semi_supervised(
 
 #: Every stage objective, in the order of the curriculum.
 STAGE_OBJECTIVES: tuple[StageObjective, ...] = (recognizer, mask, image_vae, pose_vae, labeled, semi_supervised)
+
+
+def stage_terms(
+    steps: Sequence[StageObjective], model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float
+) -> tuple[dict[str, Tensor], Tensor]:
+    """A stage's objectives on one batch: their named terms and the sum of their totals.
+
+    Args:
+        steps: the stage's objectives (:attr:`mirrornet.curriculum.Stage.objectives`).
+        model / batch / config / epochs_done: as for every stage objective.
+
+    Returns:
+        ``<name>/<term>`` → value for every term of every objective, and the sum of their
+        ``total`` (the quantity to maximise; loss = −sum).
+    """
+    terms: dict[str, Tensor] = {}
+    total = None
+    for step in steps:
+        name = objective_name(step)
+        out = step(model, batch, config, epochs_done)
+        for term, value in out.items():
+            terms[f"{name}/{term}"] = value
+        total = out["total"] if total is None else total + out["total"]
+    return terms, total
+
+
+def alpha_gradient_norms(alpha: nn.Module, terms: Mapping[str, Tensor]) -> dict[str, float]:
+    """The L2 norm of the gradient of each term of ``terms`` w.r.t. α's trainable parameters.
+
+    Tells which term of the bound drives the recognizer (fidelity, plausibility or λ·log q_α).
+    The graph is kept, so the training step's own backward pass still runs afterwards.
+
+    Args:
+        alpha: the recognizer.
+        terms: name → scalar term that depends on α's outputs.
+
+    Returns:
+        name → gradient norm (0.0 for a term that does not reach α).
+    """
+    import torch
+
+    params = [p for p in alpha.parameters() if p.requires_grad]
+    norms: dict[str, float] = {}
+    for name, value in terms.items():
+        if not params or not value.requires_grad:
+            norms[name] = 0.0
+            continue
+        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+        squares = [g.detach().float().pow(2).sum() for g in grads if g is not None]
+        norms[name] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+    return norms
+
+
+def alpha_driving_norms(
+    alpha: nn.Module, steps: Sequence[StageObjective], terms: Mapping[str, Tensor]
+) -> list[tuple[str, float]]:
+    """The gradient norm into α of each term that drives it, objective by objective.
+
+    Args:
+        alpha: the recognizer.
+        steps: the stage's objectives.
+        terms: :func:`stage_terms`'s named terms.
+
+    Returns:
+        (term, norm) for each of ``mirrornet.objectives.ALPHA_DRIVING_TERMS`` that an objective
+        of ``steps`` returns, in the objectives' order; empty for the α-only objectives, whose
+        gradient into α is the loss's own.
+    """
+    from mirrornet.objectives import ALPHA_DRIVING_TERMS
+
+    pairs: list[tuple[str, float]] = []
+    for name in map(objective_name, steps):
+        driving = {t: terms[f"{name}/{t}"] for t in ALPHA_DRIVING_TERMS if f"{name}/{t}" in terms}
+        if driving:
+            pairs.extend(alpha_gradient_norms(alpha, driving).items())
+    return pairs

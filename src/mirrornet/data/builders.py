@@ -8,15 +8,14 @@ Training (:mod:`mirrornet.training.datamodule`) and inference (``mirrornet evalu
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from mirrornet.config import Config
 from mirrornet.data.records import PoseRecord
+from mirrornet.seeding import seed_worker
 
 __all__ = [
     "DataError",
@@ -26,7 +25,6 @@ __all__ = [
     "build_codec_for",
     "build_eval_dataset",
     "eval_loader",
-    "seed_worker",
 ]
 
 
@@ -129,13 +127,6 @@ def build_eval_dataset(config: Config, fmt: str, root: str | None, split: str | 
     if not records:
         raise DataError(f"the {split} split of {fmt} at {root} is empty")
     return PoseDataset(records, build_transform(config, False), build_codec_for(config), seed=config.train.seed)
-
-
-def seed_worker(worker_id: int) -> None:
-    """Seed numpy and ``random`` in a DataLoader worker from its torch seed."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
 
 
 def eval_loader(config: Config, dataset: Dataset) -> DataLoader:

@@ -1,8 +1,11 @@
-"""Checkpoints written during training: atomically, and cleaned up after a killed write.
+"""Checkpoints written during training: built by one function, written atomically by another,
+and cleaned up after a killed write.
 
-The checkpoint layout and reading one back (:func:`~mirrornet.checkpoints.load_checkpoint`)
-live in :mod:`mirrornet.checkpoints`. Files are written to a temporary name in the same folder
-and renamed, so that an interrupted write never leaves a truncated checkpoint behind.
+:func:`stage_payload` builds a stage's checkpoint after any epoch (the per-epoch resume point and
+the stage's final state alike); :func:`save_checkpoint` writes it. The checkpoint layout and
+reading one back (:func:`~mirrornet.checkpoints.load_checkpoint`) live in
+:mod:`mirrornet.checkpoints`. Files are written to a temporary name in the same folder and
+renamed, so that an interrupted write never leaves a truncated checkpoint behind.
 """
 
 from __future__ import annotations
@@ -13,11 +16,48 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from mirrornet.checkpoints import CHECKPOINT_FORMAT
 from mirrornet.fileio import atomic_path
 
-__all__ = ["save_checkpoint", "remove_stale_temporaries"]
+__all__ = ["stage_payload", "save_checkpoint", "remove_stale_temporaries"]
+
+
+def stage_payload(
+    config: dict[str, Any],
+    stage: str,
+    epoch: int,
+    total_epochs: int,
+    model: nn.Module,
+    history: list[dict],
+    optimizer: dict | None = None,
+    optimizer_param_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """A stage's checkpoint after ``epoch`` of its ``total_epochs`` epochs (plain tensors and
+    primitives, the layout of :mod:`mirrornet.checkpoints`).
+
+    Args:
+        config: the run's resolved config (``Config.to_dict()``).
+        stage: the stage's name.
+        epoch: epochs of the stage done.
+        total_epochs: the stage's length; the stage is complete once ``epoch`` reaches it.
+        model: the MirrorNet; its state dict is copied to the CPU.
+        history: the stage's per-epoch records so far.
+        optimizer: Adam's state dict (None: the stage ran no step).
+        optimizer_param_names: the names of the optimiser's parameters, in its order.
+    """
+    return {
+        "config": config,
+        "stage": stage,
+        "epoch": int(epoch),
+        "total_epochs": int(total_epochs),
+        "completed": int(epoch) >= int(total_epochs),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer,
+        "optimizer_param_names": optimizer_param_names,
+        "history": list(history),
+    }
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mirrornet.config import Config
 from mirrornet.curriculum import StageData
-from mirrornet.data.builders import DataError, build_codec_for, build_transform, default_split, read_split, seed_worker
+from mirrornet.data.builders import DataError, build_codec_for, build_transform, default_split, read_split
 from mirrornet.data.records import PoseRecord
+from mirrornet.seeding import seed_worker
 
 __all__ = [
     "TrainingData",

@@ -1,41 +1,42 @@
 """A thin Lightning wrapper that runs one curriculum stage (Sections 4, 5.2).
 
-The maths lives in :mod:`mirrornet.model`, :mod:`mirrornet.objectives` and :mod:`mirrornet.bounds`;
-the stage table in :mod:`mirrornet.curriculum` says which nets train and which objectives of
-:mod:`mirrornet.stage_objectives` are maximised. This module only: freezes the other nets, sums the stage's objectives (loss = −objective), logs every term by
-name, evaluates α on the test split at the end of every epoch, stops on a non-finite loss naming
-the stage, epoch and term, and writes an atomic checkpoint after every epoch (the resume point).
+The maths lives outside it: :mod:`mirrornet.model`, :mod:`mirrornet.objectives` and
+:mod:`mirrornet.bounds`; the stage table in :mod:`mirrornet.curriculum` says which nets train and
+which objectives of :mod:`mirrornet.stage_objectives` are maximised (:func:`stage_terms` runs
+them on a batch and sums their totals; loss = −total). This module only: freezes the other nets,
+logs every term by name, keeps each epoch's mean of every term (torchmetrics ``MeanMetric``,
+reduced across data-parallel ranks), evaluates α on the test split at the end of every epoch,
+stops on a non-finite loss naming the stage, epoch and term, and after every epoch builds the
+epoch's record and the stage's checkpoint (the resume point, :mod:`mirrornet.training.checkpoint`).
+Seeds come from :mod:`mirrornet.seeding`.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import Tensor
+from torchmetrics import MeanMetric, Metric, SumMetric
 
 from mirrornet.config import Config
 from mirrornet.curriculum import CURRICULUM, Stage
-from mirrornet.objectives import ALPHA_DRIVING_TERMS
-from mirrornet.stage_objectives import objective_name
 from mirrornet.data.builders import eval_loader
 from mirrornet.inference import Evaluation
-from mirrornet.training.checkpoint import save_checkpoint
+from mirrornet.seeding import seed_all, stage_seed
+from mirrornet.stage_objectives import alpha_driving_norms, stage_terms
+from mirrornet.training.checkpoint import save_checkpoint, stage_payload
 from mirrornet.training.datamodule import TrainingData, train_loader
 from mirrornet.training.optimizer_state import load_named_states
 
 __all__ = [
     "NonFiniteLossError",
     "StageModule",
-    "alpha_gradient_norms",
-    "stage_seed",
 ]
 
 
@@ -43,43 +44,13 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the stage, epoch and term."""
 
 
-def alpha_gradient_norms(alpha: torch.nn.Module, terms: dict[str, Tensor]) -> dict[str, float]:
-    """The L2 norm of the gradient of each term of ``terms`` w.r.t. α's trainable parameters.
+def _epoch_metric(kind: type[Metric], device: torch.device) -> Metric:
+    """A fresh float64 aggregate (``MeanMetric`` or ``SumMetric``) on ``device``.
 
-    Tells which term of the bound drives the recognizer (fidelity, plausibility or λ·log q_α).
-    The graph is kept, so the training step's own backward pass still runs afterwards.
-
-    Args:
-        alpha: the recognizer.
-        terms: name → scalar term that depends on α's outputs.
-
-    Returns:
-        name → gradient norm (0.0 for a term that does not reach α).
+    float64, as the sums of thousands of float32 terms need; every value counts, NaN included
+    (no value is dropped from a mean). ``compute`` sums the states of every rank.
     """
-    params = [p for p in alpha.parameters() if p.requires_grad]
-    norms: dict[str, float] = {}
-    for name, value in terms.items():
-        if not params or not value.requires_grad:
-            norms[name] = 0.0
-            continue
-        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
-        squares = [g.detach().float().pow(2).sum() for g in grads if g is not None]
-        norms[name] = float(torch.stack(squares).sum().sqrt()) if squares else 0.0
-    return norms
-
-
-def stage_seed(seed: int, stage: Stage, epoch: int, rank: int = 0) -> int:
-    """The seed of (run seed, stage, epoch, rank): every epoch starts from a known RNG state,
-    so that a resumed stage draws the same noise as an uninterrupted one."""
-    index = [s.name for s in CURRICULUM].index(stage.name)
-    # epoch -1 (model initialisation) maps to 0 and epochs e to e + 1.
-    return int(np.random.SeedSequence([seed, index, epoch + 1, rank]).generate_state(1)[0])
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    return kind(nan_strategy="disable").set_dtype(torch.float64).to(device)
 
 
 class StageModule(L.LightningModule):
@@ -136,10 +107,12 @@ class StageModule(L.LightningModule):
         self.metric_kind, self.metric_threshold = metric[0], float(metric[1])
         self.last_payload: dict | None = None
         self._batch_sampler = None
-        # Per-epoch sums of the logged terms: key → (sum, number of values).
-        self._sums: dict[str, tuple[float, int]] = {}
+        # This epoch's mean of every logged term (each step's value counts once) and the images
+        # drawn: key → metric, made at the key's first value on this module's device (after any
+        # precision conversion, so they stay float64). Not part of the checkpoint's state dict.
+        self._means = torch.nn.ModuleDict()
+        self._draws = torch.nn.ModuleDict()  # "annotated", "unannotated": images drawn
         self._count = 0  # optimiser steps this epoch (on this rank = global steps)
-        self._draws = [0.0, 0.0]  # annotated, non-annotated images drawn this epoch (this rank)
         self._evaluation: Evaluation | None = None
         self._eval_result: dict | None = None
         self._set_trainable()
@@ -213,26 +186,21 @@ class StageModule(L.LightningModule):
         # before this epoch's iterator is created (epoch 0's uses the initial epoch, 0).
         if self._batch_sampler is not None:
             self._batch_sampler.set_epoch(self.current_epoch)
-        self._sums, self._count, self._draws = {}, 0, [0.0, 0.0]
+        self._means.clear()
+        self._draws.clear()
+        self._count = 0
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         if batch_idx == 0:
             # Seeded here, not at epoch start: creating the DataLoader iterator draws from the
             # global RNG, and Lightning creates it before the epoch-start hook on a fresh fit
             # but after it on later epochs; resumed and uninterrupted runs must draw alike.
-            _seed_all(stage_seed(self.config.train.seed, self.stage, self.global_epoch, self.trainer.global_rank))
+            seed_all(stage_seed(self.config.train.seed, self.stage, self.global_epoch, self.trainer.global_rank))
         self._frozen_to_eval()
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        terms: dict[str, Tensor] = {}
-        total = None
         epochs_done = self.global_epoch + batch_idx / max(1.0, float(self.trainer.num_training_batches))
-        for step in self.stage.objectives:
-            name = objective_name(step)
-            out = step(self.model, batch, self.config, epochs_done)
-            for term, value in out.items():
-                terms[f"{name}/{term}"] = value
-            total = out["total"] if total is None else total + out["total"]
+        terms, total = stage_terms(self.stage.objectives, self.model, batch, self.config, epochs_done)
         loss = -total  # maximise the bound
         if not bool(torch.isfinite(loss.detach())):
             bad = [k for k, v in terms.items() if not bool(torch.isfinite(v.detach()).all())]
@@ -245,28 +213,26 @@ class StageModule(L.LightningModule):
         batch_size = int(batch["image"].shape[0])
         for key, value in terms.items():
             v = float(value.detach())
-            self._accumulate(key, v)
+            self._accumulate(self._means, MeanMetric, key, v)
             self.log(f"train/{key}", v, on_step=True, on_epoch=True, batch_size=batch_size, sync_dist=False)
         every = self.config.train.alpha_grad_norm_every
         if every and batch_idx % every == 0 and "alpha" in self.stage.trains:
-            for name in map(objective_name, self.stage.objectives):
-                driving = {t: terms[f"{name}/{t}"] for t in ALPHA_DRIVING_TERMS if f"{name}/{t}" in terms}
-                if not driving:
-                    continue  # α-only stages: the gradient is the loss's own
-                for term, norm in alpha_gradient_norms(self.model.alpha, driving).items():
-                    self._accumulate(f"alpha_grad/{term}", norm)
-                    self.log(f"train/alpha_grad/{term}", norm, on_step=True, on_epoch=True, batch_size=batch_size)
+            for term, norm in alpha_driving_norms(self.model.alpha, self.stage.objectives, terms):
+                self._accumulate(self._means, MeanMetric, f"alpha_grad/{term}", norm)
+                self.log(f"train/alpha_grad/{term}", norm, on_step=True, on_epoch=True, batch_size=batch_size)
         self._count += 1
         annotated = batch.get("annotated")
         n_annotated = float(annotated.sum()) if annotated is not None else float(batch_size)
-        self._draws[0] += n_annotated
-        self._draws[1] += batch_size - n_annotated
+        self._accumulate(self._draws, SumMetric, "annotated", n_annotated)
+        self._accumulate(self._draws, SumMetric, "unannotated", batch_size - n_annotated)
         self.log("train/loss", float(loss.detach()), prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
         return loss
 
-    def _accumulate(self, key: str, value: float) -> None:
-        total, count = self._sums.get(key, (0.0, 0))
-        self._sums[key] = (total + value, count + 1)
+    def _accumulate(self, store: torch.nn.ModuleDict, kind: type[Metric], key: str, value: float) -> None:
+        """Add ``value`` to this epoch's aggregate ``key`` of ``store``, made at its first value."""
+        if key not in store:
+            store[key] = _epoch_metric(kind, self.device)
+        store[key].update(value)
 
     # ---------------------------------------------------------------------------------------
     # The evaluation loop of mirrornet.inference, its batches driven by Lightning (which has
@@ -288,29 +254,8 @@ class StageModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         # Runs after the epoch's evaluation (Lightning 2: validation ends the training epoch).
-        keys = sorted(self._sums)
-        sums = torch.tensor(
-            [self._sums[k][0] for k in keys] + [float(self._sums[k][1]) for k in keys] + list(self._draws),
-            dtype=torch.float64,
-        )
-        if self.trainer.world_size > 1:
-            sums = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum").cpu()
-        values = sums.tolist()
-        n = len(keys)
-        train_means = {k: values[i] / max(values[n + i], 1.0) for i, k in enumerate(keys)}
         epoch = self.global_epoch + 1
-        record = {
-            "stage": self.stage.name,
-            "epoch": epoch,
-            "alpha_epoch": self.alpha_epoch_base + epoch if "alpha" in self.stage.trains else self.alpha_epoch_base,
-            "train": train_means,
-            # What this epoch fed the trained nets: optimiser steps and images drawn (all ranks).
-            "steps": int(self._count),
-            "annotated_draws": int(round(values[2 * n])),
-            "unannotated_draws": int(round(values[2 * n + 1])),
-            "world_size": int(self.trainer.world_size),
-            "eval": self._eval_result if self.stage.evaluate else None,
-        }
+        record = self._epoch_record(epoch)
         self._eval_result = None
         self.records.append(record)
         self.last_payload = self.checkpoint_payload(epoch)
@@ -319,17 +264,34 @@ class StageModule(L.LightningModule):
         if self.epoch_callback is not None:
             self.epoch_callback(record)
 
+    def _epoch_record(self, epoch: int) -> dict:
+        """The record of the epoch just finished: every term's mean over the steps of all ranks,
+        what the epoch fed the trained nets, and the evaluation."""
+        # Every rank computes the same keys in the same order: each compute is a collective.
+        train_means = {key: float(self._means[key].compute()) for key in sorted(self._means)}
+        draws = {key: int(round(float(metric.compute()))) for key, metric in self._draws.items()}
+        return {
+            "stage": self.stage.name,
+            "epoch": epoch,
+            "alpha_epoch": self.alpha_epoch_base + epoch if "alpha" in self.stage.trains else self.alpha_epoch_base,
+            "train": train_means,
+            # What this epoch fed the trained nets: optimiser steps and images drawn (all ranks).
+            "steps": int(self._count),
+            "annotated_draws": draws.get("annotated", 0),
+            "unannotated_draws": draws.get("unannotated", 0),
+            "world_size": int(self.trainer.world_size),
+            "eval": self._eval_result if self.stage.evaluate else None,
+        }
+
     def checkpoint_payload(self, epoch: int) -> dict:
         """The checkpoint dict after ``epoch`` epochs of this stage (plain tensors and primitives)."""
-        optimizer = self.trainer.optimizers[0].state_dict() if self.trainer.optimizers else None
-        return {
-            "config": self.config.to_dict(),
-            "stage": self.stage.name,
-            "epoch": int(epoch),
-            "total_epochs": self.total_epochs,
-            "completed": int(epoch) >= self.total_epochs,
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": optimizer,
-            "optimizer_param_names": self.trainable_parameter_names(),
-            "history": list(self.records),
-        }
+        return stage_payload(
+            self.config.to_dict(),
+            self.stage.name,
+            epoch,
+            self.total_epochs,
+            self.model,
+            self.records,
+            optimizer=self.trainer.optimizers[0].state_dict() if self.trainer.optimizers else None,
+            optimizer_param_names=self.trainable_parameter_names(),
+        )

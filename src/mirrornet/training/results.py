@@ -1,14 +1,15 @@
-"""The reported rows of a run (Tables 2–7): per method, the mean over its last evaluated epochs,
-and its final α evaluated on the whole test split.
+"""The reported rows of a run (Tables 2–7) and the files that record it.
 
 The per-epoch figures of a method are averaged over its last ``eval.last_k_epochs`` epochs (10 in
 the paper) to give the reported row (:func:`mean_of_last_epochs`, :func:`collect_results`);
-:func:`final_evaluation` adds the figure on every person of the split, with and without the flip
-test.
+:func:`final_evaluation` adds its final α's figure on every person of the split, with and without
+the flip test. :func:`write_run_outputs` writes ``metrics.csv`` (one row per stage epoch,
+:func:`write_metrics_csv`), ``results.json`` and the figures.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +19,10 @@ import numpy as np
 from mirrornet.checkpoints import build_model, read_checkpoint
 from mirrornet.config import Config
 from mirrornet.curriculum import CURRICULUM, METHODS, method_chain
+from mirrornet.fileio import atomic_path, json_safe, write_json_atomic
+from mirrornet.training.curves import plot_joint_diagnostics, plot_learning_curves
 
-__all__ = ["collect_results", "final_evaluation", "mean_of_last_epochs"]
+__all__ = ["collect_results", "final_evaluation", "mean_of_last_epochs", "write_metrics_csv", "write_run_outputs"]
 
 
 def mean_of_last_epochs(records: Sequence[dict], k: int) -> dict:
@@ -139,3 +142,51 @@ def collect_results(config: Config, out_dir: str | Path, finals: dict[str, dict]
         row["checkpoint"] = str(out_dir / "checkpoints" / f"{final.name}.ckpt")
         results[method] = row
     return results
+
+
+def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
+    """One row per stage epoch: stage, epoch, α epoch, optimiser steps and images drawn, every
+    objective term (and gradient norm into α), every group."""
+    train_keys = sorted({k for r in records for k in (r.get("train") or {})})
+    eval_keys: list[str] = []
+    for r in records:
+        for k in (r.get("eval") or {}).get("groups", {}):
+            if k not in eval_keys:
+                eval_keys.append(k)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["stage", "epoch", "alpha_epoch", "steps", "annotated_draws", "unannotated_draws", "metric"]
+            + [f"train/{k}" for k in train_keys]
+            + [f"eval/{k}" for k in eval_keys]
+        )
+        for r in records:
+            ev = r.get("eval") or {}
+            writer.writerow(
+                [r["stage"], r["epoch"], r["alpha_epoch"], r.get("steps", ""), r.get("annotated_draws", ""),
+                 r.get("unannotated_draws", ""), ev.get("metric", "")]
+                + [r["train"].get(k, "") for k in train_keys]
+                + [ev.get("groups", {}).get(k, "") for k in eval_keys]
+            )
+
+
+def write_run_outputs(config: Config, out_dir: Path, results: dict, finals: dict, kind: str, threshold: float) -> None:
+    """Write ``metrics.csv``, ``results.json`` and the figures of a run from its stages' records."""
+    records = _all_records(out_dir, finals)
+    flat = [r for s in CURRICULUM for r in records.get(s.name, [])]
+    write_metrics_csv(out_dir / "metrics.csv", flat)
+    write_json_atomic(out_dir / "results.json", json_safe(results))
+    curves = {}
+    for method in METHODS:
+        chain = method_chain(method)
+        history = [r for s in chain for r in records.get(s.name, [])]
+        if any(r.get("eval") for r in history):
+            curves[method] = history
+    if curves:
+        metric = next(iter(results.values()))["metric"] if results else f"{kind.upper()}@{threshold:g}"
+        plot_learning_curves(curves, out_dir / "figures" / "learning_curves.png", metric=metric)
+    # Which term of the bound drives α, per epoch of the joint stages (docs/model.md).
+    joint = {s.name: records[s.name] for s in CURRICULUM if records.get(s.name)}
+    split = "validation split" if config.eval.epoch_split == "val" else "test split"
+    plot_joint_diagnostics(joint, out_dir / "figures" / "joint_diagnostics.png",
+                           metric=f"{kind.upper()}@{threshold:g}, {split}")

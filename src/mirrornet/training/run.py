@@ -1,9 +1,13 @@
 """Run the whole curriculum (Sections 4, 5.2) and report Tables 2–7 style results.
 
-:func:`run_experiment` walks :data:`mirrornet.curriculum.CURRICULUM`: each stage starts from the
-final weights of the stage it is initialised from, trains for its configured epochs under a
-fresh ``lightning.Trainer`` (so devices, nodes, strategy and precision are plain config keys),
-evaluates α after every epoch, and leaves ``checkpoints/<stage>.ckpt`` after every epoch.
+:func:`run_experiment` reads as the curriculum: after checking the output folder
+(:mod:`mirrornet.training.run_folder`) and every stage's data, for each stage of
+:data:`mirrornet.curriculum.CURRICULUM` it decides where the stage starts (:func:`_stage_start`:
+skipped, resumed, or from the final weights and Adam state of the stage it is initialised from),
+builds its MirrorNet, fits it under a fresh ``lightning.Trainer`` (so devices, nodes, strategy
+and precision are plain config keys; :func:`_fit_stage`), which evaluates α and leaves
+``checkpoints/<stage>.ckpt`` after every epoch, and records the stage's final state; then it
+reports (:mod:`mirrornet.training.results`).
 With ``resume=True`` a completed stage is skipped and a partial one continues from its last
 epoch (weights, Adam state, epoch counter); since every epoch's batch order, augmentation and
 sampling noise are seeded by (seed, stage, epoch), the resumed run reaches the same results as
@@ -19,26 +23,26 @@ gradient norm into α of each term of the bound, KL_z and α's score per joint-s
 
 from __future__ import annotations
 
-import csv
 import logging
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirrornet.checkpoints import build_model, checkpoint_config, load_weights, read_checkpoint
-from mirrornet.config import Config, ConfigError, config_from_dict, save_config
-from mirrornet.curriculum import CURRICULUM, METHODS, Stage, method_chain, resolve_stages, stage_chain
+from mirrornet.checkpoints import build_model, load_weights, read_checkpoint
+from mirrornet.config import Config, save_config
+from mirrornet.curriculum import Stage, method_chain, resolve_stages, stage_chain
 from mirrornet.data.builders import build_codec_for
-from mirrornet.fileio import atomic_path, check_output_dir, json_safe, write_json_atomic
 from mirrornet.inference import metric_for
-from mirrornet.training.checkpoint import remove_stale_temporaries, save_checkpoint
-from mirrornet.training.curves import plot_joint_diagnostics, plot_learning_curves
-from mirrornet.training.datamodule import build_training_data, stage_pools
+from mirrornet.seeding import seed_all, stage_seed
+from mirrornet.training.checkpoint import remove_stale_temporaries, save_checkpoint, stage_payload
+from mirrornet.training.datamodule import TrainingData, build_training_data, stage_pools
 from mirrornet.training.optimizer_state import merge_named_states, named_adam_states
 # Package-private helpers of the reporting module, shared with run_experiment.
-from mirrornet.training.results import _all_records, _final_summary, _payload_of, collect_results, final_evaluation
+from mirrornet.training.results import _final_summary, _payload_of, collect_results, final_evaluation, write_run_outputs
+from mirrornet.training.run_folder import ResumeConfigError, RunError, check_out_dir
 
 __all__ = [
     "RunError",
@@ -46,21 +50,8 @@ __all__ = [
     "ResumeConfigError",
     "run_experiment",
     "continued_optimizer_state",
-    "write_metrics_csv",
     "stage_epochs",
 ]
-
-
-class RunError(RuntimeError):
-    """A run cannot start or continue (an output folder in use, a missing earlier stage, ...)."""
-
-
-class ResumeConfigError(RunError, ConfigError):
-    """``--resume`` with a config other than the one the run (or one of its checkpoints) used.
-
-    A :class:`RunError` that is also a :class:`~mirrornet.config.ConfigError`: the fault is in
-    the input, so the command line reports it as bad input (status 2).
-    """
 
 
 def stage_epochs(config: Config, stage: Stage) -> int:
@@ -86,11 +77,18 @@ def _say(message: str, progress: bool) -> None:
 
 def quiet_libraries() -> None:
     """Silence what a user cannot act on: Lightning's start-up lines at every stage (devices,
-    tips, adverts, "`Trainer.fit` stopped"), and matplotlib's font fallbacks."""
+    tips, adverts, "`Trainer.fit` stopped") and its warnings about choices made on purpose, and
+    matplotlib's font fallbacks."""
     # Lightning writes these at INFO level to its own loggers; warnings still get through.
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # Epoch means are reduced across ranks by the stage module itself (its per-epoch record).
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning's own deprecation use
+    warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
 
 
 def _make_trainer(config: Config, out_dir: Path, stage: Stage, total_epochs: int, start_epoch: int, progress: bool):
@@ -134,85 +132,41 @@ def _make_trainer(config: Config, out_dir: Path, stage: Stage, total_epochs: int
     )
 
 
-def _check_out_dir(config: Config, out_dir: Path, resume: bool) -> None:
-    _check_out_paths(out_dir)
-    saved = out_dir / "config.yaml"
-    ckpts = list((out_dir / "checkpoints").glob("*.ckpt")) if (out_dir / "checkpoints").is_dir() else []
-    if not resume and ckpts:
-        raise RunError(
-            f"{out_dir} already holds a run ({len(ckpts)} checkpoints); "
-            "continue it with --resume or choose another --out"
-        )
-    if not resume:
-        return
-    # The config the run was started with (config.yaml), and the one each checkpoint's weights
-    # were trained with: config.yaml can be deleted or edited by hand, so the run continues only
-    # where every saved config still holds.
-    saved_configs: list[tuple[str, dict, set[str]]] = []
-    if saved.is_file():
-        import yaml
+@dataclass
+class _Run:
+    """What every stage of one run shares."""
 
-        try:
-            previous = config_from_dict(yaml.safe_load(saved.read_text(encoding="utf-8"))).to_dict()
-        except (ConfigError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ResumeConfigError(f"cannot resume {out_dir}: its saved {saved} is not a valid config: {exc}") from None
-        saved_configs.append((f"the saved {saved}", previous, {c.stem for c in ckpts}))
-    for ckpt in sorted(ckpts):
-        previous = checkpoint_config(read_checkpoint(ckpt, mmap=True), ckpt).to_dict()
-        saved_configs.append((f"the config checkpoint {ckpt} was trained with", previous, {ckpt.stem}))
-    current = config.to_dict()
-    for source, previous, trained in saved_configs:
-        diffs = _resume_diffs(previous, current, trained)
-        if diffs:
-            raise ResumeConfigError(
-                f"cannot resume {out_dir}: the config differs from {source} in "
-                + ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs[:5])
-                + "; resume with that config or choose another --out"
-            )
+    config: Config
+    out_dir: Path
+    data: TrainingData
+    codec: Any
+    metric: tuple[str, float]  # (pck or pckh, threshold) of the per-epoch evaluation
+    progress: bool
+    epoch_callback: Callable[[dict], None] | None
+
+    def checkpoint(self, stage_name: str) -> Path:
+        """The checkpoint of a stage in this run's folder."""
+        return self.out_dir / "checkpoints" / f"{stage_name}.ckpt"
 
 
-def _check_out_paths(out_dir: Path) -> None:
-    """Refuse an output folder that a plain file stands in the way of, before anything is written.
+@dataclass
+class _StageStart:
+    """Where a stage starts.
 
-    ``mkdir`` would otherwise fail with a bare "[Errno 17] File exists" (or "Not a directory")
-    after ``config.yaml`` and the logs had been started.
+    Attributes:
+        done: the stage's final payload when it is complete already (it is skipped).
+        epoch: epochs of the stage already done (resume).
+        weights: the state dict to start from (None: the fresh nets), read from ``weights_path``.
+        optimizer_state: Adam's state to continue (by parameter name, or positional).
+        records: the stage's per-epoch records so far.
     """
-    for folder in (out_dir / "checkpoints", out_dir / "logs", out_dir / "figures"):
-        if folder.exists() and not folder.is_dir():
-            raise FileExistsError(
-                f"cannot write the run to {out_dir}: {folder} exists and is not a folder; "
-                f"choose another --out, or move {folder} away"
-            )
-    # --out itself, or a folder above it, being a file or not writable would fail only at the
-    # first write, after the data was read (and, under DDP, on rank 0 alone).
-    check_output_dir(out_dir, "--out")
 
-
-#: Keys that ``--resume`` accepts when they were unset before and no stage that reads them has
-#: a checkpoint yet: the silhouettes that a refused run lacked (ψ's data) change nothing that
-#: is already trained.
-_ADDABLE_ON_RESUME: dict[str, tuple[str, ...]] = {
-    "data.silhouette_root": ("pretrain_mask", "pretrain_vaes"),
-    "data.mask_format": ("pretrain_mask", "pretrain_vaes"),
-    "data.mask_root": ("pretrain_mask", "pretrain_vaes"),
-}
-
-
-def _resume_diffs(previous: dict, current: dict, trained_stages: set[str]) -> list[tuple[str, Any, Any]]:
-    """The config differences that forbid a resume, given the stages that have checkpoints."""
-    return [
-        (key, old, new) for key, old, new in _diff(previous, current)
-        if not (key in _ADDABLE_ON_RESUME and old is None and not trained_stages & set(_ADDABLE_ON_RESUME[key]))
-    ]
-
-
-def _diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out.extend(_diff(a.get(k), b.get(k), f"{prefix}{k}."))
-        return out
-    return [] if a == b else [(prefix[:-1], a, b)]
+    done: dict | None = None
+    epoch: int = 0
+    weights: dict | None = None
+    weights_path: Path | None = None
+    optimizer_state: dict | None = None
+    records: list[dict] = field(default_factory=list)
 
 
 def run_experiment(
@@ -245,18 +199,35 @@ def run_experiment(
         mirrornet.training.datamodule.DataError: the data cannot serve a stage.
         mirrornet.training.lightning_module.NonFiniteLossError: the loss became NaN/inf.
     """
-    from mirrornet.training.lightning_module import StageModule, _seed_all, stage_seed
-
-    out_dir = Path(out_dir)
-    ckpt_dir = out_dir / "checkpoints"
     try:
         selected = resolve_stages(stages)
     except KeyError as exc:
         raise RunError(str(exc.args[0])) from None
-    _check_out_dir(config, out_dir, resume)
-    # Read the data and check every stage's needs before anything is trained or written: a
-    # missing folder, a bad joints.mat or a stage without its data (ψ without silhouettes)
-    # stops the run here, naming what is missing.
+    run = _prepare_run(config, Path(out_dir), selected, resume, progress, epoch_callback)
+    # Final payloads of the stages of this run (weights, optimizer, records), kept in memory so
+    # that every rank starts the next stage from the same state without reading files.
+    finals: dict[str, dict] = {}
+    for stage in selected:
+        start = _stage_start(run, stage, finals, resume)
+        if start.done is not None:
+            finals[stage.name] = start.done
+            continue
+        model = _build_stage_model(config, stage, start)
+        finals[stage.name] = _fit_stage(run, stage, model, start)
+    return _report(run, finals)
+
+
+def _prepare_run(
+    config: Config, out_dir: Path, selected: list[Stage], resume: bool, progress: bool,
+    epoch_callback: Callable[[dict], None] | None,
+) -> _Run:
+    """Check the output folder and every selected stage's data, then start the folder.
+
+    The data is read and every stage's needs are checked before anything is trained or written:
+    a missing folder, a bad joints.mat or a stage without its data (ψ without silhouettes) stops
+    the run here, naming what is missing.
+    """
+    check_out_dir(config, out_dir, resume)
     data = build_training_data(config)
     for stage in selected:
         stage_pools(config, data, stage.data)
@@ -266,96 +237,101 @@ def run_experiment(
         save_config(config, out_dir / "config.yaml")
         # A run killed inside a checkpoint write leaves its temporary file behind; rank 0 is the
         # only writer of checkpoints and writes none yet.
-        remove_stale_temporaries(ckpt_dir)
+        remove_stale_temporaries(out_dir / "checkpoints")
     quiet_libraries()
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    # Epoch means are reduced across ranks by the stage module itself (its per-epoch record).
-    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
-    warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning's own deprecation use
-    warnings.filterwarnings("ignore", message=".*The number of training batches.*")
-    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-    codec = build_codec_for(config)
-    kind, threshold = metric_for(config)
+    return _Run(config, out_dir, data, build_codec_for(config), metric_for(config), progress, epoch_callback)
 
-    # Final payloads of the stages of this run (weights, optimizer, records), kept in memory so
-    # that every rank starts the next stage from the same state without reading files.
-    finals: dict[str, dict] = {}
-    for stage in selected:
-        path = ckpt_dir / f"{stage.name}.ckpt"
-        total = stage_epochs(config, stage)
-        payload = read_checkpoint(path) if (resume and path.is_file()) else None
-        if payload is not None and payload.get("completed"):
-            _say(f"stage {stage.name}: complete, skipped", progress)
-            finals[stage.name] = payload
-            continue
-        start_epoch = 0
-        if payload is not None:
-            start_epoch = int(payload["epoch"])
-            state, records = payload["state_dict"], payload["history"]
-            optimizer_state = named_adam_states(payload) or payload["optimizer"]
-            _say(f"stage {stage.name}: resuming after epoch {start_epoch}/{total}", progress)
-        else:
-            state, optimizer_state, records = None, None, []
-            if stage.init_from is not None:
-                init = _payload_of(stage.init_from, finals, ckpt_dir)
-                if init is None or not init.get("completed"):
-                    raise RunError(
-                        f"stage {stage.name} starts from stage {stage.init_from}, which has not "
-                        f"completed in {out_dir}; run it first (or resume)"
-                    )
-                state = init["state_dict"]
-                optimizer_state = None
-                if stage.name not in config.train.fresh_optimizer_stages:
-                    optimizer_state = continued_optimizer_state(stage, lambda name: _payload_of(name, finals, ckpt_dir))
-            _say(f"stage {stage.name} ({stage.description}): {total} epochs", progress)
-        # The fresh nets' initialisation depends on (seed, stage) only.
-        _seed_all(stage_seed(config.train.seed, stage, -1))
-        model = build_model(config)
-        if state is not None:
-            load_weights(model, state, path if payload is not None else ckpt_dir / f"{stage.init_from}.ckpt")
-        apply_speed_options(model, config)
-        module = StageModule(
-            model,
-            config,
-            stage,
-            data,
-            total_epochs=total,
-            start_epoch=start_epoch,
-            alpha_epoch_base=_alpha_epoch_base(config, stage),
-            checkpoint_path=path,
-            optimizer_state=optimizer_state,
-            records=records,
-            codec=codec,
-            epoch_callback=epoch_callback,
-            metric=(kind, threshold),
+
+def _stage_start(run: _Run, stage: Stage, finals: dict[str, dict], resume: bool) -> _StageStart:
+    """Where ``stage`` starts: complete already (skipped), after its last saved epoch (resume), or
+    from the final weights (and Adam state) of the stage it is initialised from.
+
+    Raises:
+        RunError: the stage it is initialised from has not completed.
+    """
+    path, total = run.checkpoint(stage.name), stage_epochs(run.config, stage)
+    payload = read_checkpoint(path) if (resume and path.is_file()) else None
+    if payload is not None and payload.get("completed"):
+        _say(f"stage {stage.name}: complete, skipped", run.progress)
+        return _StageStart(done=payload)
+    if payload is not None:
+        start = _StageStart(
+            epoch=int(payload["epoch"]), weights=payload["state_dict"], weights_path=path,
+            optimizer_state=named_adam_states(payload) or payload["optimizer"], records=payload["history"],
         )
-        if total - start_epoch > 0:
-            trainer = _make_trainer(config, out_dir, stage, total, start_epoch, progress)
-            trainer.fit(module)
-            finals[stage.name] = module.last_payload
-        else:
-            finals[stage.name] = {
-                "config": config.to_dict(),
-                "stage": stage.name,
-                "epoch": total,
-                "total_epochs": total,
-                "completed": True,
-                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer": None,
-                "optimizer_param_names": None,
-                "history": records,
-            }
-            if _rank() == 0:
-                save_checkpoint(path, finals[stage.name])
+        _say(f"stage {stage.name}: resuming after epoch {start.epoch}/{total}", run.progress)
+        return start
+    start = _StageStart()
+    if stage.init_from is not None:
+        ckpt_dir = run.out_dir / "checkpoints"
+        init = _payload_of(stage.init_from, finals, ckpt_dir)
+        if init is None or not init.get("completed"):
+            raise RunError(
+                f"stage {stage.name} starts from stage {stage.init_from}, which has not "
+                f"completed in {run.out_dir}; run it first (or resume)"
+            )
+        start.weights, start.weights_path = init["state_dict"], run.checkpoint(stage.init_from)
+        if stage.name not in run.config.train.fresh_optimizer_stages:
+            start.optimizer_state = continued_optimizer_state(stage, lambda name: _payload_of(name, finals, ckpt_dir))
+    _say(f"stage {stage.name} ({stage.description}): {total} epochs", run.progress)
+    return start
 
-    results = collect_results(config, out_dir, finals)
+
+def _build_stage_model(config: Config, stage: Stage, start: _StageStart) -> Any:
+    """The stage's MirrorNet: the fresh nets, seeded by (seed, stage) only, then the weights it
+    starts from, then the speed options."""
+    seed_all(stage_seed(config.train.seed, stage, -1))
+    model = build_model(config)
+    if start.weights is not None:
+        load_weights(model, start.weights, start.weights_path)
+    return apply_speed_options(model, config)
+
+
+def _fit_stage(run: _Run, stage: Stage, model: Any, start: _StageStart) -> dict:
+    """Train ``stage`` from ``start`` to its last epoch; returns its final checkpoint payload.
+
+    The stage module writes the checkpoint after every epoch; a stage with no epoch to run (a
+    length of 0) is complete as it starts, and that is its checkpoint.
+    """
+    from mirrornet.training.lightning_module import StageModule
+
+    config, total, path = run.config, stage_epochs(run.config, stage), run.checkpoint(stage.name)
+    if total - start.epoch <= 0:
+        payload = stage_payload(config.to_dict(), stage.name, total, total, model, start.records)
+        if _rank() == 0:
+            save_checkpoint(path, payload)
+        return payload
+    module = StageModule(
+        model,
+        config,
+        stage,
+        run.data,
+        total_epochs=total,
+        start_epoch=start.epoch,
+        alpha_epoch_base=_alpha_epoch_base(config, stage),
+        checkpoint_path=path,
+        optimizer_state=start.optimizer_state,
+        records=start.records,
+        codec=run.codec,
+        epoch_callback=run.epoch_callback,
+        metric=run.metric,
+    )
+    _make_trainer(config, run.out_dir, stage, total, start.epoch, run.progress).fit(module)
+    return module.last_payload
+
+
+def _report(run: _Run, finals: dict[str, dict]) -> dict:
+    """Each complete method's row, with its final α's figures on the whole splits (when
+    ``eval.final``); rank 0 writes ``metrics.csv``, ``results.json`` and the figures."""
+    config = run.config
+    results = collect_results(config, run.out_dir, finals)
     if config.eval.final:
         for method, row in results.items():
-            final_stage = method_chain(method)[-1].name
-            row["final"] = final_evaluation(config, data, codec, _payload_of(final_stage, finals, ckpt_dir), (kind, threshold))
-            _say(f"{method}: final α on the whole test split: {_final_summary(row['final'])}", progress)
+            final = _payload_of(method_chain(method)[-1].name, finals, run.out_dir / "checkpoints")
+            row["final"] = final_evaluation(config, run.data, run.codec, final, run.metric)
+            _say(f"{method}: final α on the whole test split: {_final_summary(row['final'])}", run.progress)
     if _rank() == 0:
-        _write_outputs(config, out_dir, results, finals, kind, threshold)
+        write_run_outputs(config, run.out_dir, results, finals, *run.metric)
     return results
 
 
@@ -400,50 +376,3 @@ def continued_optimizer_state(stage: Stage, payload_of: Callable[[str], dict | N
     if not stage.continues_optimizer:
         return None
     return merge_named_states(payload_of(s.name) for s in stage_chain(stage.name)[:-1])
-
-
-def write_metrics_csv(path: str | Path, records: list[dict]) -> None:
-    """One row per stage epoch: stage, epoch, α epoch, optimiser steps and images drawn, every
-    objective term (and gradient norm into α), every group."""
-    train_keys = sorted({k for r in records for k in (r.get("train") or {})})
-    eval_keys: list[str] = []
-    for r in records:
-        for k in (r.get("eval") or {}).get("groups", {}):
-            if k not in eval_keys:
-                eval_keys.append(k)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(
-            ["stage", "epoch", "alpha_epoch", "steps", "annotated_draws", "unannotated_draws", "metric"]
-            + [f"train/{k}" for k in train_keys]
-            + [f"eval/{k}" for k in eval_keys]
-        )
-        for r in records:
-            ev = r.get("eval") or {}
-            writer.writerow(
-                [r["stage"], r["epoch"], r["alpha_epoch"], r.get("steps", ""), r.get("annotated_draws", ""),
-                 r.get("unannotated_draws", ""), ev.get("metric", "")]
-                + [r["train"].get(k, "") for k in train_keys]
-                + [ev.get("groups", {}).get(k, "") for k in eval_keys]
-            )
-
-
-def _write_outputs(config: Config, out_dir: Path, results: dict, finals: dict, kind: str, threshold: float) -> None:
-    records = _all_records(out_dir, finals)
-    flat = [r for s in CURRICULUM for r in records.get(s.name, [])]
-    write_metrics_csv(out_dir / "metrics.csv", flat)
-    write_json_atomic(out_dir / "results.json", json_safe(results))
-    curves = {}
-    for method in METHODS:
-        chain = method_chain(method)
-        history = [r for s in chain for r in records.get(s.name, [])]
-        if any(r.get("eval") for r in history):
-            curves[method] = history
-    if curves:
-        metric = next(iter(results.values()))["metric"] if results else f"{kind.upper()}@{threshold:g}"
-        plot_learning_curves(curves, out_dir / "figures" / "learning_curves.png", metric=metric)
-    # Which term of the bound drives α, per epoch of the joint stages (docs/model.md).
-    joint = {s.name: records[s.name] for s in CURRICULUM if records.get(s.name)}
-    split = "validation split" if config.eval.epoch_split == "val" else "test split"
-    plot_joint_diagnostics(joint, out_dir / "figures" / "joint_diagnostics.png",
-                           metric=f"{kind.upper()}@{threshold:g}, {split}")
