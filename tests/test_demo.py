@@ -1,13 +1,18 @@
-"""The quick demo end to end through the command line, and the demo's preset lookup."""
+"""The quick demo end to end through the command line, the demo's preset lookup, and the benchmark
+tables."""
 
 from __future__ import annotations
 
 import json
-import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from mirrornet import demo, skeleton, viz
+from mirrornet import demo, viz
 
 FIGURES = ("learning_curves", "poses", "image_vae", "pose_vae", "masks", "prior_samples")
 
@@ -26,41 +31,119 @@ def test_presets_are_found_and_quick_overrides_are_valid(tmp_path, monkeypatch) 
         demo.find_preset("no_such_preset")
 
 
-def test_quick_demo_via_cli(tmp_path, monkeypatch, capfd) -> None:
+@dataclass
+class DemoRun:
+    """One ``mirrornet demo --quick --json`` process: its exit status, output and results.json."""
+
+    out: Path
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def results(self) -> dict:
+        return json.loads((self.out / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory) -> list[DemoRun]:
+    """Two quick demos with the same seed in two folders, as a user runs them (a process each,
+    progress on), side by side: they take one thread each, so the pair costs about one run on
+    two free cores."""
+    root = tmp_path_factory.mktemp("demo")
+    env = {**os.environ, "MIRRORNET_NO_PROGRESS": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    started = []
+    try:
+        for name in ("demo out", "again"):
+            out, stdout, stderr = root / name, root / f"{name}.stdout", root / f"{name}.stderr"
+            with stdout.open("w") as o, stderr.open("w") as e:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "mirrornet.cli", "demo", "--quick", "--out", str(out), "--json"],
+                    cwd=root, env=env, stdout=o, stderr=e,
+                )
+            started.append((proc, out, stdout, stderr))
+        runs = []
+        for proc, out, stdout, stderr in started:
+            status = proc.wait(timeout=600)
+            runs.append(DemoRun(out, status, stdout.read_text(), stderr.read_text()))
+    finally:
+        for proc, *_ in started:
+            if proc.poll() is None:
+                proc.kill()
+    for run in runs:
+        assert run.status == 0, run.stderr
+    return runs
+
+
+def _printed_tables(stderr: str) -> str:
+    """The tables the demo printed (to standard error with --json), without the timing line."""
+    lines = stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "PCK@0.2")
+    end = next(i for i, line in enumerate(lines) if line.startswith("results: "))
+    return "\n".join(lines[start:end]).rstrip()
+
+
+def test_quick_demo_output_is_quiet_and_stdout_is_the_results(demo_runs) -> None:
+    run = demo_runs[0]
+    # Quiet: a line per stage and per epoch, no banners, tips, adverts or font fallbacks.
+    assert len(run.stderr.splitlines()) <= 80, run.stderr
+    for noise in ("GPU available", "TPU available", "litlogger", "Tip:", "findfont", "Trainer.fit", "it/s", "Warning"):
+        assert noise not in run.stderr + run.stdout, noise
+    assert "pretrain_alpha epoch 1/" in run.stderr
+    assert json.loads(run.stdout) == run.results  # with --json, standard output is the results alone
+    assert run.results["demo"]["quick"] is True
+
+
+def test_quick_demo_prints_the_tables_it_writes(demo_runs) -> None:
+    from mirrornet.metrics import format_table
+    from mirrornet.plausibility import format_plausibility
+
+    results = demo_runs[0].results
+    methods = ["baseline", "supervised", "semi_supervised"]
+    labels = ["Baseline", "Supervised MirrorNet", "Semi-supervised MirrorNet"]
+    table = format_table({label: results[m]["groups"] for label, m in zip(labels, methods, strict=True)}, "PCK@0.2")
+    plausibility = format_plausibility(results["plausibility"], [*methods, "annotation"])
+    assert _printed_tables(demo_runs[0].stderr) == f"{table}\n\n{plausibility}"
+
+
+def test_quick_demo_rows_are_fresh_evaluations_of_the_checkpoints(demo_runs, capsys) -> None:
     from mirrornet.cli import main
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MIRRORNET_NO_PROGRESS", "0")  # the output a user sees
-    out = tmp_path / "demo out"
-    status = main(["demo", "--quick", "--out", str(out), "--json"])
-    assert status in (0, None)
-    captured = capfd.readouterr()  # file descriptors: Lightning's and matplotlib's loggers too
-    # Quiet: a line per stage and per epoch, no banners, tips, adverts or font fallbacks.
-    assert len(captured.err.splitlines()) <= 80, captured.err
-    for noise in ("GPU available", "TPU available", "litlogger", "Tip:", "findfont", "Trainer.fit", "it/s"):
-        assert noise not in captured.err + captured.out, noise
-    assert "pretrain_alpha epoch 1/" in captured.err
-    for group in skeleton.GROUP_NAMES:  # the Table 2 layout was printed (to stderr with --json)
-        assert group in captured.err
-
-    results = json.loads((out / "results.json").read_text())
-    assert json.loads(captured.out) == results  # with --json, standard output is the results alone
+    run = demo_runs[0]
+    results = run.results
     for method in ("baseline", "supervised", "semi_supervised"):
-        groups = results[method]["groups"]
-        assert set(skeleton.GROUP_NAMES) <= set(groups)
-        assert all(0.0 <= groups[g] <= 100.0 for g in skeleton.GROUP_NAMES)
-    plaus = results["plausibility"]
-    for name in ("baseline", "supervised", "semi_supervised", "annotation"):
-        entry = plaus[name]
-        assert 0.0 <= entry["violations"] <= 1.0
-        assert entry["symmetry_violations"] <= entry["violations"] + 1e-12
-        assert math.isfinite(entry["log_p_lower_bound"])
-        assert entry["num_poses"] > 0
-    assert results["demo"]["quick"] is True
+        row = results[method]
+        checkpoint = run.out / "checkpoints" / f"{method}.ckpt"
+        assert Path(row["checkpoint"]) == checkpoint
+        status = main(["evaluate", str(checkpoint), "--data-format", "lsp", "--root", str(run.out / "data"),
+                       "--backend", "torch", "--json"])
+        assert status == 0
+        fresh = json.loads(capsys.readouterr().out)
+        # The quick demo reports its last epoch, evaluated on the whole test split.
+        assert row["epochs"] == 1 and row["final"]["test"]["people"] == fresh["num_people"]
+        assert row["groups"] == pytest.approx(fresh["groups"], abs=1e-9), method
+        assert row["final"]["test"]["groups"] == pytest.approx(fresh["groups"], abs=1e-9), method
+        # The plausibility of a method is measured on the same people.
+        assert results["plausibility"][method]["num_poses"] == fresh["num_people"]
+    assert results["plausibility"]["annotation"]["num_poses"] == results["baseline"]["final"]["test"]["people"]
 
+
+def test_quick_demo_is_reproducible(demo_runs) -> None:
+    first, again = demo_runs
+    assert _printed_tables(again.stderr) == _printed_tables(first.stderr)
+    a, b = first.results, again.results
+    for method in ("baseline", "supervised", "semi_supervised"):
+        assert {k: v for k, v in a[method].items() if k != "checkpoint"} == \
+            {k: v for k, v in b[method].items() if k != "checkpoint"}, method
+    assert a["plausibility"] == b["plausibility"]
+
+
+def test_quick_demo_draws_every_figure(demo_runs) -> None:
+    run = demo_runs[0]
+    assert sorted(run.results["demo"]["figures"]) == sorted(FIGURES)
     for name in FIGURES:
-        path = out / "figures" / f"{name}.png"
-        assert path.is_file(), f"missing figure {path}"
+        path = run.out / "figures" / f"{name}.png"
+        assert Path(run.results["demo"]["figures"][name]) == path
         assert viz.is_png(path), f"not a PNG: {path}"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mirrornet.checkpoints import read_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ddp_two_cpu_processes(tmp_path) -> None:

@@ -13,7 +13,7 @@ from mirrornet.checkpoints import read_checkpoint
 from mirrornet.training import run_experiment
 from mirrornet.training.run import RunError
 
-TINY = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[2] / "configs" / "cpu" / "tiny.yaml"
 
 
 class Interrupt(RuntimeError):

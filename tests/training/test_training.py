@@ -18,7 +18,7 @@ from mirrornet.data.builders import DataError
 from mirrornet.training import run_experiment
 from mirrornet.training.datamodule import CompositionBatchSampler
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "cpu" / "tiny.yaml"
 GROUPS = ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"]
 

@@ -39,7 +39,7 @@ from mirrornet.data.synthetic.visibility import JOINT_PARTS, joint_visibility, s
 from mirrornet.skeleton import JOINT_INDEX, NUM_JOINTS
 
 J = JOINT_INDEX
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "mirrornet" / "data" / "synthetic"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "mirrornet" / "data" / "synthetic"
 
 
 def _rng(seed: int) -> np.random.Generator:
