@@ -709,9 +709,8 @@ def run_data(plan: Plan, data_root: Path, log: Callable[[str], None]) -> dict[st
     from mirrornet.data import PoseDataset, load_image
     from mirrornet.data.dataset import item_seed
     from mirrornet.data.lsp import read_lspet
-    from mirrornet.data.transforms import (
-        WARP_BACKENDS, _opencv, apply_affine, get_affine, normalize_image, warp_affine, warp_affine_area,
-    )
+    from mirrornet.data.images import IMAGE_BACKENDS, opencv_module
+    from mirrornet.data.transforms import apply_affine, get_affine, normalize_image, warp_affine, warp_affine_area
     from mirrornet.data.builders import build_codec_for, build_transform
 
     root = lspet_root(data_root)
@@ -725,11 +724,11 @@ def run_data(plan: Plan, data_root: Path, log: Callable[[str], None]) -> dict[st
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as a DataLoader worker
     rows = []
-    backends = [b for b in WARP_BACKENDS if b != "opencv" or _opencv() is not None]
+    backends = [b for b in IMAGE_BACKENDS if b != "opencv" or opencv_module() is not None]
     try:
         for size, backend in itertools.product(plan.data_sizes, backends):
             config = config_from_dict({"data": {"format": "synthetic", "input_size": [size, size], "codec": "onehot",
-                                                "warp_backend": backend}})
+                                                "image_backend": backend}})
             transform = build_transform(config, augment=True)
             codec = build_codec_for(config)
             dataset = PoseDataset(records, transform, codec, seed=0)
@@ -741,7 +740,7 @@ def run_data(plan: Plan, data_root: Path, log: Callable[[str], None]) -> dict[st
             parts = dict.fromkeys(("decode", "crop", "x_star", "encode", "normalise"), 0.0)
             for i, record in enumerate(records):
                 t0 = time.perf_counter()
-                image = load_image(record.image, exif_orientation=False)
+                image = load_image(record.image, exif_orientation=False, backend=backend)
                 t1 = time.perf_counter()
                 mult, rot, flipped = transform.sample(np.random.default_rng(item_seed(0, 0, i)))
                 affine = get_affine(record.center, record.scale * mult, transform.input_size, rot, flipped, transform.padding)
@@ -759,9 +758,9 @@ def run_data(plan: Plan, data_root: Path, log: Callable[[str], None]) -> dict[st
             n = len(records)
             per_item = {k: 1e3 * v / n for k, v in parts.items()}
             per_item["other"] = max(0.0, 1e3 * total / n - sum(per_item.values()))
-            rows.append({"input": size, "warp_backend": backend, "images": n, "images_per_s": n / total,
+            rows.append({"input": size, "image_backend": backend, "images": n, "images_per_s": n / total,
                          "ms_per_image": per_item})
-            log(f"  {size}×{size}, {backend} warps: {n / total:.0f} images/s per worker "
+            log(f"  {size}×{size}, {backend}: {n / total:.0f} images/s per worker "
                 + ", ".join(f"{k} {v:.2f} ms" for k, v in per_item.items()))
     finally:
         torch.set_num_threads(threads)
@@ -1012,7 +1011,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             TARGET_DATA, "images/s",
             bound=("per image: " + ", ".join(f"{k} {v:.2f} ms" for k, v in row256["ms_per_image"].items())
                    + f"; the largest part is {slowest[0]}") if row256 else "",
-            note=data.get("skipped") or (f"{row256.get('warp_backend', 'pillow')} warps" if row256 else ""))
+            note=data.get("skipped") or (f"image backend {row256.get('image_backend', 'pillow')}" if row256 else ""))
     if device == "cpu":
         inference = (results.get("inference") or {}).get("rows", [])
         by = {(r["recognizer"], r["backend"]): r for r in inference}
@@ -1158,10 +1157,10 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines += [f"Not measured: {data['skipped']}.", ""]
         else:
             parts = list(data["rows"][0]["ms_per_image"])
-            lines.append("| input | warps | images | images/s per worker | " + " | ".join(f"{p} ms" for p in parts) + " |")
+            lines.append("| input | image backend | images | images/s per worker | " + " | ".join(f"{p} ms" for p in parts) + " |")
             lines.append("|---:|---|---:|---:|" + "---:|" * len(parts))
             for r in data["rows"]:
-                lines.append(f"| {r['input']}×{r['input']} | {r.get('warp_backend', 'pillow')} | {r['images']} | "
+                lines.append(f"| {r['input']}×{r['input']} | {r.get('image_backend', 'pillow')} | {r['images']} | "
                              f"{_fmt(r['images_per_s'], 0)} | "
                              + " | ".join(f"{r['ms_per_image'][p]:.2f}" for p in parts) + " |")
             lines.append("")

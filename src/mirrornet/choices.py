@@ -33,8 +33,8 @@ __all__ = [
     "DEFAULT_BOTTLENECK_POWER",
     "METRICS",
     "BACKENDS",
-    "WARP_BACKENDS",
-    "DEFAULT_WARP_BACKEND",
+    "IMAGE_BACKENDS",
+    "DEFAULT_IMAGE_BACKEND",
 ]
 
 #: Dataset file formats that :func:`mirrornet.data.read_dataset` reads and
@@ -89,10 +89,10 @@ DEFAULT_BOTTLENECK_POWER: Final[float] = 2.0
 #: The accuracy metrics of :mod:`mirrornet.metrics`: PCK (LSP) and PCKh (MPII).
 METRICS: tuple[str, ...] = ("pck", "pckh")
 
-#: The implementations of the top-down crop's warps (``mirrornet.data.transforms.WARP_BACKENDS``,
-#: ``data.warp_backend``): Pillow (the default, a core dependency) or OpenCV (faster, optional).
-WARP_BACKENDS: tuple[str, ...] = ("pillow", "opencv")
-DEFAULT_WARP_BACKEND: Final = "pillow"
+#: The implementations of the top-down crop's warps (``mirrornet.data.transforms.IMAGE_BACKENDS``,
+#: ``data.image_backend``): Pillow (the default, a core dependency) or OpenCV (faster, optional).
+IMAGE_BACKENDS: tuple[str, ...] = ("pillow", "opencv")
+DEFAULT_IMAGE_BACKEND: Final = "pillow"
 
 #: Where α runs at evaluation and prediction (``mirrornet.onnx_runtime.BACKENDS``, ``--backend``).
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")

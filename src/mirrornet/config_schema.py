@@ -41,12 +41,12 @@ from mirrornet.choices import (
     DEFAULT_SIGMA,
     DEFAULT_VAE_PRESET,
     GENERATOR_VARIANCES,
-    DEFAULT_WARP_BACKEND,
+    DEFAULT_IMAGE_BACKEND,
     METRICS,
     POSE_BOTTLENECKS,
     POSE_SOURCES,
     VAE_PRESETS,
-    WARP_BACKENDS,
+    IMAGE_BACKENDS,
 )
 
 __all__ = ["ConfigError", "DataConfig", "ModelConfig", "EpochsConfig", "TrainConfig", "EvalConfig", "Config"]
@@ -109,8 +109,9 @@ class DataConfig:
         scale_factor / rotation / rotation_prob / flip / padding: augmentation parameters of
             ``TopDownTransform``.
         num_workers: DataLoader worker processes (each seeded).
-        warp_backend: ``pillow`` (the default) or ``opencv`` (about 3× faster crops; needs
-            ``pip install 'mirrornet[speed]'``): ``mirrornet.data.transforms``.
+        image_backend: ``pillow`` (the default) or ``opencv`` (JPEG decoding and warps about
+            2× faster; needs ``pip install 'mirrornet[speed]'``): ``mirrornet.data.images``,
+            ``mirrornet.data.transforms``.
     """
 
     format: str = field(default="synthetic", metadata=_one_of(DATASET_FORMATS))
@@ -142,7 +143,7 @@ class DataConfig:
     flip: bool = True
     padding: float = 1.25
     num_workers: int = 0
-    warp_backend: str = field(default=DEFAULT_WARP_BACKEND, metadata=_one_of(WARP_BACKENDS))
+    image_backend: str = field(default=DEFAULT_IMAGE_BACKEND, metadata=_one_of(IMAGE_BACKENDS))
 
 
 @dataclass
@@ -371,9 +372,9 @@ def _check_data(d: DataConfig, e: EvalConfig) -> None:
         raise ConfigError("eval.epoch_split=val needs a validation split: set data.val_ratio > 0")
     if not 0.0 < d.annotated_ratio <= 1.0:
         raise ConfigError(f"data.annotated_ratio must be in (0, 1], got {d.annotated_ratio}")
-    if d.warp_backend == "opencv" and importlib.util.find_spec("cv2") is None:
+    if d.image_backend == "opencv" and importlib.util.find_spec("cv2") is None:
         raise ConfigError(
-            "config key 'data.warp_backend' is 'opencv', but OpenCV is not installed: "
+            "config key 'data.image_backend' is 'opencv', but OpenCV is not installed: "
             "pip install 'mirrornet[speed]' (or opencv-python-headless), or use 'pillow'"
         )
 

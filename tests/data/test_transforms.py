@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from mirrornet.data import PoseRecord, TopDownTransform
+from mirrornet.data import images as images_module
 from mirrornet.data import transforms as transforms_module
-from mirrornet.data.transforms import WARP_BACKENDS, apply_affine, get_affine, warp_affine, warp_affine_area
+from mirrornet.data.transforms import IMAGE_BACKENDS, apply_affine, get_affine, warp_affine, warp_affine_area
 from mirrornet.skeleton import FLIP_PERMUTATION
 
-HAVE_OPENCV = transforms_module._opencv() is not None
+HAVE_OPENCV = images_module.opencv_module() is not None
 
 
-@pytest.fixture(params=WARP_BACKENDS)
+@pytest.fixture(params=IMAGE_BACKENDS)
 def backend(request) -> str:
     """Each warp backend; OpenCV's is skipped where OpenCV is not installed."""
     if request.param == "opencv" and not HAVE_OPENCV:
@@ -64,7 +65,7 @@ def test_call_without_augmentation_and_x_star_alignment(backend):
     img = rng.integers(0, 255, size=(60, 80, 3), dtype=np.uint8)
     sil = np.zeros((60, 80), bool)
     sil[20:40, 30:50] = True
-    t = TopDownTransform((64, 48), heatmap_stride=4, warp_backend=backend)
+    t = TopDownTransform((64, 48), heatmap_stride=4, image_backend=backend)
     rec = record()
     out = t(img, rec, sil)
     assert out["image"].shape == (64, 48, 3) and out["x_star"].shape == (16, 12, 3)
@@ -126,7 +127,7 @@ def test_x_star_is_an_area_average_not_point_sampling(backend, side):
     img = np.stack([board] * 3, axis=-1)
     centre = (side - 1) / 2.0
     rec = PoseRecord(image="x.jpg", joints=np.full((16, 2), centre), visible=np.ones(16), center=(centre, centre), scale=side / 200.0)
-    out = TopDownTransform((64, 64), heatmap_stride=4, padding=1.0, warp_backend=backend)(img, rec)
+    out = TopDownTransform((64, 64), heatmap_stride=4, padding=1.0, image_backend=backend)(img, rec)
     x_star = out["x_star"].astype(float)  # (16, 16, 3): 400 px -> 16 px
     assert x_star.shape == (16, 16, 3)
     # OpenCV's image ends at its outer pixel centres: the outermost half pixel, here a quarter of
@@ -169,7 +170,7 @@ def test_normalize_image_opencv_and_numpy_paths_agree_bit_for_bit(monkeypatch) -
 
     image = np.random.default_rng(1).integers(0, 256, (33, 17, 3), dtype=np.uint8)
     with_opencv = normalize_image(image)
-    monkeypatch.setattr(transforms_module, "_opencv", lambda: None)
+    monkeypatch.setattr(transforms_module, "opencv_module", lambda: None)
     np.testing.assert_array_equal(with_opencv, normalize_image(image))
 
 
@@ -179,34 +180,34 @@ def test_the_two_backends_agree_on_a_real_sized_crop() -> None:
     yy, xx = np.mgrid[0:240, 0:320]
     smooth = np.stack([xx * 255 / 319, yy * 255 / 239, (xx + yy) * 255 / 558], axis=-1).astype(np.uint8)
     affine = get_affine((160.0, 120.0), 1.0, (256, 256), rotation=17.0, padding=1.1)
-    crops = [warp_affine(smooth, affine, (256, 256), b).astype(float) for b in WARP_BACKENDS]
+    crops = [warp_affine(smooth, affine, (256, 256), b).astype(float) for b in IMAGE_BACKENDS]
     inside = crops[0].min(axis=-1) > 0  # away from the black outside, whose border pixels blend differently
     assert np.abs(crops[0] - crops[1])[inside].mean() < 1.0
     shrink = get_affine((160.0, 120.0), 1.0, (32, 32), rotation=17.0, padding=1.1)
-    small = [warp_affine_area(smooth, shrink, (32, 32), b).astype(float) for b in WARP_BACKENDS]
+    small = [warp_affine_area(smooth, shrink, (32, 32), b).astype(float) for b in IMAGE_BACKENDS]
     assert np.abs(small[0] - small[1])[small[0].min(axis=-1) > 0].mean() < 2.0
 
 
-def test_unknown_or_missing_warp_backend_is_refused(monkeypatch) -> None:
+def test_unknown_or_missing_image_backend_is_refused(monkeypatch) -> None:
     with pytest.raises(ValueError, match="pillow, opencv.*'cuda'"):
-        TopDownTransform((32, 32), warp_backend="cuda")
-    monkeypatch.setattr(transforms_module, "_opencv", lambda: None)
+        TopDownTransform((32, 32), image_backend="cuda")
+    monkeypatch.setattr(images_module, "opencv_module", lambda: None)
     with pytest.raises(ValueError, match="needs OpenCV.*mirrornet\\[speed\\]"):
-        TopDownTransform((32, 32), warp_backend="opencv")
+        TopDownTransform((32, 32), image_backend="opencv")
 
 
-def test_config_key_warp_backend_reaches_the_transform_and_is_checked(monkeypatch) -> None:
+def test_config_key_image_backend_reaches_the_transform_and_is_checked(monkeypatch) -> None:
     import importlib.util
 
     from mirrornet.config import ConfigError, config_from_dict
     from mirrornet.data.builders import build_transform
 
-    with pytest.raises(ConfigError, match="data.warp_backend"):
-        config_from_dict({"data": {"warp_backend": "cuda"}})
+    with pytest.raises(ConfigError, match="data.image_backend"):
+        config_from_dict({"data": {"image_backend": "cuda"}})
     if HAVE_OPENCV:
-        config = config_from_dict({"data": {"warp_backend": "opencv"}})
-        assert build_transform(config, augment=True).warp_backend == "opencv"
+        config = config_from_dict({"data": {"image_backend": "opencv"}})
+        assert build_transform(config, augment=True).image_backend == "opencv"
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cv2" else real_find_spec(name, *a))
-    with pytest.raises(ConfigError, match="'data.warp_backend' is 'opencv', but OpenCV is not installed"):
-        config_from_dict({"data": {"warp_backend": "opencv"}})
+    with pytest.raises(ConfigError, match="'data.image_backend' is 'opencv', but OpenCV is not installed"):
+        config_from_dict({"data": {"image_backend": "opencv"}})

@@ -104,7 +104,7 @@ def build_transform(config: Config, augment: bool):
         rotation_prob=d.rotation_prob,
         flip=d.flip,
         padding=d.padding,
-        warp_backend=d.warp_backend,
+        image_backend=d.image_backend,
     )
 
 

@@ -92,7 +92,7 @@ class PoseDataset(Dataset):
                 )
             return image
         # The LSP / MPII joints are in stored-pixel coordinates (annotated without EXIF turns).
-        return load_image(record.image, exif_orientation=False)
+        return load_image(record.image, exif_orientation=False, backend=self.transform.image_backend)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < len(self.records):

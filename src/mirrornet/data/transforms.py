@@ -10,9 +10,9 @@ flip with probability `flip_prob` (left and right joints swap by `skeleton.FLIP_
 The same affine, composed with the input → heatmap map, also produces x* (the image at heatmap
 resolution, 1/stride of the input) and the silhouette at heatmap resolution, so they line up with
 the heatmaps exactly. Coordinates are 0-based pixel centres throughout; the affine maths is numpy.
-The warps have two backends (``warp_backend``): ``"pillow"`` (the default, with which every figure
-in benchmarks/RESULTS.md was made) uses `Image.transform` with the inverse affine and bilinear
-sampling; ``"opencv"`` uses `cv2.warpAffine` and `cv2.resize(INTER_AREA)`, about 3× faster per
+The warps have two backends (``image_backend``, see :mod:`mirrornet.data.images`): ``"pillow"``
+(the default, with which every figure in benchmarks/RESULTS.md was made) uses `Image.transform`
+with the inverse affine and bilinear sampling; ``"opencv"`` uses `cv2.warpAffine` and `cv2.resize(INTER_AREA)`, about 3× faster per
 crop, with OpenCV's fixed-point bilinear weights (1/32 pixel), so its pixels differ from
 Pillow's by about one grey level on average; and OpenCV's image ends at its outer pixel centres,
 where Pillow's ends half a pixel further out, so the half pixel along the image's border fades
@@ -26,7 +26,6 @@ so that every output pixel is the mean of the original pixels under it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,11 +34,11 @@ from PIL import Image
 
 from mirrornet import choices
 from mirrornet.codecs import input_to_heatmap
+from mirrornet.data.images import IMAGE_BACKENDS, check_image_backend, opencv_module
 from mirrornet.data.records import PoseRecord
 from mirrornet.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 __all__ = [
-    "WARP_BACKENDS",
     "IMAGE_MEAN",
     "IMAGE_STD",
     "TopDownTransform",
@@ -50,37 +49,8 @@ __all__ = [
     "normalize_image",
 ]
 
-#: The warp implementations `TopDownTransform` can use (see the module docstring).
-WARP_BACKENDS: tuple[str, ...] = choices.WARP_BACKENDS
-
 # OpenCV's warpAffine refuses images with a side of SHRT_MAX or more; such images use Pillow.
 _OPENCV_MAX_SIDE = 32767
-
-
-@functools.lru_cache(maxsize=1)
-def _opencv() -> Any:
-    """The cv2 module, or None when OpenCV is not installed.
-
-    OpenCV's own thread pool is switched off: the parallelism of data loading is the DataLoader's
-    worker processes, and a pool per worker would oversubscribe the cores.
-    """
-    try:
-        import cv2
-    except ImportError:
-        return None
-    cv2.setNumThreads(0)
-    return cv2
-
-
-def check_warp_backend(backend: str) -> None:
-    """Raise ValueError unless `backend` is one of WARP_BACKENDS and can run here."""
-    if backend not in WARP_BACKENDS:
-        raise ValueError(f"warp backend must be one of {', '.join(WARP_BACKENDS)}, got {backend!r}")
-    if backend == "opencv" and _opencv() is None:
-        raise ValueError(
-            "warp backend 'opencv' needs OpenCV, which is not installed: "
-            "pip install 'mirrornet[speed]' (or opencv-python-headless)"
-        )
 
 
 # ImageNet RGB statistics, for images scaled to [0, 1].
@@ -110,7 +80,7 @@ def normalize_image(image: np.ndarray) -> np.ndarray:
         x = image.astype(np.float32) / 255.0
         x = (x - np.asarray(IMAGE_MEAN, dtype=np.float32)) / np.asarray(IMAGE_STD, dtype=np.float32)
         return np.ascontiguousarray(x.transpose(2, 0, 1))
-    cv2 = _opencv()
+    cv2 = opencv_module()
     if cv2 is not None and image.ndim == 3 and image.shape[2] == 3:
         # The same table lookup by OpenCV, each channel written straight into its plane of the
         # (3, H, W) result: bit-identical, about 4× faster than numpy's gathers and transpose.
@@ -213,7 +183,7 @@ def _use_opencv(backend: str, image: np.ndarray) -> bool:
     """Whether a warp of `image` goes through OpenCV (asked for, and within its size limit)."""
     if backend == "pillow":
         return False
-    check_warp_backend(backend)
+    check_image_backend(backend)
     return max(image.shape[:2]) < _OPENCV_MAX_SIDE
 
 
@@ -229,7 +199,7 @@ def _opencv_input(image: np.ndarray) -> np.ndarray:
 def _opencv_warp(image: np.ndarray, affine: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
     """cv2.warpAffine with our convention: its forward matrix maps pixel centres at integers too,
     so the affine is passed unchanged; outside pixels become 0."""
-    cv2 = _opencv()
+    cv2 = opencv_module()
     out_h, out_w = output_size
     return cv2.warpAffine(
         image, affine, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
@@ -300,7 +270,7 @@ def warp_affine_area(
 
 def _opencv_warp_area(image: np.ndarray, affine: np.ndarray, output_size: tuple[int, int], zoom: float) -> np.ndarray:
     """`warp_affine_area`'s three steps with OpenCV: box reduction, warp at 2×, 2×2 average."""
-    cv2 = _opencv()
+    cv2 = opencv_module()
     out_h, out_w = output_size
     height, width = image.shape[:2]
     k = min(max(1, int(np.floor(1.0 / zoom))), max(1, min(height, width)))
@@ -332,7 +302,7 @@ class TopDownTransform:
         flip: allow horizontal flips when augmenting.
         padding: crop margin factor around 200 · scale (HRNet's 1.25).
         flip_prob: probability of a flip when `flip` is on.
-        warp_backend: "pillow" or "opencv" (see the module docstring).
+        image_backend: "pillow" or "opencv" (see the module docstring).
     """
 
     def __init__(
@@ -346,9 +316,9 @@ class TopDownTransform:
         flip: bool = True,
         padding: float = 1.25,
         flip_prob: float = 0.5,
-        warp_backend: str = choices.DEFAULT_WARP_BACKEND,
+        image_backend: str = choices.DEFAULT_IMAGE_BACKEND,
     ) -> None:
-        check_warp_backend(warp_backend)
+        check_image_backend(image_backend)
         size = tuple(int(s) for s in input_size)
         if len(size) != 2 or min(size) <= 0:
             raise ValueError(f"input_size must be (H, W), got {input_size!r}")
@@ -364,7 +334,7 @@ class TopDownTransform:
         self.flip = bool(flip)
         self.padding = float(padding)
         self.flip_prob = float(flip_prob)
-        self.warp_backend = warp_backend
+        self.image_backend = image_backend
 
     def sample(self, rng: np.random.Generator | None) -> tuple[float, float, bool]:
         """Draw (scale multiplier, rotation in degrees, flip); (1, 0, False) without augmentation."""
@@ -414,13 +384,13 @@ class TopDownTransform:
         affine = get_affine(record.center, scale, self.input_size, rot, flipped, self.padding)
         hm_affine = self.heatmap_affine(affine)
         order = np.array(FLIP_PERMUTATION if flipped else range(NUM_JOINTS))
-        crop = warp_affine(image, affine, self.input_size, self.warp_backend)
+        crop = warp_affine(image, affine, self.input_size, self.image_backend)
         # x* and the silhouette: area-averaged shrinks (see warp_affine_area).
-        x_star = warp_affine_area(image, hm_affine, self.heatmap_size, self.warp_backend)
+        x_star = warp_affine_area(image, hm_affine, self.heatmap_size, self.image_backend)
         sil = None
         if silhouette is not None:
             silhouette = np.asarray(silhouette, dtype=np.float32)
-            sil_small = warp_affine_area(silhouette, hm_affine, self.heatmap_size, self.warp_backend)
+            sil_small = warp_affine_area(silhouette, hm_affine, self.heatmap_size, self.image_backend)
             sil = np.clip(sil_small, 0.0, 1.0)
         joints = apply_affine(record.joints, affine)[order]
         return {
@@ -443,5 +413,5 @@ class TopDownTransform:
             f"TopDownTransform(input_size={self.input_size}, heatmap_stride={self.heatmap_stride}, "
             f"augment={self.augment}, scale_factor={self.scale_factor}, rotation={self.rotation}, "
             f"rotation_prob={self.rotation_prob}, flip={self.flip}, padding={self.padding}, flip_prob={self.flip_prob}, "
-            f"warp_backend={self.warp_backend!r})"
+            f"image_backend={self.image_backend!r})"
         )
