@@ -34,6 +34,7 @@ __all__ = [
     "METRICS",
     "BACKENDS",
     "IMAGE_BACKENDS",
+    "DEFAULT_ONNX_OPSET",
     "DEFAULT_IMAGE_BACKEND",
 ]
 
@@ -93,6 +94,10 @@ METRICS: tuple[str, ...] = ("pck", "pckh")
 #: ``data.image_backend``): Pillow (the default, a core dependency) or OpenCV (faster, optional).
 IMAGE_BACKENDS: tuple[str, ...] = ("pillow", "opencv")
 DEFAULT_IMAGE_BACKEND: Final = "pillow"
+
+#: The ONNX opset α is exported with (``mirrornet export --opset``, the ONNX Runtime backend's
+#: cache): 18, the newest that the dynamo exporter writes directly.
+DEFAULT_ONNX_OPSET: Final = 18
 
 #: Where α runs at evaluation and prediction (``mirrornet.onnx_runtime.BACKENDS``, ``--backend``).
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")

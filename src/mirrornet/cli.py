@@ -22,7 +22,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mirrornet.choices import BACKENDS, DATASET_FORMATS, DEFAULT_VAE_PRESET, FILE_FORMATS, METRICS, VAE_PRESETS
+from mirrornet.choices import (
+    BACKENDS, DATASET_FORMATS, DEFAULT_ONNX_OPSET, DEFAULT_VAE_PRESET, FILE_FORMATS, METRICS, VAE_PRESETS,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -349,7 +351,7 @@ def _summary_options(p: argparse.ArgumentParser) -> None:
 def _export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint")
     p.add_argument("--onnx", required=True, help="output .onnx file")
-    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--opset", type=int, default=DEFAULT_ONNX_OPSET)
     p.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="auto")
 
 

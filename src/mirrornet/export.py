@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mirrornet import choices
 from mirrornet.fileio import atomic_path
 
 __all__ = ["ExportError", "LastStack", "check_opset", "export_onnx"]
@@ -79,7 +80,7 @@ def export_onnx(
     alpha: nn.Module,
     out_path: str | Path,
     input_size: tuple[int, int],
-    opset: int = 18,
+    opset: int = choices.DEFAULT_ONNX_OPSET,
     dynamo: bool | None = None,
 ) -> Path:
     """Write α (last stack) as an ONNX model with a dynamic batch axis, atomically.

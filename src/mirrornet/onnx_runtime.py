@@ -120,7 +120,9 @@ def _prune(folder: Path, keep: int) -> None:
         pass
 
 
-def _is_cached(alpha: nn.Module, input_size: tuple[int, int], cache: bool | str | Path, opset: int = 18) -> bool:
+def _is_cached(
+    alpha: nn.Module, input_size: tuple[int, int], cache: bool | str | Path, opset: int = choices.DEFAULT_ONNX_OPSET
+) -> bool:
     path = _cache_path(alpha, input_size, opset, cache)
     return path is not None and path.is_file()
 
@@ -175,7 +177,7 @@ class OnnxRecognizer:
         input_size: tuple[int, int],
         threads: int | None = None,
         cache: bool | str | Path = True,
-        opset: int = 18,
+        opset: int = choices.DEFAULT_ONNX_OPSET,
     ) -> None:
         if not onnxruntime_available():
             raise BackendError("the onnx backend needs the onnxruntime package: pip install onnxruntime")

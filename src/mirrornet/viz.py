@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from mirrornet import skeleton  # noqa: E402
+from mirrornet import choices, skeleton  # noqa: E402
 from mirrornet.curriculum import NETS  # noqa: E402
 from mirrornet.model import MirrorNet  # noqa: E402
 
@@ -277,7 +277,8 @@ def sample_prior_poses(nets: Mapping[str, nn.Module] | Any, codec: Any, num: int
 
 
 def plot_prior_samples(nets: Mapping[str, nn.Module] | Any, codec: Any, path: str | Path, num: int = 8,
-                       heatmap_size: tuple[int, int] = (64, 64), stride: int = 4, seed: int = 0) -> Path:
+                       heatmap_size: tuple[int, int] = (64, 64), stride: int = choices.DEFAULT_HEATMAP_STRIDE,
+                       seed: int = 0) -> Path:
     """Skeletons decoded from z ~ N(0, I) (top) over the superimposed heatmaps they come from.
 
     Args:

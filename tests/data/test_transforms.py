@@ -8,7 +8,8 @@ import pytest
 from mirrornet.data import PoseRecord, TopDownTransform
 from mirrornet.data import images as images_module
 from mirrornet.data import transforms as transforms_module
-from mirrornet.data.transforms import IMAGE_BACKENDS, apply_affine, get_affine, warp_affine, warp_affine_area
+from mirrornet.data.images import IMAGE_BACKENDS
+from mirrornet.data.transforms import apply_affine, get_affine, warp_affine, warp_affine_area
 from mirrornet.skeleton import FLIP_PERMUTATION
 
 HAVE_OPENCV = images_module.opencv_module() is not None

@@ -34,7 +34,7 @@ from PIL import Image
 
 from mirrornet import choices
 from mirrornet.codecs import input_to_heatmap
-from mirrornet.data.images import IMAGE_BACKENDS, check_image_backend, opencv_module
+from mirrornet.data.images import check_image_backend, opencv_module
 from mirrornet.data.records import PoseRecord
 from mirrornet.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
@@ -308,7 +308,7 @@ class TopDownTransform:
     def __init__(
         self,
         input_size: Sequence[int] = (256, 256),
-        heatmap_stride: int = 4,
+        heatmap_stride: int = choices.DEFAULT_HEATMAP_STRIDE,
         augment: bool = False,
         scale_factor: float = 0.25,
         rotation: float = 30.0,
