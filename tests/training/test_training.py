@@ -423,3 +423,21 @@ def test_a_stage_without_its_data_stops_the_run_before_training(tmp_path, monkey
     with pytest.raises(DataError, match="mask estimator"):
         run_experiment(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_persistent_worker_processes_train_exactly_as_the_main_process(tmp_path) -> None:
+    """Workers kept across epochs (persistent_workers) draw each epoch's augmentation from the key
+    they receive, so two epochs with two workers give the weights of two epochs without any."""
+    from mirrornet.training.datamodule import build_training_data, train_loader
+
+    weights = {}
+    for workers in (0, 2):
+        config = load_config(TINY, [f"data.num_workers={workers}", "train.epochs.alpha_pretrain=2"])
+        run_experiment(config, tmp_path / f"workers{workers}", stages=["pretrain_alpha"], progress=False)
+        payload = read_checkpoint(tmp_path / f"workers{workers}" / "checkpoints" / "pretrain_alpha.ckpt")
+        weights[workers] = payload["state_dict"]
+    assert weights[0].keys() == weights[2].keys()
+    assert all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+    config = load_config(TINY, ["data.num_workers=2"])
+    loader = train_loader(config, build_training_data(config), StageData.ANNOTATED, 0, 0, 1)
+    assert loader.persistent_workers and loader.num_workers == 2
