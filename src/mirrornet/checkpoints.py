@@ -60,7 +60,7 @@ def build_model(config: Config) -> torch.nn.Module:
     from mirrornet.nets import VAENetsConfig, build_recognizer, build_vae_nets
 
     m = config.model
-    vae_cfg = VAENetsConfig.small() if m.vae_preset == "small" else VAENetsConfig()
+    vae_cfg = VAENetsConfig.preset(m.vae_preset)
     if m.vae_widths:
         valid = set(VAENetsConfig.__dataclass_fields__)
         unknown = sorted(set(m.vae_widths) - valid)

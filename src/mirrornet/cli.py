@@ -256,7 +256,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         raise _UserError(
             f"--recognizer: unknown recognizer {args.recognizer!r}; valid: {', '.join(sorted(RECOGNIZERS))}"
         )
-    vae = VAENetsConfig.small() if args.vae == "small" else None
+    vae = VAENetsConfig.preset(args.vae)
     rows = []
     for dataset in args.dataset:
         rows.extend(network_summary(args.recognizer, dataset, vae_config=vae))

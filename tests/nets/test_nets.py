@@ -227,3 +227,14 @@ def test_unet_widths_and_match_size() -> None:
     assert padded.shape == (1, 1, 4, 4) and padded[..., 3, :].abs().sum() == 0
     with pytest.raises(ValueError, match="two positive widths"):
         UNet(3, (8,))
+
+
+def test_vae_presets_by_name() -> None:
+    from mirrornet.choices import VAE_PRESETS
+    from mirrornet.nets import VAENetsConfig
+
+    assert {name: VAENetsConfig.preset(name) for name in VAE_PRESETS} == {
+        "paper": VAENetsConfig.paper(), "small": VAENetsConfig.small()
+    }
+    with pytest.raises(ValueError, match="unknown VAE preset 'tiny'; valid: paper, small"):
+        VAENetsConfig.preset("tiny")

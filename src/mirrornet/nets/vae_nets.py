@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, fields
 
 from torch import nn
 
+from mirrornet.choices import VAE_PRESETS
 from mirrornet.nets.encoder import GaussianEncoder
 from mirrornet.nets.pose_decoder import PoseGenerator
 from mirrornet.nets.unet import ImageGenerator, MaskEstimator
@@ -79,6 +80,20 @@ class VAENetsConfig:
     def to_dict(self) -> dict[str, int]:
         """The sizes as a plain dict (for configs and checkpoints)."""
         return asdict(self)
+
+    @classmethod
+    def preset(cls, name: str) -> VAENetsConfig:
+        """The sizes of a named preset (``model.vae_preset``): one of ``choices.VAE_PRESETS``.
+
+        Raises:
+            ValueError: an unknown name, listing the presets.
+        """
+        builders = {"paper": cls.paper, "small": cls.small}
+        if set(builders) != set(VAE_PRESETS):  # the owner of the names and this table agree
+            raise AssertionError(f"VAE presets {sorted(builders)} differ from choices.VAE_PRESETS {VAE_PRESETS}")
+        if name not in builders:
+            raise ValueError(f"unknown VAE preset {name!r}; valid: {', '.join(VAE_PRESETS)}")
+        return builders[name]()
 
 
 def build_vae_nets(config: VAENetsConfig | None = None, num_joints: int = 16) -> dict[str, nn.Module]:
