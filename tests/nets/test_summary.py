@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 
 import pytest
@@ -79,8 +80,10 @@ def test_summary_command_reports_the_sizes_of_the_built_nets(capsys) -> None:
             assert by[key]["macs"] == by[key]["macs_exact"], key
 
     # The table prints those figures, row by row, in millions and billions.
+    # (one block per dataset: the lines under each dashed rule, up to a blank line or the note)
     lines = text.splitlines()
-    body = lines[lines.index(next(line for line in lines if line.startswith("-"))) + 1:][: len(rows)]
+    rules = [i for i, line in enumerate(lines) if line.startswith("-")]
+    body = [line for i in rules for line in itertools.takewhile(lambda t: t and not t.startswith("GMACs"), lines[i + 1:])]
     for r, line in zip(rows, body, strict=True):
         assert line.startswith(r["network"])
         cells = line[len(r["network"]):].split()
@@ -180,3 +183,19 @@ def test_paper_size_nets_match_table8(recognizer: str, dataset: str) -> None:
         assert abs(rows[key]["macs_rel_diff"]) < 0.25, key
     assert abs(rows["training_total"]["params_rel_diff"]) < 0.05
     assert abs(rows["training_total"]["macs_rel_diff"]) < 0.15
+
+
+def test_two_datasets_print_two_titled_blocks(capsys) -> None:
+    """Rows of two datasets share the network names: each dataset gets its own titled block."""
+    from mirrornet.cli import main
+
+    assert main(["summary", "--recognizer", "hourglass_1x32", "--vae", "small", "--dataset", "mpii", "lsp"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    titles = [i for i, text in enumerate(lines) if "input 256×" in text]
+    assert [lines[i].split()[0] for i in titles] == ["MPII", "LSP"]  # in the order asked
+    mpii_block, lsp_block = lines[titles[0]:titles[1]], lines[titles[1]:]
+    for block in (mpii_block, lsp_block):
+        assert sum(text.startswith("α recognizer") for text in block) == 1
+    # MPII's 256×192 input costs α fewer MACs than LSP's 256×256.
+    gmacs = [float(next(t for t in b if t.startswith("α recognizer")).split()[-4]) for b in (mpii_block, lsp_block)]
+    assert gmacs[0] < gmacs[1]

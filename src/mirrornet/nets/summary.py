@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from mirrornet.choices import DEFAULT_HEATMAP_STRIDE
 from mirrornet.nets.layers import count_parameters
 from mirrornet.nets.vae_nets import VAENetsConfig, build_vae_nets
 
@@ -228,13 +229,18 @@ def format_summary(rows: Sequence[dict[str, Any]]) -> str:
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))
 
-    out = []
-    datasets = sorted({(str(r["dataset"]), tuple(r["input_size"])) for r in rows})
+    out: list[str] = []
+    # One block per dataset, in the order given, each under its own title line: the rows of
+    # two datasets share the network names, so one block would not say whose row is whose.
+    datasets = list(dict.fromkeys((str(r["dataset"]), tuple(r["input_size"])) for r in rows))
     for name, (hh, ww) in datasets:
-        out.append(f"{name.upper()} input {hh}×{ww} (heatmaps {hh // 4}×{ww // 4})")
-    out.append(line(header))
-    out.append("  ".join("-" * n for n in widths))
-    out.extend(line(b) for b in body)
+        if out:
+            out.append("")
+        stride = DEFAULT_HEATMAP_STRIDE
+        out.append(f"{name.upper()} input {hh}×{ww} (heatmaps {hh // stride}×{ww // stride})")
+        out.append(line(header))
+        out.append("  ".join("-" * n for n in widths))
+        out.extend(line(b) for r, b in zip(rows, body) if (r["dataset"], tuple(r["input_size"])) == (name, (hh, ww)))
     out.append("GMACs count a transposed convolution at its output resolution, as Table 8 does; "
                "'exact' counts its true multiply-accumulates.")
     return "\n".join(out)
