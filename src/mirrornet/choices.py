@@ -35,6 +35,10 @@ __all__ = [
     "BACKENDS",
     "IMAGE_BACKENDS",
     "DEFAULT_ONNX_OPSET",
+    "DEFAULT_SCALE_FACTOR",
+    "DEFAULT_ROTATION",
+    "DEFAULT_ROTATION_PROB",
+    "DEFAULT_CROP_PADDING",
     "DEFAULT_IMAGE_BACKEND",
 ]
 
@@ -44,6 +48,15 @@ FILE_FORMATS: tuple[str, ...] = ("lsp", "lspet", "mpii")
 #: Values of ``data.format``: the file formats and the embedded procedural people
 #: (:class:`mirrornet.data.SyntheticPeople`).
 DATASET_FORMATS: tuple[str, ...] = (*FILE_FORMATS, "synthetic")
+
+#: Training augmentation of the top-down crop, as in HRNet (``data.scale_factor``,
+#: ``data.rotation``, ``data.rotation_prob``; :class:`mirrornet.data.TopDownTransform`): scale ×
+#: clip(1 + N(0,1)·0.25, 0.75, 1.25), rotation clip(N(0,1)·30°, ±60°) with probability 0.6.
+DEFAULT_SCALE_FACTOR: Final[float] = 0.25
+DEFAULT_ROTATION: Final[float] = 30.0
+DEFAULT_ROTATION_PROB: Final[float] = 0.6
+#: The crop's margin around 200 · scale (``data.padding``; HRNet's 1.25).
+DEFAULT_CROP_PADDING: Final[float] = 1.25
 
 #: Heatmap codecs of :func:`mirrornet.codecs.build_codec` (``data.codec``).
 CODECS: tuple[str, ...] = ("onehot", "gaussian")

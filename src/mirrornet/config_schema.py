@@ -34,10 +34,14 @@ from mirrornet.choices import (
     DEFAULT_ALPHA_SUPERVISION,
     DEFAULT_ALPHA_VARIANCE,
     DEFAULT_BOTTLENECK_POWER,
+    DEFAULT_CROP_PADDING,
     DEFAULT_GENERATOR_VARIANCE,
     DEFAULT_HEATMAP_STRIDE,
     DEFAULT_LAMBDA,
     DEFAULT_POSE_SOURCE,
+    DEFAULT_ROTATION,
+    DEFAULT_ROTATION_PROB,
+    DEFAULT_SCALE_FACTOR,
     DEFAULT_SIGMA,
     DEFAULT_VAE_PRESET,
     GENERATOR_VARIANCES,
@@ -137,11 +141,11 @@ class DataConfig:
     synthetic_size: int = 128
     synthetic_difficulty: float = 0.5
     augment: bool = True
-    scale_factor: float = 0.25
-    rotation: float = 30.0
-    rotation_prob: float = 0.6
+    scale_factor: float = DEFAULT_SCALE_FACTOR
+    rotation: float = DEFAULT_ROTATION
+    rotation_prob: float = DEFAULT_ROTATION_PROB
     flip: bool = True
-    padding: float = 1.25
+    padding: float = DEFAULT_CROP_PADDING
     num_workers: int = 0
     image_backend: str = field(default=DEFAULT_IMAGE_BACKEND, metadata=_one_of(IMAGE_BACKENDS))
 

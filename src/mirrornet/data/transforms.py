@@ -98,7 +98,7 @@ def get_affine(
     output_size: Sequence[int],
     rotation: float = 0.0,
     flip: bool = False,
-    padding: float = 1.25,
+    padding: float = choices.DEFAULT_CROP_PADDING,
 ) -> np.ndarray:
     """The (2, 3) affine that maps original-image pixels to crop pixels.
 
@@ -310,11 +310,11 @@ class TopDownTransform:
         input_size: Sequence[int] = (256, 256),
         heatmap_stride: int = choices.DEFAULT_HEATMAP_STRIDE,
         augment: bool = False,
-        scale_factor: float = 0.25,
-        rotation: float = 30.0,
-        rotation_prob: float = 0.6,
+        scale_factor: float = choices.DEFAULT_SCALE_FACTOR,
+        rotation: float = choices.DEFAULT_ROTATION,
+        rotation_prob: float = choices.DEFAULT_ROTATION_PROB,
         flip: bool = True,
-        padding: float = 1.25,
+        padding: float = choices.DEFAULT_CROP_PADDING,
         flip_prob: float = 0.5,
         image_backend: str = choices.DEFAULT_IMAGE_BACKEND,
     ) -> None:
