@@ -63,7 +63,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from mirrornet.curriculum import NETS
 from mirrornet.fileio import json_safe, write_text_atomic
+from mirrornet.stage_objectives import stage_terms
 from mirrornet.training.run import apply_speed_options
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -157,9 +159,7 @@ class TrainSetup:
 class Plan:
     """Everything a run measures, and how often."""
 
-    device: str
     quick: bool
-    smoke: bool
     threads: int
     train_setups: list[TrainSetup]
     train_variants: list[str]
@@ -208,7 +208,7 @@ def make_plan(
     cuda = device == "cuda"
     if smoke:
         plan = Plan(
-            device=device, quick=True, smoke=True, threads=threads,
+            quick=True, threads=threads,
             train_setups=[TrainSetup("tiny (hourglass_1x32, small VAEs)", "hourglass_1x32", "small", 64, 4, "gaussian")],
             train_variants=["fp32"], option_setups=["tiny (hourglass_1x32, small VAEs)"],
             option_variants=["fp32", "channels_last", "fused_adam", "bf16", "compile"],
@@ -221,7 +221,7 @@ def make_plan(
     elif cuda:
         setups = [TrainSetup(f"{r} (paper VAEs)", r, "paper", 256, 128) for r in ("hrnet_w32", "resnet50", "hourglass")]
         plan = Plan(
-            device=device, quick=quick, smoke=False, threads=threads,
+            quick=quick, threads=threads,
             train_setups=setups,
             train_variants=["fp32", "bf16+cl+fused"] if quick else ["fp32", "bf16+cl+fused", "bf16+cl+fused+compile"],
             option_setups=[setups[0].label] if quick else [s.label for s in setups],
@@ -238,7 +238,7 @@ def make_plan(
         medium = TrainSetup("medium preset at 96×96 (hourglass_1x32, small VAEs)", "hourglass_1x32", "small", 96, 32, "gaussian")
         paper = ("hrnet_w32", "resnet50", "hourglass")
         plan = Plan(
-            device=device, quick=quick, smoke=False, threads=threads,
+            quick=quick, threads=threads,
             train_setups=[demo] if quick else [demo, medium],
             train_variants=["fp32"],
             option_setups=[demo.label],
@@ -443,24 +443,17 @@ def synthetic_batches(config, batch_size: int, device: torch.device, channels_la
     return {"annotated": move(full), "mixed": move(mixed)}
 
 
-def _set_stage_modes(model: torch.nn.Module, stage) -> None:
-    # As StageModule: the stage's nets train, the others are frozen and in eval mode.
+def _set_stage_modes(model: torch.nn.Module, stage) -> list[torch.nn.Parameter]:
+    """As StageModule: the stage's nets train, the others are frozen and in eval mode; returns
+    the parameters the stage updates (``StageModule.trainable_parameters``)."""
     model.train()
-    for name in ("alpha", "beta", "gamma", "delta", "theta", "phi", "psi"):
-        trains = name in stage.trains
-        for p in getattr(model, name).parameters():
-            p.requires_grad_(trains)
-        if not trains:
-            getattr(model, name).eval()
+    for name in NETS:
+        getattr(model, name).requires_grad_(name in stage.trains)
+    for name in stage.frozen:
+        getattr(model, name).eval()
     if isinstance(model.alpha_logvar, torch.nn.Parameter):
         model.alpha_logvar.requires_grad_("alpha" in stage.trains)
-
-
-def _stage_parameters(model: torch.nn.Module, stage) -> list[torch.nn.Parameter]:
-    params = [p for name in stage.trains for p in getattr(model, name).parameters()]
-    if isinstance(model.alpha_logvar, torch.nn.Parameter) and "alpha" in stage.trains:
-        params.append(model.alpha_logvar)
-    return params
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def make_step(model, stage, config, optimizer, batch: dict, bf16: bool, device: torch.device) -> Callable[[], None]:
@@ -470,16 +463,11 @@ def make_step(model, stage, config, optimizer, batch: dict, bf16: bool, device: 
 
     def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            terms: list[torch.Tensor] = []
-            total = None
-            for objective in stage.objectives:
-                out = objective(model, batch, config, 0.0)
-                terms.extend(out.values())
-                total = out["total"] if total is None else total + out["total"]
+            terms, total = stage_terms(stage.objectives, model, batch, config, 0.0)
         loss = -total
         if not bool(torch.isfinite(loss.detach())):
             raise FloatingPointError(f"non-finite loss in the {stage.name} step")
-        for value in terms:
+        for value in terms.values():
             float(value.detach())
         loss.backward()
         optimizer.step()
@@ -503,8 +491,7 @@ def count_step_flops(setup: TrainSetup, device: torch.device, batch: int) -> dic
     flops: dict[str, float] = {}
     for kind, _ in STAGE_KINDS:
         stage = stage_by_name(kind)
-        _set_stage_modes(model, stage)
-        optimizer = torch.optim.Adam(_stage_parameters(model, stage), lr=1e-3)
+        optimizer = torch.optim.Adam(_set_stage_modes(model, stage), lr=1e-3)
         data = batches["mixed" if stage.data is StageData.MIXED else "annotated"]
         step = make_step(model, stage, config, optimizer, data, bf16=False, device=device)
         with FlopCounterMode(display=False) as counter:
@@ -527,13 +514,10 @@ def measure_training(
     On a GPU the batch is halved until it fits. Returns {"batch", "kinds": {kind: {...}},
     "warmup_s", "profile"} or {"skipped": reason}.
     """
-    from mirrornet.curriculum import stage_by_name
-    from mirrornet.checkpoints import build_model
-
     batch_size = setup.batch_size
     while True:
         try:
-            return _measure_training_at(setup, variant, kinds, plan, device, batch_size, build_model, stage_by_name, log)
+            return _measure_training_at(setup, variant, kinds, plan, device, batch_size)
         except Exception as exc:  # noqa: BLE001 - an OOM retries smaller; anything else is reported
             oom, error = _is_oom(exc), _error_text(exc)
         # Out of the except block: the failed attempt's frames, and the tensors they hold, are gone.
@@ -556,8 +540,9 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _measure_training_at(setup, variant, kinds, plan, device, batch_size, build_model, stage_by_name, log) -> dict[str, Any]:
-    from mirrornet.curriculum import StageData
+def _measure_training_at(setup, variant, kinds, plan, device, batch_size) -> dict[str, Any]:
+    from mirrornet.checkpoints import build_model
+    from mirrornet.curriculum import StageData, stage_by_name
 
     config = setup_config(replace(setup, batch_size=batch_size))
     torch.manual_seed(0)
@@ -569,7 +554,7 @@ def _measure_training_at(setup, variant, kinds, plan, device, batch_size, build_
     for kind in kinds:
         stage = stage_by_name(kind)
         fused = {"fused": True} if variant.fused else {}
-        optimizer = torch.optim.Adam(_stage_parameters(model, stage), lr=1e-3, **fused)
+        optimizer = torch.optim.Adam(_set_stage_modes(model, stage), lr=1e-3, **fused)
         data = batches["mixed" if stage.data is StageData.MIXED else "annotated"]
         steps[kind] = make_step(model, stage, config, optimizer, data, variant.bf16, device)
 
@@ -616,7 +601,7 @@ def run_training(plan: Plan, device: torch.device, sections: Sequence[str], log:
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     flops: dict[str, dict[str, float]] = {}
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     for setup in plan.train_setups:
         variants: dict[str, list[str]] = {}
         if "training" in sections:
@@ -700,6 +685,11 @@ def lspet_root(data_root: Path) -> Path | None:
     return root if (root / "joints.mat").is_file() and (root / "images").is_dir() else None
 
 
+def _no_lspet(data_root: Path) -> dict[str, str]:
+    """The result of a section that reads LSPET photos when ``data_root`` holds none."""
+    return {"skipped": f"no LSPET images under {data_root} (give --data-root, the folder holding lspet/)"}
+
+
 def run_data(plan: Plan, data_root: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Images/s of one worker process (one thread) turning LSPET photos into training items, and
     the time of each part: decode, crop (+ augmentation), x* (area-averaged shrink), target
@@ -715,7 +705,7 @@ def run_data(plan: Plan, data_root: Path, log: Callable[[str], None]) -> dict[st
 
     root = lspet_root(data_root)
     if root is None:
-        return {"skipped": f"no LSPET images under {data_root} (give --data-root, the folder holding lspet/)"}
+        return _no_lspet(data_root)
     records = read_lspet(root)[: plan.data_images]
     for record in records:
         # The files in the page cache, as after a training run's first epoch: the figures are
@@ -893,7 +883,7 @@ def run_predict(plan: Plan, device: torch.device, data_root: Path, cache: Path, 
 
     root = lspet_root(data_root)
     if root is None:
-        return {"skipped": f"no LSPET images under {data_root} (give --data-root, the folder holding lspet/)"}
+        return _no_lspet(data_root)
     images = sorted((root / "images").iterdir())[: plan.predict_images]
     size, recognizer = plan.predict_size, plan.predict_recognizer
     # Only α runs at prediction time; the small VAEs keep the checkpoint light.
@@ -1071,6 +1061,18 @@ def busy_note(meta: dict[str, Any]) -> str:
             "the cores); compare figures within this section only, and rerun on an idle machine for absolute speeds")
 
 
+def _section_start(lines: list[str], section: dict[str, Any], figures: str, title: str) -> bool:
+    """Append the title of a section that has ``figures`` or was skipped (and then the reason);
+    True when its figures follow."""
+    if not (section.get(figures) or section.get("skipped")):
+        return False
+    lines += [f"### {title}", ""]
+    if section.get("skipped"):
+        lines += [f"Not measured: {section['skipped']}.", ""]
+        return False
+    return True
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     """The RESULTS.md section of a run."""
     meta = results["meta"]
@@ -1151,24 +1153,20 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines += [f"Profile of the labelled-bound step ({profiled['setup']}, {profiled['variant']}): "
                       f"{_top_text(profiled['profile'], 5)}.", ""]
     data = results.get("data") or {}
-    if data.get("rows") or data.get("skipped"):
-        lines += ["### Data pipeline (real LSPET photos, one worker process, one thread)", ""]
-        if data.get("skipped"):
-            lines += [f"Not measured: {data['skipped']}.", ""]
-        else:
-            parts = list(data["rows"][0]["ms_per_image"])
-            lines.append("| input | image backend | images | images/s per worker | " + " | ".join(f"{p} ms" for p in parts) + " |")
-            lines.append("|---:|---|---:|---:|" + "---:|" * len(parts))
-            for r in data["rows"]:
-                lines.append(f"| {r['input']}×{r['input']} | {r.get('image_backend', 'pillow')} | {r['images']} | "
-                             f"{_fmt(r['images_per_s'], 0)} | "
-                             + " | ".join(f"{r['ms_per_image'][p]:.2f}" for p in parts) + " |")
-            lines.append("")
-            workers = data.get("workers_needed")
-            if workers:
-                lines += [f"Workers needed to feed the fastest measured MirrorNet-HRNet step: {workers['workers']} "
-                          f"({workers['images_per_s']:.0f} images/s ÷ {workers['per_worker']:.0f} per worker; "
-                          f"{workers['cores']} cores on this machine).", ""]
+    if _section_start(lines, data, "rows", "Data pipeline (real LSPET photos, one worker process, one thread)"):
+        parts = list(data["rows"][0]["ms_per_image"])
+        lines.append("| input | image backend | images | images/s per worker | " + " | ".join(f"{p} ms" for p in parts) + " |")
+        lines.append("|---:|---|---:|---:|" + "---:|" * len(parts))
+        for r in data["rows"]:
+            lines.append(f"| {r['input']}×{r['input']} | {r.get('image_backend', 'pillow')} | {r['images']} | "
+                         f"{_fmt(r['images_per_s'], 0)} | "
+                         + " | ".join(f"{r['ms_per_image'][p]:.2f}" for p in parts) + " |")
+        lines.append("")
+        workers = data.get("workers_needed")
+        if workers:
+            lines += [f"Workers needed to feed the fastest measured MirrorNet-HRNet step: {workers['workers']} "
+                      f"({workers['images_per_s']:.0f} images/s ÷ {workers['per_worker']:.0f} per worker; "
+                      f"{workers['cores']} cores on this machine).", ""]
     inference = results.get("inference") or {}
     if inference.get("rows"):
         batches = sorted({int(b) for r in inference["rows"] for b in r["batches"]})
@@ -1188,23 +1186,19 @@ def render_markdown(results: dict[str, Any]) -> str:
                          + " | ".join(cells) + f" | {_fmt(g * rate if g and rate else None, 0)} | {_fmt(r.get('export_s'))} |")
         lines.append("")
     predict = results.get("predict") or {}
-    if predict.get("backends") or predict.get("skipped"):
-        lines += ["### `mirrornet predict` on real photos (drawing off)", ""]
-        if predict.get("skipped"):
-            lines += [f"Not measured: {predict['skipped']}.", ""]
-        else:
-            parts = list(next(iter(predict["backends"].values()))["ms_per_image"])
-            lines += [f"{predict['images']} LSPET photos, {predict['recognizer']} at {predict['input']}×{predict['input']}, "
-                      "one box per photo (the whole photo); the checkpoint loaded and α exported beforehand.", "",
-                      "| backend | images/s | " + " | ".join(f"{p} ms" for p in parts) + " |",
-                      "|---|---:|" + "---:|" * len(parts)]
-            for backend, v in predict["backends"].items():
-                lines.append(f"| {backend} | {v['images_per_s']:.2f} | " + " | ".join(f"{v['ms_per_image'][p]:.1f}" for p in parts) + " |")
-            cmd = predict.get("command")
-            if cmd:
-                lines += ["", f"The whole command in a fresh process (`--backend {cmd['backend']}`; Python's start, the imports and the checkpoint load included, the export cached): "
-                          f"{cmd['wall_s']:.1f} s for {predict['images']} photos, {cmd['images_per_s']:.2f} images/s."]
-            lines.append("")
+    if _section_start(lines, predict, "backends", "`mirrornet predict` on real photos (drawing off)"):
+        parts = list(next(iter(predict["backends"].values()))["ms_per_image"])
+        lines += [f"{predict['images']} LSPET photos, {predict['recognizer']} at {predict['input']}×{predict['input']}, "
+                  "one box per photo (the whole photo); the checkpoint loaded and α exported beforehand.", "",
+                  "| backend | images/s | " + " | ".join(f"{p} ms" for p in parts) + " |",
+                  "|---|---:|" + "---:|" * len(parts)]
+        for backend, v in predict["backends"].items():
+            lines.append(f"| {backend} | {v['images_per_s']:.2f} | " + " | ".join(f"{v['ms_per_image'][p]:.1f}" for p in parts) + " |")
+        cmd = predict.get("command")
+        if cmd:
+            lines += ["", f"The whole command in a fresh process (`--backend {cmd['backend']}`; Python's start, the imports and the checkpoint load included, the export cached): "
+                      f"{cmd['wall_s']:.1f} s for {predict['images']} photos, {cmd['images_per_s']:.2f} images/s."]
+        lines.append("")
     skipped = [s for key in ("training", "inference") for s in (results.get(key) or {}).get("skipped", [])]
     if skipped:
         lines += ["Not measured:", ""] + [f"- {s['what']}: {s['reason']}" for s in skipped] + [""]
@@ -1322,12 +1316,10 @@ def run(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = N
     md_path = args.results_md or (None if args.smoke else REPO / "benchmarks" / "RESULTS.md")
     json_path = args.json_out or (None if args.smoke else REPO / "benchmarks" / "results" / f"throughput-{device_type}.json")
     if write and md_path is not None:
-        md_path.parent.mkdir(parents=True, exist_ok=True)
         previous = md_path.read_text(encoding="utf-8") if md_path.is_file() else ""
         write_text_atomic(md_path, previous + "\n" + markdown + "\n")  # a kill leaves the old file whole
         log(f"appended to {md_path}")
     if write and json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(json_path, json.dumps(json_safe(results), indent=1, ensure_ascii=False) + "\n")
         log(f"wrote {json_path}")
     return results

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -362,7 +361,7 @@ def test_the_table_covers_every_verb() -> None:
 
 def test_a_stage_without_data_fails_at_once_leaving_nothing(tmp_path, lsp_folder, capsys, monkeypatch) -> None:
     """LSP files without silhouettes and no data.mask_*: ψ's stage has no data, so the run stops
-    in seconds, before a trainer is built, and --out is never created."""
+    before a trainer is built, and --out is never created."""
     import mirrornet.training.run as run
 
     def no_training(*args, **kwargs):
@@ -374,13 +373,10 @@ def test_a_stage_without_data_fails_at_once_leaving_nothing(tmp_path, lsp_folder
     for mask in root.glob("images/*_segmentation.png"):
         mask.unlink()  # LSP itself has no silhouettes: ψ's stage has no data
     out = tmp_path / "run"
-    start = time.perf_counter()
     code = main(["train", str(TINY), "--out", str(out), "--no-progress",
                  "--set", "data.format=lsp", f"data.root={root}"])
-    seconds = time.perf_counter() - start
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("error: ") and "Traceback" not in err
     assert "silhouette" in err and "data.mask_root" in err
     assert not out.exists()  # no config.yaml, checkpoints or logs
-    assert seconds < 10

@@ -116,8 +116,12 @@ def test_resume_checkpoint_mismatch_from_the_cli_and_same_config_still_resumes(f
     err = _cli_error(capsys, ["train", str(TINY), "--out", str(out), "--resume", "--stages", "pretrain_alpha",
                               "--no-progress", "--set", *ONE_EPOCH, "train.lr=0.01"])
     assert "pretrain_alpha.ckpt" in err and "train.lr" in err
-    # The config the checkpoint was trained with resumes as before.
+    # The config the checkpoint was trained with resumes as before: the finished stage is kept.
+    ckpt = out / "checkpoints" / "pretrain_alpha.ckpt"
+    before = ckpt.stat().st_mtime_ns
     run_experiment(load_config(TINY, ONE_EPOCH), out, resume=True, stages=["pretrain_alpha"], progress=False)
+    assert (out / "config.yaml").is_file()
+    assert ckpt.stat().st_mtime_ns == before and read_checkpoint(ckpt)["completed"]
 
 
 # ---------------------------------------------------------------------------------------------

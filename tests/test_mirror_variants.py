@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from mirrornet.config import ConfigError, load_config
 from mirrornet import stage_objectives
 from mirrornet.bounds import labeled_elbo, semi_supervised_elbo, unlabeled_elbo, unlabeled_weight_at
+from mirrornet.checkpoints import build_model
+from mirrornet.config import ConfigError, load_config
 from mirrornet.objectives import pose_vae_objective
 from mirrornet.pose_bottleneck import CoordinateBottleneck, heatmap_centroids, render_gaussians
-from mirrornet.checkpoints import build_model
 from mirrornet.training import run_experiment
 from test_objectives import _conv_batch, conv_mirrornet
 
@@ -82,7 +82,7 @@ def test_mirrors_see_the_bottlenecked_pose_in_forward_and_in_pretraining() -> No
     assert float(mean_grad[~annotated.bool()].abs().sum()) > 0
 
 
-def test_pretraining_stages_feed_the_bottlenecked_annotation(tmp_path: Path) -> None:
+def test_pretraining_stages_feed_the_bottlenecked_annotation() -> None:
     config = load_config(TINY, ["model.pose_bottleneck=coordinates"])
     model = build_model(config)
     assert isinstance(model.pose_bottleneck, CoordinateBottleneck)

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mirrornet.bounds import semi_supervised_elbo, unlabeled_elbo
 from mirrornet.model import ImageVAEOutputs, MirrorNet, MirrorNetOutputs, PoseVAEOutputs, shrink_image
 from mirrornet.nets import VAENetsConfig, build_recognizer, build_vae_nets
-from mirrornet.bounds import semi_supervised_elbo, unlabeled_elbo
 
 K, LATENT = 16, 4
 

@@ -90,7 +90,9 @@ def test_cli_predict_backends_agree(tmp_path, checkpoint, cache, photos) -> None
         argv = ["predict", str(checkpoint), *map(str, photos), "--out", str(out), "--backend", backend, "--no-progress"]
         assert main(argv) == 0
         outs[backend] = json.loads(out.read_text())
+    assert len(outs["torch"]) == len(outs["onnx"]) == len(photos)
     for a, b in zip(outs["torch"], outs["onnx"]):
+        assert a["image"] == b["image"] and a["bbox"] == b["bbox"]
         np.testing.assert_allclose(a["keypoints"], b["keypoints"], atol=1e-4)
 
 
@@ -131,7 +133,8 @@ def test_auto_chooses_with_a_reason(checkpoint, cache) -> None:
     # Off the CPU, PyTorch.
     off = select_backend(model, "auto", device="cuda", input_size=size)
     assert off.backend == "torch" and "cuda" in off.reason
-    assert isinstance(select_backend(model, "torch"), BackendChoice)
+    asked = select_backend(model, "torch")
+    assert isinstance(asked, BackendChoice) and asked.backend == "torch" and "as asked" in asked.reason
 
 
 def test_backend_errors(checkpoint, monkeypatch) -> None:

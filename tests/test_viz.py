@@ -98,7 +98,40 @@ def test_image_vae_reconstruction_uses_eq_32_33() -> None:
     assert torch.equal(out["x_fg"], x_star * w)
     assert torch.equal(out["x_bg"], x_star * (1 - w))
     assert torch.allclose(out["x_fg"] + out["x_bg"], x_star)
+    # θ at the posterior means of a and g (not samples), so the figure is deterministic.
+    with torch.no_grad():
+        a_mean, _ = nets["beta"](out["x_fg"])
+        g_mean, _ = nets["gamma"](out["x_bg"])
+        x_mean, _ = nets["theta"](s, a_mean, g_mean)
     assert out["x_mean"].shape == (2, 3, H, W)
+    torch.testing.assert_close(out["x_mean"], x_mean)
+
+
+def test_pose_vae_reconstruction_decodes_the_posterior_mean() -> None:
+    nets = _nets()
+    s = _heatmaps(2)
+    with torch.no_grad():
+        z_mean, _ = nets["delta"](s)
+        expected, _ = nets["phi"](z_mean)
+    torch.testing.assert_close(viz.pose_vae_reconstruction(nets, s), expected)
+
+
+def test_with_a_pose_bottleneck_the_figures_feed_the_mirrors_its_rendering() -> None:
+    """ψ, θ and δ were trained on the bottleneck's re-rendered poses; the figures show them that."""
+    from mirrornet.model import MirrorNet
+    from mirrornet.pose_bottleneck import CoordinateBottleneck
+
+    nets = _nets()
+    model = MirrorNet(alpha=nn.Identity(), **nets, pose_bottleneck=CoordinateBottleneck(sigma=1.0))
+    s = _heatmaps(2)
+    rendered = model.mirror_pose(s)
+    assert not torch.allclose(rendered, s)  # the bottleneck blurs the one-hot poses
+    with torch.no_grad():
+        z_mean, _ = nets["delta"](rendered)
+        expected, _ = nets["phi"](z_mean)
+    torch.testing.assert_close(viz.pose_vae_reconstruction(model, s), expected)
+    out = viz.image_vae_reconstruction(model, torch.randn(2, 3, H, W), s)
+    torch.testing.assert_close(out["mask"], rendered.amax(dim=1, keepdim=True).clamp(0, 1))
 
 
 def test_prior_samples_are_decoded_from_phi() -> None:

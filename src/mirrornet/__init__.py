@@ -51,34 +51,7 @@ _LAZY = {
     "load_checkpoint": "mirrornet.checkpoints",
 }
 
-__all__ = [
-    "MirrorNet",
-    "PoseDataset",
-    "PoseRecord",
-    "RECOGNIZERS",
-    "SyntheticPeople",
-    "TopDownTransform",
-    "VAENetsConfig",
-    "annotation_split",
-    "bounds",
-    "build_recognizer",
-    "build_vae_nets",
-    "codecs",
-    "distributions",
-    "export_synthetic",
-    "metrics",
-    "objectives",
-    "pck",
-    "pckh",
-    "read_dataset",
-    "skeleton",
-    "__version__",
-    "load_config",
-    "Config",
-    "CURRICULUM",
-    "run_experiment",
-    "load_checkpoint",
-]
+__all__ = ["__version__", *_SUBMODULES, *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -38,6 +38,8 @@ from mirrornet.distributions import gaussian_entropy
 from mirrornet.objectives import (
     DEFAULT_LAMBDA,
     GENERATOR_VARIANCES,
+    _check_choice,
+    _check_shape,
     batch_means,
     image_vae_terms,
     pose_vae_terms,
@@ -71,8 +73,7 @@ def _mirror_terms(
     ``generator_variance="fixed"`` evaluates both generators with σ² = 1 (Secs. 4.2, 4.3), so
     their variance branches are unused; ``"learned"`` uses those branches (Figs. 6-7).
     """
-    if generator_variance not in GENERATOR_VARIANCES:
-        raise ValueError(f"generator_variance must be one of {GENERATOR_VARIANCES}, got {generator_variance!r}")
+    _check_choice("generator_variance", generator_variance, GENERATOR_VARIANCES)
     learned = generator_variance == "learned"
     image = image_vae_terms(out.image, out.x_star, learned)
     pose = pose_vae_terms(out.pose, out.s_mirror, learned, pose_variance)
@@ -153,8 +154,7 @@ def labeled_terms(
     """
     if not math.isfinite(lam) or lam < 0:
         raise ValueError(f"lam (λ of Eq. 27) must be a finite number ≥ 0, got {lam!r}")
-    if target.shape != out.s_mean.shape:
-        raise ValueError(f"target has shape {tuple(target.shape)}, expected {tuple(out.s_mean.shape)}")
+    _check_shape("target", target, out.s_mean.shape)
     if out.pose_source == "annotation" and not bool(out.annotated.all()):
         raise ValueError(
             "labeled bound with pose_source='annotation' needs s = annotation on every row, but out "

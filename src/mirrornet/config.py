@@ -237,13 +237,12 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (Union, types.UnionType):
-        errors = []
         # None first so that `null` selects the optional branch.
         for option in sorted(args, key=lambda a: a is not type(None)):
             try:
                 return _coerce(key, value, option)
-            except ConfigError as exc:
-                errors.append(exc)
+            except ConfigError:
+                continue  # the message below names every type the key takes
         expected = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"config key {key!r} expects {expected}, got {value!r}")
     if hint in _SCALARS:

@@ -53,9 +53,6 @@ QUICK_OVERRIDES: tuple[str, ...] = (
     "eval.last_k_epochs=1",
 )
 
-_METHOD_LABELS = {"baseline": "Baseline", "supervised": "Supervised MirrorNet",
-                  "semi_supervised": "Semi-supervised MirrorNet"}
-
 
 def _say(progress: bool, message: str) -> None:
     if progress:
@@ -151,6 +148,7 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
         figure name -> path.
     """
     from mirrornet import viz
+    from mirrornet.training.curves import METHOD_LABELS
 
     methods = list(predictions)
     # Fig. 11 shows the test images on which the methods disagree most (mean joint distance
@@ -166,9 +164,9 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
 
     figs: dict[str, Path] = {}
     figs["poses"] = viz.plot_pose_comparison(
-        images, {_METHOD_LABELS.get(m, m): predictions[m].pred_crop[chosen] for m in methods},
+        images, {METHOD_LABELS.get(m, m): predictions[m].pred_crop[chosen] for m in methods},
         fig_dir / "poses.png", ground_truth=predictions[methods[0]].gt_crop[chosen],
-        pck_correct={_METHOD_LABELS.get(m, m): predictions[m].person_scores(*metric)[chosen] for m in methods},
+        pck_correct={METHOD_LABELS.get(m, m): predictions[m].person_scores(*metric)[chosen] for m in methods},
     )
     vae_model = models.get("supervised", models[methods[-1]])
     hm_size = tuple(s.shape[-2:])
@@ -243,9 +241,10 @@ def _print_tables(results: dict, methods: list[str], out_dir: Path, fig_dir: Pat
     """The demo's result, printed whether or not progress is shown: Table 2 and plausibility."""
     from mirrornet.metrics import format_table
     from mirrornet.plausibility import format_plausibility
+    from mirrornet.training.curves import METHOD_LABELS
 
     metric = results[methods[0]].get("metric", "PCK@0.2")
-    rows = {_METHOD_LABELS[m]: results[m]["groups"] for m in methods if m in results}
+    rows = {METHOD_LABELS[m]: results[m]["groups"] for m in methods if m in results}
     print(format_table(rows, metric), file=stream)
     print(file=stream)
     print(format_plausibility(results["plausibility"], [*methods, "annotation"]), file=stream)

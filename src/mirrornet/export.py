@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from mirrornet import choices
-from mirrornet.fileio import atomic_path
+from mirrornet.fileio import atomic_path, temporary_path
 
 __all__ = ["ExportError", "LastStack", "check_opset", "export_onnx"]
 
@@ -106,7 +105,6 @@ def export_onnx(
     """
     check_opset(opset)
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     module = LastStack(alpha).eval().float().cpu()
     h, w = input_size
     example = torch.zeros(2, 3, h, w)
@@ -144,7 +142,7 @@ def export_onnx(
             return out_path
         except Exception as exc:  # the next exporter may cope; report all if none does
             errors.append(f"{'dynamo' if use_dynamo else 'torchscript'}: {type(exc).__name__}: {exc}")
-            for leftover in out_path.parent.glob(f".{out_path.stem}.{os.getpid()}.tmp*"):
+            for leftover in out_path.parent.glob(f"{temporary_path(out_path, suffix='.onnx').stem}*"):
                 leftover.unlink()
     if wrong_opset:
         raise ExportError(f"cannot export {out_path} at ONNX opset {opset}:\n" + "\n".join(errors))

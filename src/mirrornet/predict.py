@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from mirrornet.config import Config
-from mirrornet.fileio import atomic_path, write_json_atomic
+from mirrornet.fileio import atomic_path, json_safe, write_json_atomic
 from mirrornet.skeleton import JOINT_NAMES, LIMBS, NUM_JOINTS
 
 __all__ = [
@@ -145,9 +145,7 @@ def _finite_entry(entry: dict[str, Any]) -> dict[str, Any]:
     bad = ~np.isfinite(kp).all(axis=1)
     if not bad.any() and math.isfinite(entry["score"]):
         return entry
-    entry["keypoints"] = [v if math.isfinite(v) else None for v in entry["keypoints"]]
-    if not math.isfinite(entry["score"]):
-        entry["score"] = None
+    entry["keypoints"], entry["score"] = json_safe(entry["keypoints"]), json_safe(entry["score"])
     names = ", ".join(JOINT_NAMES[j] for j in np.flatnonzero(bad))
     entry["warnings"] = [
         f"the network gave non-finite values (NaN or infinity) for joints {names or '(none)'}; "

@@ -58,7 +58,6 @@ __all__ = [
     "pose_vae",
     "labeled",
     "semi_supervised",
-    "STAGE_OBJECTIVES",
     "stage_terms",
     "alpha_gradient_norms",
     "alpha_driving_norms",
@@ -224,9 +223,6 @@ def semi_supervised(
         unlabeled_weight=unlabeled_weight_at(epochs_done, t.unlabeled_weight, t.unlabeled_rampup_epochs),
     )
 
-
-#: Every stage objective, in the order of the curriculum.
-STAGE_OBJECTIVES: tuple[StageObjective, ...] = (recognizer, mask, image_vae, pose_vae, labeled, semi_supervised)
 
 
 def stage_terms(

@@ -156,6 +156,7 @@ def image_vae_reconstruction(nets: Mapping[str, nn.Module] | Any, x_star: torch.
         {"mask": (B, 1, h, w), "x_fg", "x_bg", "x_mean": (B, 3, h, w)}.
     """
     model = _as_model(nets, ("psi", "beta", "gamma", "theta"))
+    s = model.mirror_pose(s)  # the pose as ψ and θ were trained to see it (a bottleneck, if any)
     # ψ as it is (its mode untouched), without a gradient.
     w = model.estimate_mask(x_star, s, freeze_psi=False, mask_pose_gradient=False)  # (B, 1, h, w)
     out = model.image_vae(x_star, s, w, use_mean=True)  # Eqs. 32-33, a and g at their means
@@ -207,8 +208,13 @@ def plot_image_reconstructions(nets: Mapping[str, nn.Module] | Any, x_star: torc
 
 @torch.no_grad()
 def pose_vae_reconstruction(nets: Mapping[str, nn.Module] | Any, s: torch.Tensor) -> torch.Tensor:
-    """Mean of p_φ(s|z) at the posterior mean of q_δ(z|s): (B, K, h, w) -> (B, K, h, w)."""
-    return _as_model(nets, ("delta", "phi")).pose_vae(s, use_mean=True).s_rec_mean
+    """Mean of p_φ(s|z) at the posterior mean of q_δ(z|s): (B, K, h, w) -> (B, K, h, w).
+
+    δ reads the pose as the mirrors see it (``MirrorNet.mirror_pose``: a bottleneck's
+    re-rendering when the model has one, else ``s`` itself).
+    """
+    model = _as_model(nets, ("delta", "phi"))
+    return model.pose_vae(model.mirror_pose(s), use_mean=True).s_rec_mean
 
 
 def plot_pose_reconstructions(nets: Mapping[str, nn.Module] | Any, s: torch.Tensor, path: str | Path) -> Path:
@@ -242,7 +248,8 @@ def plot_masks(nets: Mapping[str, nn.Module] | Any, x_star: torch.Tensor, s: tor
         path: output PNG.
         silhouettes: optional (B, 1, h, w) ground truth in [0, 1].
     """
-    w = _net(nets, "psi")(x_star, s)  # (B, 1, h, w)
+    model = _as_model(nets, ("psi",))
+    w = model.psi(x_star, model.mirror_pose(s))  # (B, 1, h, w), the pose as ψ was trained to see it
     rows = [("x*", None), ("mask ψ", w)] + ([("silhouette", silhouettes)] if silhouettes is not None else [])
     n = x_star.shape[0]
     fig, axes = _grid(len(rows), n)

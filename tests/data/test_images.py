@@ -43,7 +43,9 @@ def test_opencv_backend_leaves_other_files_to_pillow(tmp_path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(_photo()).save(turned, exif=exif, quality=95)
-    assert load_image(turned, exif_orientation=True, backend="opencv").shape == (64, 48, 3)
+    upright = load_image(turned, exif_orientation=True, backend="opencv")
+    assert upright.shape == (64, 48, 3)
+    np.testing.assert_array_equal(upright, np.rot90(load_image(turned, exif_orientation=False), k=-1))
 
 
 @needs_opencv
@@ -59,5 +61,6 @@ def test_a_truncated_jpeg_fails_naming_the_file_with_either_backend(tmp_path) ->
 def test_an_unknown_image_backend_is_refused(tmp_path) -> None:
     path = tmp_path / "photo.jpg"
     Image.fromarray(_photo()).save(path)
-    with pytest.raises(ValueError, match="pillow, opencv.*'turbo'"):
-        load_image(path, exif_orientation=False, backend="turbo")
+    for exif_orientation in (False, True):  # refused even where Pillow would decode anyway
+        with pytest.raises(ValueError, match="pillow, opencv.*'turbo'"):
+            load_image(path, exif_orientation=exif_orientation, backend="turbo")

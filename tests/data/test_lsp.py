@@ -71,9 +71,12 @@ def test_lsp_bad_inputs_name_file(tmp_path):
     with pytest.raises(DatasetFormatError, match="joints.mat"):
         read_lsp(tmp_path)
     occ = np.zeros((2, 14))
-    occ[0, 0] = 0.5
+    occ[1, 3], occ[1, 5] = 0.5, 2.0
     write_lsp(tmp_path, lsp_joints(2), occ)
-    with pytest.raises(DatasetFormatError, match="0 or 1"):
+    # The first bad flag, numbered as the dataset numbers its joints and images (1-based).
+    with pytest.raises(
+        DatasetFormatError, match=r"0 or 1; found 0\.5 for joint 4 \(l_hip\) of image 2 \(im0002\), and 1 more bad flags$"
+    ):
         read_lsp(tmp_path)
     write_lsp(tmp_path, lsp_joints(2), np.zeros((2, 14)))
     (tmp_path / "images" / "im0002.jpg").unlink()
@@ -81,6 +84,14 @@ def test_lsp_bad_inputs_name_file(tmp_path):
         read_lsp(tmp_path, "all")
     with pytest.raises(ValueError, match="split"):
         read_lsp(tmp_path, "valid")
+
+
+def test_lspet_bad_visibility_flag_names_joint_and_image(tmp_path):
+    visible = np.ones((3, 14))
+    visible[0, 2] = np.nan
+    write_lspet(tmp_path, lsp_joints(3), visible)
+    with pytest.raises(DatasetFormatError, match=r"visibility flags must be 0 or 1; found nan for joint 3 \(r_hip\) of image 1 \(im00001\)$"):
+        read_lspet(tmp_path)
 
 
 def test_lspet_visibility_and_jpeg_layout(tmp_path):

@@ -111,3 +111,17 @@ def test_bad_inputs(tmp_path):
     write_mpii(tmp_path, {"valid": people}, gt_valid=gt)
     with pytest.raises(DatasetFormatError, match="no variable 'headboxes_src'"):
         read_mpii(tmp_path, "valid")
+
+
+@pytest.mark.parametrize(
+    "name", ["../outside.jpg", "sub/../../outside.jpg", "/etc/x.jpg", "..\\outside.jpg", "C:\\x.jpg", "\\\\host\\x.jpg", "a\x00.jpg"]
+)
+def test_an_image_path_leading_outside_the_images_folder_is_refused(tmp_path, name):
+    """Both separators count, so a record written on Windows is judged alike on every system."""
+    write_mpii(tmp_path, {"train": [person("a.jpg", 0)]})
+    (tmp_path / "annot" / "train.json").write_text(json.dumps([person("a.jpg", 0), person(name, 1)]))
+    with pytest.raises(DatasetFormatError, match=r"record 1 field 'image' .* is not a path inside"):
+        read_mpii(tmp_path, "train")
+    # A relative path below the images folder is fine.
+    write_mpii(tmp_path, {"train": [person("sub/b.jpg", 0)]})
+    assert read_mpii(tmp_path, "train")[0].image == tmp_path / "images" / "sub" / "b.jpg"

@@ -24,12 +24,13 @@ the 2 values of the batch, and the paper hourglass' gradients overflow to NaN.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 import torch
 from torch import nn
 
+from mirrornet.choices import VAE_PRESETS
 from mirrornet.nets import (
     RECOGNIZERS,
     VAE_NET_NAMES,
@@ -142,8 +143,6 @@ def test_recognizer_forward_backward(name: str) -> None:
 
 # --- β, γ, δ, θ, ψ, φ ----------------------------------------------------------------------------
 
-VAE_CONFIGS: dict[str, Callable[[], VAENetsConfig]] = {"small": VAENetsConfig.small, "paper": VAENetsConfig.paper}
-
 #: Heatmap size (h, w): divisible by 8 (the encoders' stride), and ψ's four poolings leave 2×2.
 VAE_SIZE = (32, 24)
 
@@ -165,10 +164,10 @@ def vae_inputs_and_shapes(name: str, config: VAENetsConfig) -> tuple[tuple[torch
     return table[name]
 
 
-@pytest.mark.parametrize("config_name", list(VAE_CONFIGS))
+@pytest.mark.parametrize("config_name", VAE_PRESETS)
 @pytest.mark.parametrize("name", VAE_NET_NAMES)
 def test_vae_net_forward_backward(name: str, config_name: str) -> None:
-    config = VAE_CONFIGS[config_name]()
+    config = VAENetsConfig.preset(config_name)
     nets = build_vae_nets(config, num_joints=K)
     assert set(nets) == set(VAE_NET_NAMES)
     inputs, shapes = vae_inputs_and_shapes(name, config)

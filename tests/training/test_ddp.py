@@ -30,6 +30,9 @@ def test_ddp_two_cpu_processes(tmp_path) -> None:
     assert payload["completed"]
     # Both processes took part: the epoch records were reduced over a world of two.
     assert [r["world_size"] for r in payload["history"]] == [2, 2]
-    # One global batch of 8 is split 4 + 4, two batches per epoch; every record has finite terms.
+    # One global batch of 8 is split 4 + 4, two batches per epoch: each rank steps twice, and the
+    # images drawn are summed over both ranks (one rank alone drew 8); every term is finite.
     for record in payload["history"]:
-        assert all(abs(v) < float("inf") for v in record["train"].values())
+        assert record["steps"] == 2
+        assert record["annotated_draws"] == 16 and record["unannotated_draws"] == 0
+        assert record["train"] and all(abs(v) < float("inf") for v in record["train"].values())

@@ -105,3 +105,29 @@ def test_every_epoch_draws_its_own_batches(tmp_path, monkeypatch) -> None:
     orders = [[i for e, i in seen if e == k] for k in epochs]
     assert all(len(o) == 16 for o in orders)
     assert orders[0] != orders[1] != orders[2]
+
+
+def test_a_killed_checkpoint_write_leaves_no_temporary_behind(tmp_path) -> None:
+    """The temporaries of dead writers (and of this process) go; a live writer's file and every
+    other file stay."""
+    import os
+    import subprocess
+    import sys
+
+    from mirrornet.fileio import temporary_path
+    from mirrornet.training.checkpoint import remove_stale_temporaries
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(finished.stdout)
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    mine = temporary_path(folder / "baseline.ckpt")  # the name save_checkpoint writes under
+    stale = folder / f".supervised.ckpt.{dead}.tmp"
+    live = folder / f".semi_supervised.ckpt.{os.getppid()}.tmp"
+    others = [folder / "baseline.ckpt", folder / f".metrics.csv.{dead}.tmp", folder / f".baseline.ckpt.{dead}.tmp.png"]
+    for path in [mine, stale, live, *others]:
+        path.write_bytes(b"")
+    assert sorted(remove_stale_temporaries(folder)) == sorted([mine, stale])
+    assert not mine.exists() and not stale.exists()
+    assert live.exists() and all(p.exists() for p in others)
+    assert remove_stale_temporaries(tmp_path / "nowhere") == []

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from mirrornet import choices
 from mirrornet.config import Config
 from mirrornet.data.records import PoseRecord
 from mirrornet.seeding import seed_worker
@@ -87,7 +88,7 @@ def read_split(
         return lsp.read_lspet(root, silhouette_root=silhouette_root)
     if fmt == "mpii":
         return mpii.read_mpii(root, split=split, silhouette_root=silhouette_root)
-    raise DataError(f"unknown data format {fmt!r}; formats: lsp, lspet, mpii, synthetic")
+    raise DataError(f"unknown data format {fmt!r}; formats: {', '.join(choices.DATASET_FORMATS)}")
 
 
 def build_transform(config: Config, augment: bool):

@@ -163,9 +163,11 @@ def load_image(
         DatasetFileNotFoundError: the file does not exist.
         DatasetFormatError: the file cannot be decoded as an image, or is too large to decode
             safely (Pillow's decompression-bomb limit, ``PIL.Image.MAX_IMAGE_PIXELS``).
+        ValueError: `backend` is not one of IMAGE_BACKENDS, or is "opencv" without OpenCV.
     """
-    if backend != "pillow" and not exif_orientation:
-        check_image_backend(backend)
+    if backend != "pillow":
+        check_image_backend(backend)  # an unknown name is refused, whether or not it would decode
+    if backend == "opencv" and not exif_orientation:
         img = _open(path, "image", decode=False)
         decoded = _decode_jpeg_with_opencv(img, path)
         if decoded is not None:

@@ -214,6 +214,26 @@ def _to_pil(image: np.ndarray) -> Image.Image:
     raise ValueError(f"warp_affine expects (H, W, 3) or (H, W), got {image.shape}")
 
 
+def _box_factor(zoom: float, shape: tuple[int, ...]) -> int:
+    """The box reduction of `warp_affine_area`'s first step: the integer part of the shrink
+    1 / `zoom`, at least 1 and at most the image's shorter side (`shape` is (H, W, ...))."""
+    return min(max(1, int(np.floor(1.0 / zoom))), max(1, min(shape[:2])))
+
+
+def _from_box_reduced(affine: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """`affine` (original → output pixels) as a map from the pixels of the image box-reduced by
+    blocks of `sx` × `sy` original pixels: reduced pixel q is centred at original s·q + (s − 1)/2."""
+    to_original = np.array([[sx, 0.0, (sx - 1) / 2.0], [0.0, sy, (sy - 1) / 2.0], [0.0, 0.0, 1.0]])
+    return (np.vstack([affine, [0.0, 0.0, 1.0]]) @ to_original)[:2]
+
+
+def _at_twice_resolution(affine: np.ndarray) -> np.ndarray:
+    """`affine` composed with output → fine pixels at twice the resolution: output pixel j covers
+    fine pixels 2j and 2j + 1, centred at fine coordinate 2j + 0.5."""
+    fine = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]]) @ np.vstack([affine, [0.0, 0.0, 1.0]])
+    return fine[:2]
+
+
 def warp_affine_area(
     image: np.ndarray, affine: np.ndarray, output_size: Sequence[int], backend: str = "pillow"
 ) -> np.ndarray:
@@ -247,18 +267,14 @@ def warp_affine_area(
     colour = image.ndim == 3
     pil = _to_pil(image)
     # 1. Box reduction by the integer part of the shrink: reduced pixel q averages original
-    #    pixels k·q … k·q + k − 1, whose centre is k·q + (k − 1)/2.
-    k = max(1, int(np.floor(1.0 / zoom)))
-    k = min(k, max(1, min(image.shape[:2])))
+    #    pixels k·q … k·q + k − 1 (Pillow keeps a last, partial block).
+    k = _box_factor(zoom, image.shape)
     if k > 1:
         pil = pil.reduce(k)
-        to_original = np.array([[k, 0.0, (k - 1) / 2.0], [0.0, k, (k - 1) / 2.0], [0.0, 0.0, 1.0]])
-        affine = (np.vstack([affine, [0.0, 0.0, 1.0]]) @ to_original)[:2]
+        affine = _from_box_reduced(affine, k, k)
     # 2. The remaining shrink (< 2×): warp at 2× the output resolution, then average 2×2.
-    #    Output pixel j covers fine pixels 2j and 2j + 1, centred at fine coordinate 2j + 0.5.
-    fine = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]]) @ np.vstack([affine, [0.0, 0.0, 1.0]])
     warped = pil.transform(
-        (2 * out_w, 2 * out_h), Image.Transform.AFFINE, _pil_coefficients(fine[:2]),
+        (2 * out_w, 2 * out_h), Image.Transform.AFFINE, _pil_coefficients(_at_twice_resolution(affine)),
         resample=Image.Resampling.BILINEAR, fillcolor=0,
     )
     arr = np.asarray(warped, dtype=np.float32)
@@ -273,18 +289,14 @@ def _opencv_warp_area(image: np.ndarray, affine: np.ndarray, output_size: tuple[
     cv2 = opencv_module()
     out_h, out_w = output_size
     height, width = image.shape[:2]
-    k = min(max(1, int(np.floor(1.0 / zoom))), max(1, min(height, width)))
+    k = _box_factor(zoom, image.shape)
     if k > 1:
         # INTER_AREA to (W // k, H // k) averages blocks of W / (W // k) × H / (H // k) pixels
-        # (k, or a little more when k does not divide the side); reduced pixel q is centred at
-        # original s·q + (s − 1)/2 for that block size s.
+        # (k, or a little more when k does not divide the side).
         reduced_w, reduced_h = max(1, width // k), max(1, height // k)
-        sx, sy = width / reduced_w, height / reduced_h
         image = cv2.resize(image, (reduced_w, reduced_h), interpolation=cv2.INTER_AREA)
-        to_original = np.array([[sx, 0.0, (sx - 1) / 2.0], [0.0, sy, (sy - 1) / 2.0], [0.0, 0.0, 1.0]])
-        affine = (np.vstack([affine, [0.0, 0.0, 1.0]]) @ to_original)[:2]
-    fine = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]]) @ np.vstack([affine, [0.0, 0.0, 1.0]])
-    warped = _opencv_warp(image, fine[:2], (2 * out_h, 2 * out_w))
+        affine = _from_box_reduced(affine, width / reduced_w, height / reduced_h)
+    warped = _opencv_warp(image, _at_twice_resolution(affine), (2 * out_h, 2 * out_w))
     # An exact 2× INTER_AREA reduction is the 2×2 mean (rounded to the nearest level for uint8).
     return cv2.resize(warped, (out_w, out_h), interpolation=cv2.INTER_AREA)
 

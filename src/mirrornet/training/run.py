@@ -186,7 +186,8 @@ def run_experiment(
             stage continues from its last epoch.
         stages: stage names (``mirrornet.curriculum``) to run; their earlier stages are run too
             (or reused when already completed and ``resume`` is set). None: all.
-        progress: show Lightning's progress bars and stage messages.
+        progress: show each stage's progress (:class:`~mirrornet.training.progress.StageProgress`)
+            and the stage messages, on stderr.
         epoch_callback: called with each finished epoch's record (monitoring, tests).
 
     Returns:
@@ -196,7 +197,7 @@ def run_experiment(
     Raises:
         RunError: ``out_dir`` holds another run (without ``resume``), or the config differs from
             the saved one (with ``resume``).
-        mirrornet.training.datamodule.DataError: the data cannot serve a stage.
+        mirrornet.data.builders.DataError: the data cannot serve a stage.
         mirrornet.training.lightning_module.NonFiniteLossError: the loss became NaN/inf.
     """
     try:
