@@ -103,6 +103,13 @@ DEFAULT_BOTTLENECK_POWER: Final[float] = 2.0
 #: The accuracy metrics of :mod:`mirrornet.metrics`: PCK (LSP) and PCKh (MPII).
 METRICS: tuple[str, ...] = ("pck", "pckh")
 
+#: The learning-rate schedules of a stage (``train.lr_schedule``, :mod:`mirrornet.training.schedule`).
+LR_SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
+
+#: How a method's reported weights are chosen (``eval.select``): the paper's mean over the last
+#: evaluations of the final weights, or the evaluation with the best validation score.
+SELECTIONS: tuple[str, ...] = ("last_k_mean", "best_val")
+
 #: The implementations of the top-down crop's warps (``mirrornet.data.transforms.IMAGE_BACKENDS``,
 #: ``data.image_backend``): Pillow (the default, a core dependency) or OpenCV (faster, optional).
 IMAGE_BACKENDS: tuple[str, ...] = ("pillow", "opencv")

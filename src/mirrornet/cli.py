@@ -114,6 +114,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mirrornet.metrics import format_table
     from mirrornet.training import run_experiment
     from mirrornet.training.curves import METHOD_LABELS
+    from mirrornet.training.results import format_final_table
 
     config = load_config(args.config, args.set or [])
     if args.stages:
@@ -133,6 +134,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         metric = next(iter(results.values()))["metric"]
         rows = {METHOD_LABELS.get(m, m): r["groups"] for m, r in results.items()}
         print(format_table(rows, metric))
+        for split in ("test", "test_jitter"):
+            table = format_final_table({METHOD_LABELS.get(m, m): r for m, r in results.items()}, split)
+            if table:
+                print(f"\n{table}")
         print(f"results: {Path(out) / 'results.json'}")
     else:
         print(f"no method completed yet; checkpoints in {Path(out) / 'checkpoints'}")

@@ -51,9 +51,11 @@ from mirrornet.choices import (
     POSE_SOURCES,
     VAE_PRESETS,
     IMAGE_BACKENDS,
+    LR_SCHEDULES,
+    SELECTIONS,
 )
 
-__all__ = ["ConfigError", "DataConfig", "ModelConfig", "EpochsConfig", "TrainConfig", "EvalConfig", "Config"]
+__all__ = ["ConfigError", "DataConfig", "ModelConfig", "EpochsConfig", "StepsConfig", "TrainConfig", "EvalConfig", "Config"]
 
 
 class ConfigError(ValueError):
@@ -112,6 +114,10 @@ class DataConfig:
         augment: random scale, rotation and horizontal flip during training (as in HRNet).
         scale_factor / rotation / rotation_prob / flip / padding: augmentation parameters of
             ``TopDownTransform``.
+        half_body_prob: probability that a training crop is cut around the upper or the lower
+            body only (HRNet's half-body augmentation; 0: never, the paper).
+        colour_jitter: brightness, contrast and saturation of a training crop are each scaled
+            by a factor drawn from [1 − c, 1 + c] (0: none, the paper).
         num_workers: DataLoader worker processes (each seeded).
         image_backend: ``pillow`` (the default) or ``opencv`` (JPEG decoding and warps about
             2× faster; needs ``pip install 'mirrornet[speed]'``): ``mirrornet.data.images``,
@@ -146,6 +152,8 @@ class DataConfig:
     rotation_prob: float = DEFAULT_ROTATION_PROB
     flip: bool = True
     padding: float = DEFAULT_CROP_PADDING
+    half_body_prob: float = 0.0
+    colour_jitter: float = 0.0
     num_workers: int = 0
     image_backend: str = field(default=DEFAULT_IMAGE_BACKEND, metadata=_one_of(IMAGE_BACKENDS))
 
@@ -221,11 +229,42 @@ class EpochsConfig:
 
 
 @dataclass
+class StepsConfig:
+    """Optimizer steps of each curriculum stage; a stage given here ignores its epochs.
+
+    Each field is None (the stage is measured in ``train.epochs``) or a number of optimizer steps,
+    a multiple of ``train.eval_every_steps``: the stage then runs ``steps / eval_every_steps``
+    rounds of ``eval_every_steps`` steps, each followed by an evaluation and a checkpoint, so that
+    every method and every annotated ratio can be given the same number of steps. Not in the paper,
+    whose stages are epochs.
+    """
+
+    alpha_pretrain: int | None = None
+    mask_pretrain: int | None = None
+    vae_pretrain: int | None = None
+    baseline: int | None = None
+    supervised_first: int | None = None
+    supervised_second: int | None = None
+    semi_supervised: int | None = None
+
+
+@dataclass
 class TrainConfig:
     """Optimisation and scale settings (Section 5.2; Lightning for devices and precision).
 
     Attributes:
         epochs: epochs per stage.
+        steps: optimizer steps per stage, for the stages measured in steps (see
+            :class:`StepsConfig`); a stage given a number here ignores its epochs.
+        eval_every_steps: the length of a round of a stage measured in steps: α is evaluated
+            and the checkpoint written after every round.
+        lr_schedule: the learning rate over each stage's optimizer steps: ``constant`` (the
+            paper), ``step`` (× ``lr_gamma`` at each of ``lr_milestones``, fractions of the
+            stage's steps) or ``cosine`` (from ``lr`` down to ``lr × lr_min_ratio``).
+        warmup_steps: the first steps of each stage raise the learning rate linearly from
+            ``lr / warmup_steps`` to ``lr`` (0: none).
+        lr_milestones / lr_gamma: the ``step`` schedule.
+        lr_min_ratio: the ``cosine`` schedule's final learning rate, as a fraction of ``lr``.
         batch_size: images per (global) batch: 128 in the paper.
         n_annotated / n_unannotated: composition of a semi-supervised batch (96 + 32 in the
             paper; Table 9 varies it). Their sum must equal ``batch_size``.
@@ -266,6 +305,13 @@ class TrainConfig:
     """
 
     epochs: EpochsConfig = field(default_factory=EpochsConfig)
+    steps: StepsConfig = field(default_factory=StepsConfig)
+    eval_every_steps: int = 200
+    lr_schedule: str = field(default="constant", metadata=_one_of(LR_SCHEDULES))
+    warmup_steps: int = 0
+    lr_milestones: list[float] = field(default_factory=lambda: [0.7, 0.9])
+    lr_gamma: float = 0.1
+    lr_min_ratio: float = 0.0
     batch_size: int = 128
     n_annotated: int = 96
     n_unannotated: int = 32
@@ -302,7 +348,17 @@ class EvalConfig:
             last-k figure): ``test`` or ``val`` (needs ``data.val_ratio`` > 0).
         final: after the curriculum, evaluate each method's final α on the whole test split
             (and the validation split, if any), with and without the flip test; the figures go
-            to ``results.json`` under ``final`` with the number of people.
+            to ``results.json`` under ``final`` with the number of people, every metric of
+            :func:`mirrornet.inference.metric_names` and the image-blind floor beside each.
+        select: which weights of a method are reported: ``last_k_mean`` (the paper: the
+            final weights, and the mean over the last ``last_k_epochs`` evaluations) or
+            ``best_val`` (the weights of the evaluation with the best validation score among
+            the method's α stages; needs ``epoch_split: val``).
+        box_jitter_scale / box_jitter_shift: with either above 0, the final evaluation also
+            scores the test split with person boxes like a detector's: each person's box is
+            scaled by clip(1 + N(0,1)·scale, 1 ± 2·scale) and its centre moved by
+            N(0,1)·shift box sides in x and y, drawn from ``box_jitter_seed`` and the person's
+            index (the same boxes for every run); ``final.test_jitter`` holds the figures.
     """
 
     metric: str = field(default="auto", metadata=_one_of(("auto", *METRICS)))
@@ -311,6 +367,10 @@ class EvalConfig:
     flip_test: bool = False
     epoch_split: str = field(default="test", metadata=_one_of(("test", "val")))
     final: bool = True
+    select: str = field(default="last_k_mean", metadata=_one_of(SELECTIONS))
+    box_jitter_scale: float = 0.0
+    box_jitter_shift: float = 0.0
+    box_jitter_seed: int = 0
 
 
 @dataclass
@@ -334,6 +394,7 @@ class Config:
         _check_train(self.train)
         if self.eval.last_k_epochs < 1:
             raise ConfigError(f"eval.last_k_epochs must be >= 1, got {self.eval.last_k_epochs}")
+        _check_eval(self.eval)
         return self
 
 
@@ -376,6 +437,10 @@ def _check_data(d: DataConfig, e: EvalConfig) -> None:
         raise ConfigError("eval.epoch_split=val needs a validation split: set data.val_ratio > 0")
     if not 0.0 < d.annotated_ratio <= 1.0:
         raise ConfigError(f"data.annotated_ratio must be in (0, 1], got {d.annotated_ratio}")
+    if not (math.isfinite(d.half_body_prob) and 0.0 <= d.half_body_prob <= 1.0):
+        raise ConfigError(f"data.half_body_prob must be a probability in [0, 1], got {d.half_body_prob}")
+    if not (math.isfinite(d.colour_jitter) and 0.0 <= d.colour_jitter < 1.0):
+        raise ConfigError(f"data.colour_jitter must be in [0, 1), got {d.colour_jitter}")
     if d.image_backend == "opencv" and importlib.util.find_spec("cv2") is None:
         raise ConfigError(
             "config key 'data.image_backend' is 'opencv', but OpenCV is not installed: "
@@ -418,6 +483,40 @@ def _check_train(t: TrainConfig) -> None:
             raise ConfigError(f"train.epochs.{name} must be >= 0, got {value}")
     if not (math.isfinite(t.lr) and t.lr > 0):  # NaN passes a plain `<= 0`
         raise ConfigError(f"train.lr must be a finite positive number, got {t.lr}")
+    _check_steps(t)
+
+
+def _check_steps(t: TrainConfig) -> None:
+    """The step budget and the learning-rate schedule."""
+    if t.eval_every_steps < 1:
+        raise ConfigError(f"train.eval_every_steps must be >= 1, got {t.eval_every_steps}")
+    for name, value in dataclasses.asdict(t.steps).items():
+        if value is None:
+            continue
+        if value < 0 or value % t.eval_every_steps:
+            raise ConfigError(
+                f"train.steps.{name}={value} must be >= 0 and a multiple of "
+                f"train.eval_every_steps={t.eval_every_steps} (the stage runs whole rounds)"
+            )
+    if t.warmup_steps < 0:
+        raise ConfigError(f"train.warmup_steps must be >= 0, got {t.warmup_steps}")
+    if not all(math.isfinite(m) and 0.0 < m < 1.0 for m in t.lr_milestones) or t.lr_milestones != sorted(t.lr_milestones):
+        raise ConfigError(
+            f"train.lr_milestones must be increasing fractions of a stage's steps in (0, 1), got {t.lr_milestones}"
+        )
+    if not (math.isfinite(t.lr_gamma) and 0.0 < t.lr_gamma <= 1.0):
+        raise ConfigError(f"train.lr_gamma must be in (0, 1], got {t.lr_gamma}")
+    if not (math.isfinite(t.lr_min_ratio) and 0.0 <= t.lr_min_ratio <= 1.0):
+        raise ConfigError(f"train.lr_min_ratio must be in [0, 1], got {t.lr_min_ratio}")
+
+
+def _check_eval(e: EvalConfig) -> None:
+    if e.select == "best_val" and e.epoch_split != "val":
+        raise ConfigError("eval.select=best_val chooses on the validation split: set eval.epoch_split=val")
+    for key in ("box_jitter_scale", "box_jitter_shift"):
+        value = getattr(e, key)
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise ConfigError(f"eval.{key} must be a number in [0, 1] (0: the annotated box), got {value}")
 
 
 def _to_primitive(value: Any) -> Any:

@@ -14,6 +14,7 @@ Lightning.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ __all__ = [
     "collect_predictions",
     "evaluate_model",
     "metric_for",
+    "metric_names",
     "predict_batch",
     "score_predictions",
 ]
@@ -61,6 +63,25 @@ def metric_for(
     if threshold is None:
         threshold = 0.5 if kind == "pckh" else 0.2
     return kind, float(threshold)
+
+
+def metric_names(kind: str, threshold: float) -> tuple[str, ...]:
+    """The names of every metric an evaluation reports (:meth:`Predictions.report`), the paper's
+    first: for PCK, ``PCK@τ``, ``PCK@0.1`` and ``torso-PCK@0.2`` (LSP's other convention, the
+    torso as normaliser: :func:`mirrornet.metrics.torso_sizes`); for PCKh, ``PCKh@τ`` and
+    ``PCKh@0.1`` (the two the MPII tool prints)."""
+    return tuple(name for name, _, _ in _metric_specs(kind, threshold))
+
+
+def _metric_specs(kind: str, threshold: float) -> list[tuple[str, str, float]]:
+    """(name, normaliser, τ) of every reported metric; the paper's first, no name twice."""
+    tau = f"{threshold:g}"
+    if kind == "pckh":
+        specs = [(f"PCKh@{tau}", "head", threshold), ("PCKh@0.1", "head", 0.1)]
+    else:
+        specs = [(f"PCK@{tau}", "box", threshold), ("PCK@0.1", "box", 0.1), ("torso-PCK@0.2", "torso", 0.2)]
+    seen: set[str] = set()
+    return [spec for spec in specs if not (spec[0] in seen or seen.add(spec[0]))]
 
 
 def _decode(runner, codec, image: Tensor, flip_test: bool) -> tuple[Tensor, Tensor]:
@@ -137,6 +158,7 @@ class Predictions:
         mask: (N, 16) annotated joints.
         bbox_size: (N,) max(h, w) of the tight box around the labelled joints (PCK's normaliser).
         head_size: (N,) 0.6 × head-box diagonal (PCKh's normaliser).
+        affine: (N, 2, 3) original-image → crop maps.
     """
 
     pred_image: np.ndarray
@@ -146,6 +168,7 @@ class Predictions:
     mask: np.ndarray
     bbox_size: np.ndarray
     head_size: np.ndarray
+    affine: np.ndarray
 
     def __len__(self) -> int:
         return int(self.pred_image.shape[0])
@@ -155,6 +178,33 @@ class Predictions:
         return score_predictions(
             kind, threshold, self.pred_image, self.gt_image, self.mask, self.bbox_size, self.head_size
         )
+
+    def report(self, kind: str, threshold: float) -> dict[str, dict]:
+        """Every metric of :func:`metric_names` by name, each a metrics dict as :meth:`score`'s."""
+        from mirrornet import metrics
+
+        out: dict[str, dict] = {}
+        for name, norm, tau in _metric_specs(kind, threshold):
+            if norm == "head":
+                out[name] = score_predictions("pckh", tau, self.pred_image, self.gt_image, self.mask,
+                                              self.bbox_size, self.head_size)
+            else:
+                size = self.bbox_size if norm == "box" else metrics.torso_sizes(self.gt_image, self.mask)
+                out[name] = metrics.pck(self.pred_image, self.gt_image, self.mask, tau, norm=size, name=name)
+        return out
+
+    def with_crop_pose(self, crop_pose: np.ndarray) -> "Predictions":
+        """The same people predicted by one pose in crop pixels, placed in every person's crop
+        and mapped back to the image (the image-blind floor: :mod:`mirrornet.floor`).
+
+        Args:
+            crop_pose: (16, 2) input-crop pixels.
+        """
+        crop = np.broadcast_to(np.asarray(crop_pose, dtype=np.float64), self.pred_crop.shape)
+        full = np.concatenate([self.affine.astype(np.float64), np.tile([[[0.0, 0.0, 1.0]]], (len(self), 1, 1))], axis=1)
+        inverse = np.linalg.inv(full)[:, :2]  # (N, 2, 3) crop -> image
+        image = np.einsum("nij,nkj->nki", inverse[:, :, :2], crop) + inverse[:, None, :, 2]
+        return dataclasses.replace(self, pred_image=image.astype(np.float32), pred_crop=crop.astype(np.float32))
 
     def person_scores(self, kind: str, threshold: float) -> np.ndarray:
         """Each person's share of correct joints among those of the "Total" group (N,), judged
@@ -201,6 +251,7 @@ class Evaluation:
             batch["labelled"].float().cpu().numpy(),
             batch["bbox_size"].float().cpu().numpy(),
             batch["head_size"].float().cpu().numpy(),
+            forward.numpy(),
         ))
 
     def __len__(self) -> int:

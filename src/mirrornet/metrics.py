@@ -24,12 +24,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mirrornet.skeleton import GROUP_NAMES, JOINT_NAMES, NUM_JOINTS, PCK_GROUPS, TOTAL_JOINTS
+from mirrornet.skeleton import GROUP_NAMES, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, PCK_GROUPS, TOTAL_JOINTS
 
 __all__ = [
     "HEAD_SIZE_FACTOR",
     "bbox_sizes",
     "head_sizes_from_boxes",
+    "torso_sizes",
     "correct_keypoints",
     "person_pck",
     "pck",
@@ -66,6 +67,25 @@ def bbox_sizes(gt: np.ndarray, mask: np.ndarray) -> np.ndarray:
     hi = np.where(mask[..., None], gt, -np.inf).max(axis=1)
     size = np.max(hi - lo, axis=1)
     return np.where(mask.any(axis=1), size, 0.0)
+
+
+def torso_sizes(gt: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The torso normaliser of LSP's second PCK convention (N,): the distance from the left
+    shoulder to the right hip, or from the right shoulder to the left hip when the first pair
+    is not labelled; 0 when neither is (the person is then excluded).
+
+    Args:
+        gt: (N, 16, 2) ground-truth joints.
+        mask: (N, 16) labelled joints.
+    """
+    gt = np.asarray(gt, dtype=np.float64)
+    mask = np.asarray(mask) > 0
+    out = np.zeros(gt.shape[0])
+    # Filled in reverse order of preference, so that the preferred pair wins where both exist.
+    for shoulder, hip in ((JOINT_INDEX["r_shoulder"], JOINT_INDEX["l_hip"]), (JOINT_INDEX["l_shoulder"], JOINT_INDEX["r_hip"])):
+        both = mask[:, shoulder] & mask[:, hip]
+        out = np.where(both, np.linalg.norm(gt[:, shoulder] - gt[:, hip], axis=-1), out)
+    return out
 
 
 def head_sizes_from_boxes(head_boxes: np.ndarray) -> np.ndarray:
@@ -138,7 +158,12 @@ def _fmt_tau(threshold: float) -> str:
 
 
 def pck(
-    pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, threshold: float = 0.2, norm: np.ndarray | None = None
+    pred: np.ndarray,
+    gt: np.ndarray,
+    mask: np.ndarray,
+    threshold: float = 0.2,
+    norm: np.ndarray | None = None,
+    name: str | None = None,
 ) -> dict:
     """PCK@τ (paper Sec. 5.1.1, after Yang & Ramanan [55]).
 
@@ -154,6 +179,8 @@ def pck(
         mask: (N, 16) 1 for labelled joints.
         threshold: τ.
         norm: (N,) normaliser per person; default the tight-box max(h, w) of the labelled joints.
+        name: the metric's name in the result (default ``PCK@τ``; e.g. ``torso-PCK@0.2`` with
+            :func:`torso_sizes` as ``norm``).
 
     Returns:
         {"metric": "PCK@0.2", "joints": {name: %}, "groups": {"Head": %, ..., "Total": %},
@@ -165,7 +192,7 @@ def pck(
         norm = bbox_sizes(gt_arr, valid)
     correct, counted = correct_keypoints(pred, gt, mask, norm, threshold)
     excluded = int((valid.any(axis=1) & ~counted.any(axis=1)).sum())
-    return _summarise(correct, counted, f"PCK@{_fmt_tau(threshold)}", excluded)
+    return _summarise(correct, counted, name or f"PCK@{_fmt_tau(threshold)}", excluded)
 
 
 def pckh(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, head_sizes: np.ndarray, threshold: float = 0.5) -> dict:

@@ -91,11 +91,12 @@ def read_split(
     raise DataError(f"unknown data format {fmt!r}; formats: {', '.join(choices.DATASET_FORMATS)}")
 
 
-def build_transform(config: Config, augment: bool):
-    """The top-down crop of ``config.data`` (random scale/rotation/flip when ``augment``)."""
+def build_transform(config: Config, augment: bool, box_jitter: bool = False):
+    """The top-down crop of ``config.data`` (random scale/rotation/flip, half body and colour when
+    ``augment``; the detector-like boxes of ``eval.box_jitter_*`` when ``box_jitter``)."""
     from mirrornet.data.transforms import TopDownTransform
 
-    d = config.data
+    d, e = config.data, config.eval
     return TopDownTransform(
         input_size=tuple(d.input_size),
         heatmap_stride=d.heatmap_stride,
@@ -106,6 +107,10 @@ def build_transform(config: Config, augment: bool):
         flip=d.flip,
         padding=d.padding,
         image_backend=d.image_backend,
+        half_body_prob=d.half_body_prob,
+        colour_jitter=d.colour_jitter,
+        box_jitter=(e.box_jitter_scale, e.box_jitter_shift) if box_jitter else (0.0, 0.0),
+        jitter_seed=e.box_jitter_seed,
     )
 
 

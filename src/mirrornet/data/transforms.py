@@ -47,7 +47,17 @@ __all__ = [
     "warp_affine_area",
     "apply_affine",
     "normalize_image",
+    "half_body_box",
+    "jitter_colour",
+    "UPPER_BODY_JOINTS",
 ]
+
+#: The joints of the upper body (head, neck, thorax, arms) for the half-body augmentation; the
+#: others (hips, knees, ankles, pelvis) are the lower body.
+UPPER_BODY_JOINTS: tuple[int, ...] = (7, 8, 9, 10, 11, 12, 13, 14, 15)
+# HRNet's half-body augmentation: at least this many joints labelled, the new box 1.5× the joints'.
+_HALF_BODY_MIN_JOINTS = 8
+_HALF_BODY_MARGIN = 1.5
 
 # OpenCV's warpAffine refuses images with a side of SHRT_MAX or more; such images use Pillow.
 _OPENCV_MAX_SIDE = 32767
@@ -301,6 +311,51 @@ def _opencv_warp_area(image: np.ndarray, affine: np.ndarray, output_size: tuple[
     return cv2.resize(warped, (out_w, out_h), interpolation=cv2.INTER_AREA)
 
 
+def half_body_box(
+    joints: np.ndarray, labelled: np.ndarray, upper: bool, aspect: float, padding: float
+) -> tuple[np.ndarray, float] | None:
+    """(centre, scale) of a crop around the upper or lower body's labelled joints (HRNet's
+    half-body augmentation), or None when fewer than 8 joints are labelled or the chosen half has
+    fewer than 2.
+
+    The box around the half's joints is widened to the crop's aspect (W / H), enlarged 1.5×, and
+    expressed as a scale whose crop (200 · scale · padding on the shorter side) spans it.
+    """
+    labelled = np.asarray(labelled) > 0
+    if labelled.sum() < _HALF_BODY_MIN_JOINTS:
+        return None
+    in_half = np.zeros(NUM_JOINTS, dtype=bool)
+    in_half[list(UPPER_BODY_JOINTS)] = True
+    if not upper:
+        in_half = ~in_half
+    chosen = np.asarray(joints, dtype=np.float64)[labelled & in_half]
+    if len(chosen) < 2 or not np.isfinite(chosen).all():
+        return None
+    lo, hi = chosen.min(axis=0), chosen.max(axis=0)
+    centre = (lo + hi) / 2.0
+    w, h = hi - lo
+    w, h = max(w, h * aspect), max(h, w / aspect)
+    # The crop's shorter side must span the box's: H when W/H >= 1, else W.
+    side = min(w / aspect, h) if aspect >= 1.0 else min(w, h * aspect)
+    side = max(side, 1.0)
+    return centre, _HALF_BODY_MARGIN * side / (200.0 * padding)
+
+
+def jitter_colour(images: Sequence[np.ndarray], strength: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Scale the brightness, contrast and saturation of uint8 RGB images by factors drawn from
+    [1 − strength, 1 + strength] (the same factors for every image given: a crop and its x*)."""
+    factors = rng.uniform(1.0 - strength, 1.0 + strength, size=3)
+    out = []
+    for image in images:
+        x = image.astype(np.float32) * factors[0]
+        grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # (H, W) luma
+        x = (x - grey.mean()) * factors[1] + grey.mean()
+        grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        x = grey[..., None] + (x - grey[..., None]) * factors[2]
+        out.append(np.clip(np.rint(x), 0, 255).astype(np.uint8))
+    return out
+
+
 class TopDownTransform:
     """Cut one person out of an image, with optional augmentation (paper Sec. 5.2).
 
@@ -315,6 +370,13 @@ class TopDownTransform:
         padding: crop margin factor around 200 · scale (HRNet's 1.25).
         flip_prob: probability of a flip when `flip` is on.
         image_backend: "pillow" or "opencv" (see the module docstring).
+        half_body_prob: when augmenting, probability of a crop around the upper or lower body
+            only (:func:`half_body_box`).
+        colour_jitter: when augmenting, the strength of :func:`jitter_colour` (0: none).
+        box_jitter: (scale, shift) of detector-like boxes when not augmenting (evaluation): the
+            crop's scale × clip(1 + N(0,1)·scale, 1 ± 2·scale) and its centre moved by
+            N(0,1)·shift crop sides in x and y, drawn from (``jitter_seed``, the record's index).
+        jitter_seed: the seed of the box jitter.
     """
 
     def __init__(
@@ -329,6 +391,10 @@ class TopDownTransform:
         padding: float = choices.DEFAULT_CROP_PADDING,
         flip_prob: float = 0.5,
         image_backend: str = choices.DEFAULT_IMAGE_BACKEND,
+        half_body_prob: float = 0.0,
+        colour_jitter: float = 0.0,
+        box_jitter: tuple[float, float] = (0.0, 0.0),
+        jitter_seed: int = 0,
     ) -> None:
         check_image_backend(image_backend)
         size = tuple(int(s) for s in input_size)
@@ -347,6 +413,30 @@ class TopDownTransform:
         self.padding = float(padding)
         self.flip_prob = float(flip_prob)
         self.image_backend = image_backend
+        self.half_body_prob = float(half_body_prob)
+        self.colour_jitter = float(colour_jitter)
+        self.box_jitter = (float(box_jitter[0]), float(box_jitter[1]))
+        self.jitter_seed = int(jitter_seed)
+
+    def crop_box(self, record: PoseRecord, rng: np.random.Generator | None) -> tuple[np.ndarray, float]:
+        """The (centre, scale) the crop starts from, before the scale augmentation: the record's,
+        a half body's (augmenting, with probability ``half_body_prob``), or a detector-like
+        jittered box (not augmenting, with ``box_jitter``)."""
+        centre, scale = np.asarray(record.center, dtype=np.float64), float(record.scale)
+        # Draws only when the option is on, so that the other draws of a run do not move.
+        if self.augment and rng is not None and self.half_body_prob > 0 and rng.random() < self.half_body_prob:
+            labelled = record.labelled if record.labelled is not None else record.visible
+            aspect = self.input_size[1] / self.input_size[0]
+            box = half_body_box(record.joints, labelled, bool(rng.random() < 0.5), aspect, self.padding)
+            if box is not None:
+                centre, scale = box
+        if not self.augment and (self.box_jitter[0] > 0 or self.box_jitter[1] > 0):
+            jitter = np.random.default_rng([self.jitter_seed, int(record.index)])
+            s_sd, t_sd = self.box_jitter
+            side = 200.0 * scale * self.padding
+            scale = scale * float(np.clip(1.0 + jitter.standard_normal() * s_sd, 1.0 - 2 * s_sd, 1.0 + 2 * s_sd))
+            centre = centre + jitter.standard_normal(2) * t_sd * side
+        return centre, scale
 
     def sample(self, rng: np.random.Generator | None) -> tuple[float, float, bool]:
         """Draw (scale multiplier, rotation in degrees, flip); (1, 0, False) without augmentation."""
@@ -392,8 +482,9 @@ class TopDownTransform:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must be (H, W, 3), got {image.shape} for {record.image_id or 'record'}")
         mult, rot, flipped = self.sample(rng)
-        scale = record.scale * mult
-        affine = get_affine(record.center, scale, self.input_size, rot, flipped, self.padding)
+        centre, base_scale = self.crop_box(record, rng)
+        scale = base_scale * mult
+        affine = get_affine(centre, scale, self.input_size, rot, flipped, self.padding)
         hm_affine = self.heatmap_affine(affine)
         order = np.array(FLIP_PERMUTATION if flipped else range(NUM_JOINTS))
         crop = warp_affine(image, affine, self.input_size, self.image_backend)
@@ -404,6 +495,8 @@ class TopDownTransform:
             silhouette = np.asarray(silhouette, dtype=np.float32)
             sil_small = warp_affine_area(silhouette, hm_affine, self.heatmap_size, self.image_backend)
             sil = np.clip(sil_small, 0.0, 1.0)
+        if self.augment and rng is not None and self.colour_jitter > 0:
+            crop, x_star = jitter_colour([crop, x_star], self.colour_jitter, rng)
         joints = apply_affine(record.joints, affine)[order]
         return {
             "image": crop,
@@ -425,5 +518,6 @@ class TopDownTransform:
             f"TopDownTransform(input_size={self.input_size}, heatmap_stride={self.heatmap_stride}, "
             f"augment={self.augment}, scale_factor={self.scale_factor}, rotation={self.rotation}, "
             f"rotation_prob={self.rotation_prob}, flip={self.flip}, padding={self.padding}, flip_prob={self.flip_prob}, "
-            f"image_backend={self.image_backend!r})"
+            f"image_backend={self.image_backend!r}, half_body_prob={self.half_body_prob}, "
+            f"colour_jitter={self.colour_jitter}, box_jitter={self.box_jitter}, jitter_seed={self.jitter_seed})"
         )

@@ -302,6 +302,7 @@ def train_loader(
     rank: int,
     world_size: int,
     stream: int = 0,
+    num_batches: int | None = None,
 ) -> DataLoader:
     """The DataLoader of a curriculum stage.
 
@@ -313,6 +314,8 @@ def train_loader(
             ``epoch_offset`` + Lightning's epoch counter.
         rank / world_size: data-parallel slice.
         stream: a number distinguishing stages, so that two stages do not share batch orders.
+        num_batches: batches per epoch (a round of a stage measured in steps); None: one pass
+            over the stage's pool (:func:`epoch_batches`).
 
     Raises:
         DataError: no annotated image, no silhouette, or a composition not divisible by the
@@ -320,7 +323,8 @@ def train_loader(
     """
     t = config.train
     dataset, pools, counts = stage_pools(config, data, kind)
-    num_batches = epoch_batches(config, kind, [len(p) for p in pools], counts)
+    if num_batches is None:
+        num_batches = epoch_batches(config, kind, [len(p) for p in pools], counts)
     sampler = CompositionBatchSampler(
         pools,
         counts,

@@ -33,6 +33,8 @@ from mirrornet.stage_objectives import alpha_driving_norms, stage_terms
 from mirrornet.training.checkpoint import save_checkpoint, stage_payload
 from mirrornet.training.datamodule import TrainingData, train_loader
 from mirrornet.training.optimizer_state import load_named_states
+from mirrornet.training.schedule import learning_rate, round_steps
+from mirrornet.training.selection import best_checkpoint_path, validation_total
 
 __all__ = [
     "NonFiniteLossError",
@@ -154,6 +156,7 @@ class StageModule(L.LightningModule):
             rank=self.trainer.global_rank,
             world_size=self.trainer.world_size,
             stream=[s.name for s in CURRICULUM].index(self.stage.name),
+            num_batches=round_steps(self.config, self.stage),
         )
         self._batch_sampler = loader.batch_sampler
         return loader
@@ -197,6 +200,19 @@ class StageModule(L.LightningModule):
             # but after it on later epochs; resumed and uninterrupted runs must draw alike.
             seed_all(stage_seed(self.config.train.seed, self.stage, self.global_epoch, self.trainer.global_rank))
         self._frozen_to_eval()
+        self._set_learning_rate(batch_idx)
+
+    def _set_learning_rate(self, batch_idx: int) -> None:
+        """The learning rate of this step (:func:`mirrornet.training.schedule.learning_rate`);
+        the paper's constant rate leaves the optimizer as it is."""
+        t = self.config.train
+        if t.lr_schedule == "constant" and t.warmup_steps == 0:
+            return
+        per_epoch = int(self.trainer.num_training_batches)
+        lr = learning_rate(t, self.global_epoch * per_epoch + batch_idx, self.total_epochs * per_epoch)
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = lr
+        self._accumulate(self._means, MeanMetric, "lr", lr)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         epochs_done = self.global_epoch + batch_idx / max(1.0, float(self.trainer.num_training_batches))
@@ -246,8 +262,13 @@ class StageModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self._evaluation is None or len(self._evaluation) == 0 or self.trainer.sanity_checking:
             return
-        result = self._evaluation.predictions().score(self.metric_kind, self.metric_threshold)
-        self._eval_result = {"metric": result["metric"], "groups": {k: float(v) for k, v in result["groups"].items()}}
+        report = self._evaluation.predictions().report(self.metric_kind, self.metric_threshold)
+        result = next(iter(report.values()))  # the paper's metric
+        self._eval_result = {
+            "metric": result["metric"],
+            "groups": {k: float(v) for k, v in result["groups"].items()},
+            "totals": {name: float(r["groups"]["Total"]) for name, r in report.items()},
+        }
         for group, value in result["groups"].items():
             if math.isfinite(value):
                 self.log(f"eval/{group}", float(value), prog_bar=group == "Total", sync_dist=False)
@@ -260,9 +281,21 @@ class StageModule(L.LightningModule):
         self.records.append(record)
         self.last_payload = self.checkpoint_payload(epoch)
         if self.checkpoint_path is not None and self.trainer.is_global_zero:
+            # The best weights first: a stage checkpoint never names a best epoch not on disk.
+            if self._is_new_best(record):
+                best = {**self.last_payload, "optimizer": None, "optimizer_param_names": None}
+                save_checkpoint(best_checkpoint_path(self.checkpoint_path), best)
             save_checkpoint(self.checkpoint_path, self.last_payload)
         if self.epoch_callback is not None:
             self.epoch_callback(record)
+
+    def _is_new_best(self, record: dict) -> bool:
+        """Whether ``record`` (just appended) has the stage's best validation score so far
+        (``eval.select: best_val``; the earliest of equal scores is kept)."""
+        if self.config.eval.select != "best_val" or not record.get("eval"):
+            return False
+        earlier = [validation_total(r) for r in self.records[:-1] if r.get("eval")]
+        return not earlier or validation_total(record) > max(earlier)
 
     def _epoch_record(self, epoch: int) -> dict:
         """The record of the epoch just finished: every term's mean over the steps of all ranks,

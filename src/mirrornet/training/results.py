@@ -21,8 +21,9 @@ from mirrornet.config import Config
 from mirrornet.curriculum import CURRICULUM, METHODS, method_chain
 from mirrornet.fileio import atomic_path, json_safe, write_json_atomic
 from mirrornet.training.curves import plot_joint_diagnostics, plot_learning_curves
+from mirrornet.training.selection import best_checkpoint_path, best_record
 
-__all__ = ["collect_results", "final_evaluation", "mean_of_last_epochs", "write_metrics_csv", "write_run_outputs"]
+__all__ = ["format_final_table", "collect_results", "final_evaluation", "mean_of_last_epochs", "write_metrics_csv", "write_run_outputs"]
 
 
 def mean_of_last_epochs(records: Sequence[dict], k: int) -> dict:
@@ -45,9 +46,15 @@ def mean_of_last_epochs(records: Sequence[dict], k: int) -> dict:
         values = [float(r["eval"]["groups"][name]) for r in last]
         finite = [v for v in values if math.isfinite(v)]
         groups[name] = float(np.mean(finite)) if finite else float("nan")
+    totals: dict[str, float] = {}
+    for name in last[-1]["eval"].get("totals") or {}:
+        values = [float(r["eval"].get("totals", {}).get(name, float("nan"))) for r in last]
+        finite = [v for v in values if math.isfinite(v)]
+        totals[name] = float(np.mean(finite)) if finite else float("nan")
     return {
         "metric": last[-1]["eval"]["metric"],
         "groups": groups,
+        "totals": totals,
         "epochs": len(last),
         "alpha_epochs": [int(r["alpha_epoch"]) for r in last],
     }
@@ -58,42 +65,100 @@ def final_evaluation(config: Config, data, codec, payload: dict, metric: tuple[s
 
     Every person of the split counts (no ``train.max_eval_batches`` cap), with and without the
     flip test; this is the figure a method is reported with on a test split, beside the paper's
-    mean over the last epochs.
+    mean over the last epochs. Each entry holds every metric of
+    :func:`mirrornet.inference.metric_names` and, beside it, the image-blind floor on the same
+    people (:mod:`mirrornet.floor`). With ``eval.box_jitter_scale`` or ``_shift`` above 0 the
+    test split is also scored with detector-like boxes (``test_jitter``, ``test_jitter_flip``).
 
     Returns:
-        {"test": {...}, "test_flip": {...}[, "val": {...}, "val_flip": {...}]}, each the metric
-        name, the group scores and ``people`` (the number of people evaluated).
+        {"test": {...}, "test_flip": {...}[, "val": ..., "val_flip": ...][, "test_jitter": ...,
+        "test_jitter_flip": ...]}, each with the paper's metric name and group scores
+        (``metric``, ``groups``), ``metrics`` (every metric's groups by name), ``floor`` (the
+        floor's Total by metric name) and ``people``.
     """
-    from torch.utils.data import DataLoader
-
-    from mirrornet.inference import evaluate_model
+    from mirrornet.floor import floor_report, training_crop_pose
 
     model = build_model(config)
     model.load_state_dict(payload["state_dict"])
     splits = {"test": data.test}
     if data.val is not None:
         splits["val"] = data.val
-    batch = config.train.eval_batch_size or config.train.batch_size
+    e = config.eval
+    if e.box_jitter_scale > 0 or e.box_jitter_shift > 0:
+        splits["test_jitter"] = _jittered(config, data.test)
+    crop_pose = training_crop_pose(data, config)
     out: dict[str, dict] = {}
     for name, dataset in splits.items():
         for flip in (False, True):
-            loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=config.data.num_workers)
-            scores = evaluate_model(model, loader, codec, metric[0], metric[1], flip_test=flip)
+            predictions = _predictions(config, model, dataset, codec, flip)
+            report = predictions.report(*metric)
+            paper = next(iter(report.values()))
             out[name + ("_flip" if flip else "")] = {
-                "metric": scores["metric"],
-                "groups": scores["groups"],
+                "metric": paper["metric"],
+                "groups": paper["groups"],
+                "metrics": {key: result["groups"] for key, result in report.items()},
+                "floor": floor_report(predictions, crop_pose, *metric),
                 "people": len(dataset),
                 "flip_test": flip,
             }
     return out
 
 
+def _predictions(config: Config, model, dataset, codec, flip: bool):
+    from torch.utils.data import DataLoader
+
+    from mirrornet.inference import collect_predictions
+
+    batch = config.train.eval_batch_size or config.train.batch_size
+    loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=config.data.num_workers)
+    return collect_predictions(model, loader, codec, flip_test=flip)
+
+
+def _jittered(config: Config, test):
+    """The test split's people with the detector-like boxes of ``eval.box_jitter_*``."""
+    from mirrornet.data import PoseDataset
+    from mirrornet.data.builders import build_transform
+
+    return PoseDataset(test.records, build_transform(config, False, box_jitter=True), test.codec, seed=test.seed)
+
+
+def format_final_table(rows: dict[str, dict], split: str = "test") -> str:
+    """The final figures of each method on ``split`` (every metric's Total, with and without the
+    flip test) and, as the last row, the image-blind floor on the same people and metrics.
+
+    Args:
+        rows: method label → its results row (holding ``final``); rows without it are skipped.
+        split: ``test``, ``val`` or ``test_jitter``.
+
+    Returns:
+        The table as text ("" when no row has final figures on ``split``).
+    """
+    finals = {label: row["final"][split] for label, row in rows.items() if split in (row.get("final") or {})}
+    if not finals:
+        return ""
+    first = next(iter(finals.values()))
+    names = list(first["metrics"])
+    header = ["", *names, f"{first['metric']} flip"]
+    body = []
+    for label, final in finals.items():
+        flip = next(r for lab, r in rows.items() if lab == label)["final"].get(f"{split}_flip", {})
+        flip_total = (flip.get("groups") or {}).get("Total", float("nan"))
+        body.append([label, *(f"{final['metrics'][n]['Total']:.2f}" for n in names), f"{flip_total:.2f}"])
+    body.append(["floor (image-blind mean pose)", *(f"{first['floor'][n]:.2f}" for n in names), "-"])
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in [header, *body]]
+    title = f"final α on the {split.replace('_', ' ')} split ({first['people']} people), Total"
+    return "\n".join([title, lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
 def _final_summary(final: dict) -> str:
     test, flip = final["test"], final["test_flip"]
-    return (
-        f"{test['metric']} Total {test['groups']['Total']:.2f} ({flip['groups']['Total']:.2f} with flip test), "
-        f"{test['people']} people"
+    others = ", ".join(
+        f"{name} {groups['Total']:.2f} (floor {test['floor'][name]:.2f})"
+        for name, groups in test["metrics"].items()
     )
+    return f"{others}; {test['metric']} with flip test {flip['groups']['Total']:.2f}; {test['people']} people"
 
 
 def _payload_of(name: str, finals: dict[str, dict], ckpt_dir: Path) -> dict | None:
@@ -134,14 +199,32 @@ def collect_results(config: Config, out_dir: str | Path, finals: dict[str, dict]
         history = [r for s in chain for r in records.get(s.name, [])]
         if not any(r.get("eval") for r in history):
             continue
-        row = mean_of_last_epochs(history, config.eval.last_k_epochs)
+        if config.eval.select == "best_val":
+            row = _selected_row(history, out_dir)
+        else:
+            row = mean_of_last_epochs(history, config.eval.last_k_epochs)
+            row["checkpoint"] = str(out_dir / "checkpoints" / f"{final.name}.ckpt")
         # What α was fed on the way (its stages only): optimiser steps and images drawn.
         row["alpha_steps"] = sum(int(r.get("steps", 0)) for r in history)
         row["annotated_draws"] = sum(int(r.get("annotated_draws", 0)) for r in history)
         row["unannotated_draws"] = sum(int(r.get("unannotated_draws", 0)) for r in history)
-        row["checkpoint"] = str(out_dir / "checkpoints" / f"{final.name}.ckpt")
         results[method] = row
     return results
+
+
+def _selected_row(history: list[dict], out_dir: Path) -> dict:
+    """The reported row of ``eval.select: best_val``: the evaluation with the best validation
+    score among the method's α stages, and the checkpoint holding its weights."""
+    best = best_record(history)
+    return {
+        "metric": best["eval"]["metric"],
+        "groups": dict(best["eval"]["groups"]),
+        "totals": dict(best["eval"].get("totals") or {}),
+        "epochs": 1,
+        "alpha_epochs": [int(best["alpha_epoch"])],
+        "selected": {"stage": best["stage"], "epoch": int(best["epoch"]), "alpha_epoch": int(best["alpha_epoch"])},
+        "checkpoint": str(best_checkpoint_path(out_dir / "checkpoints" / f"{best['stage']}.ckpt")),
+    }
 
 
 def write_metrics_csv(path: str | Path, records: list[dict]) -> None:

@@ -43,6 +43,7 @@ from mirrornet.training.optimizer_state import merge_named_states, named_adam_st
 # Package-private helpers of the reporting module, shared with run_experiment.
 from mirrornet.training.results import _final_summary, _payload_of, collect_results, final_evaluation, write_run_outputs
 from mirrornet.training.run_folder import ResumeConfigError, RunError, check_out_dir
+from mirrornet.training.schedule import stage_length
 
 __all__ = [
     "RunError",
@@ -55,8 +56,9 @@ __all__ = [
 
 
 def stage_epochs(config: Config, stage: Stage) -> int:
-    """The configured length of ``stage``."""
-    return int(getattr(config.train.epochs, stage.epochs_key))
+    """The configured length of ``stage``: epochs, or rounds of ``train.eval_every_steps`` steps
+    for a stage measured in steps (:func:`mirrornet.training.schedule.stage_length`)."""
+    return stage_length(config, stage)
 
 
 def _alpha_epoch_base(config: Config, stage: Stage) -> int:
@@ -328,7 +330,10 @@ def _report(run: _Run, finals: dict[str, dict]) -> dict:
     results = collect_results(config, run.out_dir, finals)
     if config.eval.final:
         for method, row in results.items():
-            final = _payload_of(method_chain(method)[-1].name, finals, run.out_dir / "checkpoints")
+            if config.eval.select == "best_val":
+                final = read_checkpoint(row["checkpoint"])
+            else:
+                final = _payload_of(method_chain(method)[-1].name, finals, run.out_dir / "checkpoints")
             row["final"] = final_evaluation(config, run.data, run.codec, final, run.metric)
             _say(f"{method}: final α on the whole test split: {_final_summary(row['final'])}", run.progress)
     if _rank() == 0:
