@@ -50,6 +50,7 @@ class HourglassConfig:
 HOURGLASS_VARIANTS: dict[str, HourglassConfig] = {
     "hourglass": HourglassConfig(num_stacks=8, num_features=256, depth=4, stem_channels=64),
     "hourglass_2x64": HourglassConfig(num_stacks=2, num_features=64, depth=4, stem_channels=32),
+    "hourglass_2x96": HourglassConfig(num_stacks=2, num_features=96, depth=4, stem_channels=48),
     "hourglass_1x32": HourglassConfig(num_stacks=1, num_features=32, depth=3, stem_channels=16),
 }
 

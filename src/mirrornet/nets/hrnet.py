@@ -61,6 +61,8 @@ class HRNetConfig:
 HRNET_VARIANTS: dict[str, HRNetConfig] = {
     "hrnet_w32": HRNetConfig(width=32),
     "hrnet_w48": HRNetConfig(width=48),
+    "hrnet_w16": HRNetConfig(width=16, stem_channels=32, stage1_planes=32, stage1_blocks=2,
+                             num_modules=(1, 2, 2), num_blocks=2),
     "hrnet_w8": HRNetConfig(width=8, stem_channels=16, stage1_planes=16, stage1_blocks=1,
                             num_modules=(1, 1, 1), num_blocks=1),
 }

@@ -49,6 +49,7 @@ SIMPLE_BASELINE_VARIANTS: dict[str, SimpleBaselineConfig] = {
     "resnet50": SimpleBaselineConfig("bottleneck", (3, 4, 6, 3), 64, 256, 3),
     "resnet101": SimpleBaselineConfig("bottleneck", (3, 4, 23, 3), 64, 256, 3),
     "resnet18": SimpleBaselineConfig("basic", (2, 2, 2, 2), 64, 256, 3),
+    "resnet18_w32": SimpleBaselineConfig("basic", (2, 2, 2, 2), 32, 128, 3),
     "resnet18_w16": SimpleBaselineConfig("basic", (2, 2, 2, 2), 16, 64, 3),
     "resnet10_w8": SimpleBaselineConfig("basic", (1, 1, 1, 1), 8, 32, 3),
 }

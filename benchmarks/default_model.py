@@ -1,0 +1,152 @@
+"""Train the packaged default model: choose the recognizer on validation, train it, report once.
+
+The default model (``configs/cpu/default_model.yaml``) is a recognizer α trained on every training
+label of LSP and LSPET, at 128×128, chosen and stopped on a validation split of the training
+images; LSP's test split is evaluated once, at the end, by the final evaluation of the run.
+
+Phases (each resumable: a run continues from its last round with ``mirrornet train --resume``, a
+finished run is read back, not retrained):
+
+1. ``select``: every candidate recognizer trains the same short step budget (``--select-steps``);
+   the one with the best validation PCK@0.2 (its best round) wins. No candidate is evaluated on
+   the test split (``eval.final=false``).
+2. ``train``: the winner trains the full budget (``--steps``, cosine schedule with warm-up, the
+   weights of the best validation round); the run's final evaluation scores the test split with
+   every metric, the image-blind floor and detector-like boxes.
+
+Per-run JSON goes to ``benchmarks/results/default-model/`` and the section ``default-model`` of
+``benchmarks/RESULTS.md`` is rewritten after every phase.
+
+Usage:
+    python benchmarks/default_model.py --root ../shared/data                 # both phases
+    python benchmarks/default_model.py --root ../shared/data --phase select
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "cpu" / "default_model.yaml"
+RESULTS = REPO / "benchmarks" / "results" / "default-model"
+CANDIDATES = ("resnet18_w32", "hourglass_2x64", "hrnet_w16")
+
+
+def _train(out: Path, root: Path, overrides: Sequence[str]) -> tuple[dict[str, Any], float]:
+    """``mirrornet train`` of the default config in ``out`` (resumed when it exists); its results
+    and the seconds this call took."""
+    command = [
+        sys.executable, "-m", "mirrornet.cli", "train", str(CONFIG), "--stages", "baseline", "--out", str(out),
+        "--set", f"data.root={root / 'lsp'}", f"data.lspet_root={root / 'lspet'}", *overrides,
+    ]
+    if (out / "config.yaml").is_file():
+        command.append("--resume")
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    start = time.time()
+    subprocess.run(command, check=True, env=env, cwd=REPO)
+    return json.loads((out / "results.json").read_text()), time.time() - start
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    from mirrornet.fileio import write_json_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, payload)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) and payload.get("results") else None
+
+
+def select(root: Path, out: Path, steps: int, candidates: Sequence[str]) -> str:
+    """Train every candidate ``steps`` steps; the name of the best on validation."""
+    scores = {}
+    for name in candidates:
+        path = RESULTS / f"select_{name}.json"
+        record = _read_json(path)
+        if record is None or record.get("steps") != steps:
+            overrides = [
+                f"model.recognizer={name}", f"train.steps.alpha_pretrain={steps}", "train.eval_every_steps=200",
+                "train.warmup_steps=100", "eval.final=false",
+            ]
+            results, seconds = _train(out / f"select-{name}", root, overrides)
+            record = {"recognizer": name, "steps": steps, "overrides": overrides, "results": results,
+                      "seconds": seconds, "date": _dt.date.today().isoformat()}
+            _write_json(path, record)
+        scores[name] = float(record["results"]["baseline"]["groups"]["Total"])
+    return max(scores, key=scores.get)
+
+
+def train(root: Path, out: Path, recognizer: str, steps: int) -> dict[str, Any]:
+    """Train the winner for ``steps`` steps; its record (results, seconds)."""
+    path = RESULTS / "final.json"
+    overrides = [f"model.recognizer={recognizer}", f"train.steps.alpha_pretrain={steps}"]
+    results, seconds = _train(out / "final", root, overrides)
+    previous = _read_json(path) or {}
+    record = {"recognizer": recognizer, "steps": steps, "overrides": overrides, "results": results,
+              "seconds": float(previous.get("seconds", 0.0)) + seconds, "date": _dt.date.today().isoformat()}
+    _write_json(path, record)
+    return record
+
+
+def report() -> str:
+    """The markdown of the ``default-model`` section from the per-run JSON."""
+    lines = ["Choice of recognizer (same steps each, validation PCK@0.2 of the best round):", "",
+             "| recognizer | steps | val PCK@0.2 | val PCK@0.1 | minutes |", "|---|---|---|---|---|"]
+    for path in sorted(RESULTS.glob("select_*.json")):
+        r = _read_json(path)
+        if r is None:
+            continue
+        row = r["results"]["baseline"]
+        lines.append(f"| {r['recognizer']} | {r['steps']} | {row['groups']['Total']:.2f} | "
+                     f"{row.get('totals', {}).get('PCK@0.1', float('nan')):.2f} | {r['seconds'] / 60:.0f} |")
+    final = _read_json(RESULTS / "final.json")
+    if final is not None and "final" in final["results"].get("baseline", {}):
+        row = final["results"]["baseline"]
+        lines += ["", f"Final: {final['recognizer']}, {final['steps']} steps, selected {row.get('selected')}, "
+                  f"{final['seconds'] / 3600:.1f} h.", "", "| split | metric | α | floor |", "|---|---|---|---|"]
+        for split in ("test", "test_flip", "test_jitter", "val"):
+            entry = row["final"].get(split)
+            if entry is None:
+                continue
+            for name, groups in entry["metrics"].items():
+                lines.append(f"| {split} | {name} | {groups['Total']:.2f} | {entry['floor'][name]:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True, help="folder holding lsp/ and lspet/")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "default-model")
+    parser.add_argument("--phase", choices=("select", "train", "all"), default="all")
+    parser.add_argument("--select-steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from lsp_table import replace_section  # noqa: E402  (the RESULTS.md section writer)
+
+    winner = select(args.root.resolve(), args.out, args.select_steps, args.candidates)
+    print(f"recognizer chosen on validation: {winner}", flush=True)
+    replace_section(REPO / "benchmarks" / "RESULTS.md", "default-model", "The packaged default model", report())
+    if args.phase in ("train", "all"):
+        train(args.root.resolve(), args.out, winner, args.steps)
+        replace_section(REPO / "benchmarks" / "RESULTS.md", "default-model", "The packaged default model", report())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
