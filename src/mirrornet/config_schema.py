@@ -114,6 +114,10 @@ class DataConfig:
         augment: random scale, rotation and horizontal flip during training (as in HRNet).
         scale_factor / rotation / rotation_prob / flip / padding: augmentation parameters of
             ``TopDownTransform``.
+        annotated_count: instead of ``annotated_ratio``, exactly this many images of
+            ``data.root``'s training split are annotated (drawn by ``split_seed``, nested across
+            counts), and every other training image — the rest of the split and all of
+            ``lspet_root`` — is non-annotated: the label-scarce testbed (``lsp_scarce``).
         half_body_prob: probability that a training crop is cut around the upper or the lower
             body only (HRNet's half-body augmentation; 0: never, the paper).
         colour_jitter: brightness, contrast and saturation of a training crop are each scaled
@@ -139,6 +143,7 @@ class DataConfig:
     codec: str = field(default="onehot", metadata=_one_of(CODECS))
     sigma: float = DEFAULT_SIGMA
     annotated_ratio: float = 1.0
+    annotated_count: int | None = None
     split_seed: int = 0
     val_ratio: float = 0.0
     val_seed: int = 0
@@ -435,6 +440,8 @@ def _check_data(d: DataConfig, e: EvalConfig) -> None:
         raise ConfigError(f"data.val_ratio must be in [0, 1), got {d.val_ratio}")
     if e.epoch_split == "val" and d.val_ratio <= 0.0:
         raise ConfigError("eval.epoch_split=val needs a validation split: set data.val_ratio > 0")
+    if d.annotated_count is not None and d.annotated_count < 1:
+        raise ConfigError(f"data.annotated_count must be a positive number of images or null, got {d.annotated_count}")
     if not 0.0 < d.annotated_ratio <= 1.0:
         raise ConfigError(f"data.annotated_ratio must be in (0, 1], got {d.annotated_ratio}")
     if not (math.isfinite(d.half_body_prob) and 0.0 <= d.half_body_prob <= 1.0):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["annotation_split", "annotation_order", "validation_split"]
+__all__ = ["annotation_split", "annotation_order", "annotated_pool", "validation_split"]
 
 
 def annotation_order(num_items: int, seed: int) -> np.ndarray:
@@ -37,6 +37,32 @@ def annotation_split(num_items: int, ratio: float, seed: int) -> np.ndarray:
     order = annotation_order(num_items, seed)
     count = int(round(float(ratio) * num_items))
     mask = np.zeros(num_items, dtype=bool)
+    mask[order[:count]] = True
+    return mask
+
+
+def annotated_pool(eligible: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Mark exactly ``count`` of the ``eligible`` items as annotated (``data.annotated_count``).
+
+    The items are taken in the order of :func:`annotation_order` over all items, so for one seed
+    a larger pool contains a smaller one (18 ⊂ 45 ⊂ 90 …).
+
+    Args:
+        eligible: (N,) bool, the items that may be annotated (e.g. LSP's, not LSPET's).
+        count: how many to annotate.
+        seed: the split's seed.
+
+    Returns:
+        (N,) bool array, True = annotated.
+
+    Raises:
+        ValueError: fewer than ``count`` eligible items.
+    """
+    eligible = np.asarray(eligible, dtype=bool)
+    if not 0 <= count <= int(eligible.sum()):
+        raise ValueError(f"cannot annotate {count} items: {int(eligible.sum())} are eligible")
+    order = [i for i in annotation_order(len(eligible), seed) if eligible[i]]
+    mask = np.zeros(len(eligible), dtype=bool)
     mask[order[:count]] = True
     return mask
 

@@ -83,9 +83,11 @@ def build_training_data(config: Config) -> TrainingData:
     d = config.data
     train_split = d.train_split or default_split(d.format, True)
     records = read_split(d.format, d.root, train_split, config, d.silhouette_root)
+    primary = np.ones(len(records), dtype=bool)  # the records that data.annotated_count draws from
     if d.lspet_root:
         extra = read_split("lspet", d.lspet_root, "all", config, d.silhouette_root)
         records = list(records) + list(extra)
+        primary = np.r_[primary, np.zeros(len(extra), dtype=bool)]
     if not records:
         raise DataError(f"the training set of data.format={d.format} at {d.root} is empty")
     val_records: list[PoseRecord] = []
@@ -95,6 +97,7 @@ def build_training_data(config: Config) -> TrainingData:
         held_out = validation_split(len(records), d.val_ratio, d.val_seed)
         val_records = [r for r, v in zip(records, held_out) if v]
         records = [r for r, v in zip(records, held_out) if not v]
+        primary = primary[~held_out]
         if not val_records or not records:
             raise DataError(
                 f"data.val_ratio={d.val_ratio} leaves {len(val_records)} validation and {len(records)} "
@@ -105,7 +108,17 @@ def build_training_data(config: Config) -> TrainingData:
     test_records = read_split(test_fmt, d.test_root or d.root, test_split, config)
     if not test_records:
         raise DataError(f"the evaluation split {test_split!r} of {test_fmt} is empty")
-    annotated = annotation_split(len(records), d.annotated_ratio, d.split_seed)
+    if d.annotated_count is not None:
+        from mirrornet.data.splits import annotated_pool
+
+        if d.annotated_count > int(primary.sum()):
+            raise DataError(
+                f"data.annotated_count={d.annotated_count}, but the training split of {d.root} has "
+                f"{int(primary.sum())} images (after the validation split)"
+            )
+        annotated = annotated_pool(primary, d.annotated_count, d.split_seed)
+    else:
+        annotated = annotation_split(len(records), d.annotated_ratio, d.split_seed)
     has_sil = np.array([r.silhouette is not None for r in records], dtype=bool)
     codec = build_codec_for(config)
     seed = config.train.seed
