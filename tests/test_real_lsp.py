@@ -127,3 +127,19 @@ def test_real_images_crop_and_round_trip_through_the_codec(lsp_test, lspet, kind
         assert np.abs(back - rec.joints)[keep].max() <= tol, rec.image_id
         judged += int(keep.sum())
     assert judged >= 40 * 12
+
+
+def test_the_scarce_testbed_annotates_exactly_its_lsp_pool_and_floor_sits_below_100() -> None:
+    from mirrornet.floor import training_crop_pose
+    from mirrornet.training.datamodule import build_training_data
+
+    config = load_config(ROOT / "configs" / "cpu" / "lsp_scarce.yaml",
+                         [f"data.root={LSP}", f"data.lspet_root={LSPET}", "data.annotated_count=45"])
+    data = build_training_data(config)
+    annotated = [r for r, a in zip(data.train.records, data.annotated) if a]
+    assert len(annotated) == 45
+    assert all(str(r.image).startswith(str(LSP)) for r in annotated)  # none from LSPET
+    assert len(data.val) == 550 and len(data.train) == 10450
+    pose = training_crop_pose(data, config)
+    # The mean pose stands upright in the crop: the head above the ankles, inside the 64-px crop.
+    assert pose[J["head_top"], 1] < pose[J["r_ankle"], 1] and np.all((pose > 0) & (pose < 64))

@@ -30,3 +30,17 @@ def test_bad_ratio():
         annotation_split(10, 1.5, 0)
     with pytest.raises(ValueError, match="num_items"):
         annotation_split(-1, 0.5, 0)
+
+
+def test_annotated_pool_draws_exactly_count_eligible_items_nested_across_counts() -> None:
+    from mirrornet.data.splits import annotated_pool
+
+    eligible = np.zeros(100, dtype=bool)
+    eligible[:40] = True
+    small, large = annotated_pool(eligible, 5, 3), annotated_pool(eligible, 20, 3)
+    assert small.sum() == 5 and large.sum() == 20
+    assert not (small & ~eligible).any() and not (large & ~eligible).any()
+    assert (large | ~small).all()  # the 5 are among the 20
+    assert not np.array_equal(small, annotated_pool(eligible, 5, 4))
+    with pytest.raises(ValueError, match="41"):
+        annotated_pool(eligible, 41, 0)
