@@ -20,7 +20,7 @@ from mirrornet.data.records import PoseRecord
 from mirrornet.data.transforms import apply_affine, get_affine
 from mirrornet.skeleton import NUM_JOINTS
 
-__all__ = ["mean_crop_pose", "floor_report", "training_crop_pose"]
+__all__ = ["mean_crop_pose", "floor_report", "training_crop_pose", "records_floor"]
 
 
 def mean_crop_pose(
@@ -78,3 +78,32 @@ def floor_report(predictions, crop_pose: np.ndarray, kind: str, threshold: float
     """
     report = predictions.with_crop_pose(np.nan_to_num(crop_pose, nan=-1e6)).report(kind, threshold)
     return {name: float(result["groups"]["Total"]) for name, result in report.items()}
+
+
+def records_floor(
+    train: Sequence[PoseRecord],
+    test: Sequence[PoseRecord],
+    input_size: Sequence[int],
+    padding: float,
+    kind: str = "pck",
+    threshold: float = 0.2,
+) -> dict[str, float]:
+    """The floor of ``train``'s mean pose on ``test``, from the records alone (no image is read):
+    each test person's crop is the evaluation's (its centre and scale, no augmentation).
+
+    Returns:
+        The floor's "Total" by metric name (:func:`floor_report`).
+    """
+    from mirrornet.inference import Predictions
+    from mirrornet.metrics import bbox_sizes, head_sizes_from_boxes
+
+    affines = np.stack([get_affine(r.center, r.scale, input_size, 0.0, False, padding) for r in test])
+    gt = np.stack([np.asarray(r.joints, dtype=np.float64) for r in test])
+    mask = np.stack([np.asarray(r.labelled if r.labelled is not None else r.visible, dtype=np.float64) for r in test])
+    heads = np.array([head_sizes_from_boxes(r.head_box[None])[0] if r.head_box is not None else 0.0 for r in test])
+    predictions = Predictions(
+        pred_image=np.zeros_like(gt), pred_crop=np.zeros_like(gt), gt_image=gt,
+        gt_crop=np.stack([apply_affine(j, a) for j, a in zip(gt, affines)]), mask=mask,
+        bbox_size=bbox_sizes(gt, mask), head_size=heads, affine=affines,
+    )
+    return floor_report(predictions, mean_crop_pose(train, input_size, padding), kind, threshold)
