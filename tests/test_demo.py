@@ -97,13 +97,16 @@ def test_quick_demo_output_is_quiet_and_stdout_is_the_results(demo_runs) -> None
 def test_quick_demo_prints_the_tables_it_writes(demo_runs) -> None:
     from mirrornet.metrics import format_table
     from mirrornet.plausibility import format_plausibility
+    from mirrornet.training.results import format_final_table
 
     results = demo_runs[0].results
     methods = ["baseline", "supervised", "semi_supervised"]
     labels = ["Baseline", "Supervised MirrorNet", "Semi-supervised MirrorNet"]
     table = format_table({label: results[m]["groups"] for label, m in zip(labels, methods, strict=True)}, "PCK@0.2")
     plausibility = format_plausibility(results["plausibility"], [*methods, "annotation"])
-    assert _printed_tables(demo_runs[0].stderr) == f"{table}\n\n{plausibility}"
+    final = format_final_table({label: results[m] for label, m in zip(labels, methods, strict=True)})
+    assert "floor (image-blind mean pose)" in final
+    assert _printed_tables(demo_runs[0].stderr) == f"{table}\n\n{final}\n\n{plausibility}"
 
 
 def test_quick_demo_rows_are_fresh_evaluations_of_the_checkpoints(demo_runs, capsys) -> None:

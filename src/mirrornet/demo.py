@@ -242,10 +242,14 @@ def _print_tables(results: dict, methods: list[str], out_dir: Path, fig_dir: Pat
     from mirrornet.metrics import format_table
     from mirrornet.plausibility import format_plausibility
     from mirrornet.training.curves import METHOD_LABELS
+    from mirrornet.training.results import format_final_table
 
     metric = results[methods[0]].get("metric", "PCK@0.2")
     rows = {METHOD_LABELS[m]: results[m]["groups"] for m in methods if m in results}
     print(format_table(rows, metric), file=stream)
+    final = format_final_table({METHOD_LABELS[m]: results[m] for m in methods if m in results})
+    if final:
+        print(f"\n{final}", file=stream)
     print(file=stream)
     print(format_plausibility(results["plausibility"], [*methods, "annotation"]), file=stream)
     print(f"\nresults: {out_dir / 'results.json'}; figures: {fig_dir}; {seconds:.0f} s", file=stream, flush=True)
