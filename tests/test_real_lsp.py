@@ -139,7 +139,8 @@ def test_the_scarce_testbed_annotates_exactly_its_lsp_pool_and_floor_sits_below_
     annotated = [r for r, a in zip(data.train.records, data.annotated) if a]
     assert len(annotated) == 45
     assert all(str(r.image).startswith(str(LSP)) for r in annotated)  # none from LSPET
-    assert len(data.val) == 550 and len(data.train) == 10450
+    assert len(data.val) == 100 and len(data.train) == 10900  # validation: LSP's images only
+    assert all(str(r.image).startswith(str(LSP)) for r in data.val.records)
     pose = training_crop_pose(data, config)
     # The mean pose stands upright in the crop: the head above the ankles, inside the 64-px crop.
     assert pose[J["head_top"], 1] < pose[J["r_ankle"], 1] and np.all((pose > 0) & (pose < 64))

@@ -108,6 +108,9 @@ class DataConfig:
             rate, epochs, variants) are chosen on it, never on the test split.
         val_seed: seed of the validation draw (independent of ``split_seed`` and the training
             seed, so that every run over the same images validates on the same people).
+        val_source: where the validation images are drawn from: ``all`` training images, or
+            ``root``: the images of ``data.root``'s training split only (not ``lspet_root``'s),
+            ``val_ratio`` of them, so that validation matches the test split's people.
         synthetic_num_train / synthetic_num_test: number of synthetic people per split.
         synthetic_size: side of the synthetic images in pixels.
         synthetic_difficulty: 0 (easy) … 1 (hard) for the synthetic people.
@@ -147,6 +150,7 @@ class DataConfig:
     split_seed: int = 0
     val_ratio: float = 0.0
     val_seed: int = 0
+    val_source: str = field(default="all", metadata=_one_of(("all", "root")))
     synthetic_num_train: int = 2000
     synthetic_num_test: int = 500
     synthetic_size: int = 128

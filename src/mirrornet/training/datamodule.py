@@ -94,7 +94,13 @@ def build_training_data(config: Config) -> TrainingData:
     if d.val_ratio > 0:
         from mirrornet.data.splits import validation_split
 
-        held_out = validation_split(len(records), d.val_ratio, d.val_seed)
+        if d.val_source == "root":
+            # Drawn from data.root's images only (LSP's, not LSPET's): the validation people then
+            # come from the distribution of the test split.
+            held_out = np.zeros(len(records), dtype=bool)
+            held_out[np.flatnonzero(primary)[validation_split(int(primary.sum()), d.val_ratio, d.val_seed)]] = True
+        else:
+            held_out = validation_split(len(records), d.val_ratio, d.val_seed)
         val_records = [r for r, v in zip(records, held_out) if v]
         records = [r for r, v in zip(records, held_out) if not v]
         primary = primary[~held_out]
