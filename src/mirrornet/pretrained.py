@@ -34,7 +34,7 @@ def default_model_path() -> Path:
     path = Path(DEFAULT_MODEL)  # the module attribute at call time: tools may point it elsewhere
     if not path.is_file():
         raise NoDefaultModelError(
-            f"no default model is packaged in this installation ({path} is absent); give a checkpoint"
+            f"no default model is packaged in this installation; give a checkpoint (looked for {path})"
         )
     return path
 
