@@ -113,6 +113,10 @@ def read_video(path: str | Path) -> tuple[VideoInfo, Iterator[tuple[int, float, 
     Raises:
         PredictError: OpenCV is not installed, or cannot open the file.
     """
+    import os
+
+    # FFmpeg's own log lines ("moov atom not found") would come before the one-line error.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         import cv2
     except ImportError:
