@@ -11,11 +11,12 @@ joints flagged ``outside``), which pycocotools' ``COCO.loadRes`` reads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from mirrornet.skeleton import JOINT_INDEX
+from mirrornet.skeleton import JOINT_INDEX, JOINT_NAMES
 
-__all__ = ["COCO_KEYPOINT_NAMES", "COCO_FROM_MPII", "to_coco_results"]
+__all__ = ["COCO_KEYPOINT_NAMES", "COCO_FROM_MPII", "fallback_image_ids", "to_coco_results"]
 
 #: COCO's 17 person keypoints, in order.
 COCO_KEYPOINT_NAMES: tuple[str, ...] = (
@@ -65,24 +66,16 @@ def to_coco_results(entries: Iterable[Mapping[str, Any]], image_ids: Mapping[str
             "bbox": list(e["bbox"]),
         }
         outside = [COCO_KEYPOINT_NAMES[i] for i, j in enumerate(COCO_FROM_MPII)
-                   if j is not None and _mpii_name(j) in e.get("outside", ())]
+                   if j is not None and JOINT_NAMES[j] in e.get("outside", ())]
         if outside:
             entry["outside"] = outside
         out.append(entry)
     return out
 
 
-def _mpii_name(j: int) -> str:
-    from mirrornet.skeleton import JOINT_NAMES
-
-    return JOINT_NAMES[j]
-
-
 def fallback_image_ids(images: Iterable[str]) -> dict[str, int]:
     """COCO ids for images without one: the number in the file name where it is all digits
     (COCO's ``000000397133.jpg`` → 397133), else the image's place among the inputs, from 1."""
-    from pathlib import Path
-
     ids: dict[str, int] = {}
     for i, image in enumerate(images, start=1):
         stem = Path(image).stem
