@@ -82,7 +82,7 @@ class PoseEstimator:
         device: ``cpu``, ``cuda``, ... (None: CUDA when available).
         flip_test: average with the mirrored crops' heatmaps.
         backend: ``torch``, ``onnx`` or ``auto`` (see :mod:`mirrornet.onnx_runtime`).
-        threads: PyTorch's threads (None: the model's ``train.threads``, else automatic).
+        threads: set PyTorch's threads (process-wide) to this many; None leaves them as they are.
 
     Raises:
         NoDefaultModelError: no checkpoint was given and none is packaged.
@@ -96,7 +96,9 @@ class PoseEstimator:
         from mirrornet.cli_predict import load_model
         from mirrornet.predict import Predictor
 
-        model, self.config, self.checkpoint = load_model(None if checkpoint is None else str(checkpoint), threads)
+        # The process's thread setting is the caller's: changed only when asked.
+        model, self.config, self.checkpoint = load_model(None if checkpoint is None else str(checkpoint), threads,
+                                                         set_threads=threads is not None)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._predictor = Predictor(model, self.config, flip_test, self.device, backend)
 

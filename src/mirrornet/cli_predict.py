@@ -39,16 +39,23 @@ def split_checkpoint(arguments: list[str]) -> tuple[str | None, list[str]]:
     return (first, arguments[1:]) if is_zip else (None, arguments)
 
 
-def load_model(checkpoint: str | None, threads: int | None = None) -> tuple[Any, Any, str]:
-    """(model, config, the file it came from) of a checkpoint, or of the default model when None;
-    PyTorch's threads are set from ``threads``, else the model's ``train.threads`` (:mod:`mirrornet.threads`)."""
+def load_model(checkpoint: str | None, threads: int | None = None, set_threads: bool = True,
+               workers: int | None = None) -> tuple[Any, Any, str]:
+    """(model, config, the file it came from) of a checkpoint, or of the default model when None.
+
+    With ``set_threads``, PyTorch's threads are set from ``threads``, else the model's
+    ``train.threads`` (:mod:`mirrornet.threads`), leaving a core to each of ``workers`` data
+    workers (None: the config's ``data.num_workers``, as evaluate's loader uses them).
+    """
     from mirrornet.checkpoints import load_checkpoint
     from mirrornet.pretrained import default_model_path
     from mirrornet.threads import apply_threads
 
     path = str(default_model_path()) if checkpoint is None else checkpoint
     model, config = load_checkpoint(path)
-    apply_threads(threads if threads is not None else config.train.threads, config.data.num_workers)
+    if set_threads:
+        workers = config.data.num_workers if workers is None else workers
+        apply_threads(threads if threads is not None else config.train.threads, workers)
     return model, config, path
 
 
@@ -131,7 +138,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", protected)
     targets = _drawing_targets(args, inputs, protected)
     boxes = read_boxes(args.boxes, args.bbox_thr, args.images_list) if args.boxes else None
-    model, config, _ = load_model(checkpoint, args.threads)
+    model, config, _ = load_model(checkpoint, args.threads, workers=0)  # predict reads images in this process
     import torch
 
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
@@ -187,9 +194,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def add_predict_options(p: argparse.ArgumentParser) -> None:
     """``predict``'s arguments."""
-    p.add_argument("inputs", nargs="+", metavar="[CHECKPOINT] INPUT",
-                   help="a checkpoint (.ckpt/.pt/.pth; default: the packaged model), then images, folders, quoted "
-                   "globs ('photos/*.jpg'), lists of images (.txt) or videos")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="first, optionally, a checkpoint (.ckpt/.pt/.pth or a PyTorch file; without one: the packaged "
+                   "model), then images, folders, quoted globs ('photos/*.jpg'), lists of images (.txt) or videos")
     p.add_argument("--boxes", help="person boxes: COCO detection results ([{image_id|file_name, bbox, score, "
                    "category_id}]) or JSON mapping an image (path or file name) to [x, y, w, h] or a list of them "
                    "(default: the whole image)")
