@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(load_config(REPO / "configs" / "cpu" / "demo.yaml"))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     rates: dict[int, list[float]] = {n: [] for n in settings}
+    machine = machine_description()  # before the loop changes PyTorch's threads
     load_before = os.getloadavg()[0]
     for _ in range(args.rounds):
         for n in settings:
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"`{' '.join(['python benchmarks/threads.py', *(argv if argv is not None else sys.argv[1:])])}` "
-        f"({when}, {machine_description()}, {cores} cores available, load average {load_before:.1f} before and "
+        f"({when}, {machine}, {cores} cores available, load average {load_before:.1f} before and "
         f"{load_after:.1f} after): training steps of the demo's networks (hourglass_1x32 + small VAE nets, 64×64, "
         f"batch {args.batch}, labelled bound + Adam), {args.rounds} rounds of {args.seconds:g} s per setting.",
         "",
