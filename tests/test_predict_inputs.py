@@ -181,3 +181,14 @@ def test_a_box_is_drawn_unless_it_is_the_whole_image(tmp_path) -> None:
     assert (draw_people(image, [person], hidden)[10, 10:40] == (255, 255, 0)).all()
     whole = {**person, "bbox": [0, 0, 80, 60]}
     assert (draw_people(image, [whole], hidden) == 0).all()
+
+
+def test_a_folder_shows_a_progress_bar_on_a_terminal(tmp_path, checkpoint, photos, capsys, monkeypatch) -> None:
+    import mirrornet.console as console
+
+    monkeypatch.setattr(console, "stderr_is_terminal", lambda: True)
+    monkeypatch.delenv("MIRRORNET_NO_PROGRESS", raising=False)
+    assert main(["predict", str(checkpoint), str(photos[0].parent), "--out", str(tmp_path / "p.json"),
+                 "--backend", "torch"]) == 0
+    err = capsys.readouterr().err
+    assert "predict" in err and "3/3" in err  # tqdm's bar over the three images
