@@ -76,19 +76,15 @@ def _drawing_targets(args: argparse.Namespace, inputs: list[Any], protected: lis
     return targets
 
 
-def _predict_video(predictor: Any, path: str, boxes: Any, args: argparse.Namespace, target: Path | None,
-                   style: Any, progress: bool) -> list[dict]:
+def _predict_video(predictor: Any, path: str, boxes: Any, target: Path | None, style: Any, progress: bool) -> list[dict]:
     """One video's results; its drawn video is written only if every frame was predicted."""
     from mirrornet.drawing import draw_people
     from mirrornet.inputs import VideoWriter, predict_video
 
     writer: list[VideoWriter] = []
 
-    def draw(rgb: Any, people: list[dict]) -> None:
+    def draw(rgb: Any, people: list[dict], fps: float) -> None:
         if not writer:
-            from mirrornet.inputs import read_video
-
-            fps = read_video(path)[0].fps
             writer.append(VideoWriter(target, fps, (rgb.shape[1], rgb.shape[0])))
         writer[0].write(draw_people(rgb, people, style))
 
@@ -157,7 +153,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for item in progress_bar(inputs, _progress(args) and len(images) > 1, desc="predict", unit="input"):
         try:
             if item.video:
-                results.extend(_predict_video(predictor, item.path, boxes, args, targets.get(item.path), style,
+                results.extend(_predict_video(predictor, item.path, boxes, targets.get(item.path), style,
                                               _progress(args)))
             else:
                 results.extend(predict_file(predictor, item.path, boxes))

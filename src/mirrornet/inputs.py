@@ -190,7 +190,7 @@ def predict_video(
     path: str,
     boxes: Any = None,
     progress: bool = False,
-    on_frame: Callable[[np.ndarray, list[dict[str, Any]]], None] | None = None,
+    on_frame: Callable[[np.ndarray, list[dict[str, Any]], float], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The keypoint results of every frame of a video, each entry with ``frame`` and ``time``.
 
@@ -200,7 +200,7 @@ def predict_video(
         boxes: a :class:`~mirrornet.boxes.BoxesFile`: the video's entry (by its file name) holds
             for every frame. None: each whole frame is one person's box.
         progress: a bar over the frames.
-        on_frame: called with each RGB frame and its people (drawing).
+        on_frame: called with each RGB frame, its people and the video's frame rate (drawing).
 
     Raises:
         PredictError: the video cannot be read, or its boxes do not fit its frames.
@@ -222,7 +222,7 @@ def predict_video(
         coords, scores = predictor.people(rgb, frame_boxes.boxes, path)
         people = person_entries(path, frame_boxes, coords, scores, size, {"frame": index, "time": round(seconds, 6)})
         if on_frame is not None:
-            on_frame(rgb, people)
+            on_frame(rgb, people, info.fps)
         results.extend(people)
         seen += 1
     if seen == 0:
