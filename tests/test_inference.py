@@ -37,7 +37,9 @@ def _loaded_after(code: str) -> list[str]:
 
 def test_inference_modules_import_no_training_code() -> None:
     code = "import mirrornet.predict, mirrornet.export, mirrornet.inference, mirrornet.checkpoints\n" \
-           "import mirrornet.data.builders, mirrornet.onnx_runtime, mirrornet.cli\n"
+           "import mirrornet.data.builders, mirrornet.onnx_runtime, mirrornet.cli\n" \
+           "import mirrornet.api, mirrornet.boxes, mirrornet.coco, mirrornet.inputs, mirrornet.drawing\n" \
+           "import mirrornet.pretrained, mirrornet.threads, mirrornet.cli_predict\n"
     assert _loaded_after(code) == []
 
 

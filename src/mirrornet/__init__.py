@@ -15,6 +15,8 @@ The package re-exports what a user needs most; each subpackage documents its own
 * :mod:`mirrornet.checkpoints`, :mod:`mirrornet.inference`, :mod:`mirrornet.predict`,
   :mod:`mirrornet.export` — trained models at run time (without Lightning): loading a
   checkpoint, evaluation, keypoints of images, ONNX.
+* :class:`PoseEstimator` (:mod:`mirrornet.api`) — images (paths, numpy arrays, PIL images) to
+  keypoints in one call; :mod:`mirrornet.pretrained` — the packaged default model.
 
 Every name below is imported on first use.
 """
@@ -49,6 +51,8 @@ _LAZY = {
     "CURRICULUM": "mirrornet.curriculum",
     "run_experiment": "mirrornet.training",
     "load_checkpoint": "mirrornet.checkpoints",
+    "PoseEstimator": "mirrornet.api",
+    "Poses": "mirrornet.api",
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_LAZY]

@@ -10,6 +10,11 @@ A checkpoint is a dict of plain tensors, numbers, strings, lists and dicts (so t
 * ``optimizer`` — Adam's state (resume in the middle of a stage, or a stage continuing another);
 * ``history`` — the per-epoch records of every stage so far (objective terms and α's scores).
 
+A *recognizer file* (:data:`RECOGNIZER_FORMAT`, written by
+:func:`mirrornet.pretrained.pack_default_model`) holds only what runs at run time: ``format``,
+``config`` and ``state_dict`` with α's tensors (``alpha.*``). :func:`load_checkpoint` reads both
+kinds; training resumes only from full checkpoints.
+
 This module only reads checkpoints and builds models from configs, so that inference
 (:mod:`mirrornet.predict`, :mod:`mirrornet.export`, ``mirrornet evaluate``) needs no training
 code; training writes them (:func:`mirrornet.training.checkpoint.save_checkpoint`).
@@ -27,7 +32,9 @@ from mirrornet.config import Config, ConfigError, config_from_dict
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "RECOGNIZER_FORMAT",
     "CheckpointError",
+    "RecognizerOnly",
     "build_model",
     "read_checkpoint",
     "load_checkpoint",
@@ -37,6 +44,8 @@ __all__ = [
 
 #: The ``format`` entry of every MirrorNet checkpoint.
 CHECKPOINT_FORMAT = "mirrornet-checkpoint-v1"
+#: The ``format`` entry of a file holding the recognizer α alone (config and α's weights).
+RECOGNIZER_FORMAT = "mirrornet-recognizer-v1"
 
 
 class CheckpointError(ValueError):
@@ -90,13 +99,34 @@ def build_model(config: Config) -> torch.nn.Module:
     )
 
 
-def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+class RecognizerOnly(torch.nn.Module):
+    """α alone, for inference from a recognizer file: ``recognize`` as :class:`MirrorNet`'s.
+
+    Args:
+        alpha: the recognizer.
+        num_joints: the heatmaps α returns (16).
+    """
+
+    def __init__(self, alpha: torch.nn.Module, num_joints: int = 16) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.num_joints = int(num_joints)
+
+    def recognize(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """α's heatmaps of every stack, the last being the prediction (checked as MirrorNet checks them)."""
+        from mirrornet.model import MirrorNet
+
+        return MirrorNet.recognize(self, x)  # type: ignore[arg-type]  # reads .alpha and .num_joints only
+
+
+def read_checkpoint(path: str | Path, mmap: bool = False, recognizer_ok: bool = False) -> dict[str, Any]:
     """Read a checkpoint dict with ``torch.load(weights_only=True)`` on the CPU.
 
     Args:
         path: the checkpoint file.
         mmap: map the tensors' storage instead of reading it (cheap when only the config,
             stage or history is needed).
+        recognizer_ok: also accept a recognizer file (:data:`RECOGNIZER_FORMAT`).
 
     Raises:
         CheckpointError: the file is missing, unreadable, or not a MirrorNet checkpoint.
@@ -124,7 +154,12 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
             f"{path} is not a readable MirrorNet checkpoint ({size} bytes that torch.load cannot read: "
             f"{type(exc).__name__}; a truncated, corrupt or foreign file?)"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    formats = (CHECKPOINT_FORMAT, RECOGNIZER_FORMAT) if recognizer_ok else (CHECKPOINT_FORMAT,)
+    if not isinstance(payload, dict) or payload.get("format") not in formats:
+        if isinstance(payload, dict) and payload.get("format") == RECOGNIZER_FORMAT:
+            raise CheckpointError(
+                f"{path} holds the recognizer α alone (for predict and evaluate); training needs a full checkpoint"
+            )
         raise CheckpointError(f"{path} is not a MirrorNet checkpoint")
     for key in ("config", "state_dict"):
         # Every MirrorNet checkpoint holds both; without them it can neither rebuild its model
@@ -141,19 +176,28 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, Config]:
     """Rebuild the trained MirrorNet of a checkpoint from the config stored inside it.
 
     Args:
-        path: a ``checkpoints/<stage>.ckpt`` file.
+        path: a ``checkpoints/<stage>.ckpt`` file, or a recognizer file
+            (:func:`mirrornet.pretrained.pack_default_model`).
 
     Returns:
-        (model in eval mode on the CPU, its config).
+        (model in eval mode on the CPU, its config). The model of a recognizer file is a
+        :class:`RecognizerOnly` (``alpha`` and ``recognize``, all that inference uses).
 
     Raises:
         CheckpointError: unreadable file, weights that do not fit the stored config, or weights
             that hold NaN or infinite values.
     """
-    payload = read_checkpoint(path)
+    payload = read_checkpoint(path, recognizer_ok=True)
     config = checkpoint_config(payload, path)
     try:
-        model = build_model(config)
+        if payload["format"] == RECOGNIZER_FORMAT:
+            from mirrornet.nets import build_recognizer
+
+            model = RecognizerOnly(build_recognizer(config.model.recognizer))
+        else:
+            model = build_model(config)
+    except KeyError as exc:  # build_recognizer's unknown name
+        raise CheckpointError(f"cannot rebuild the model of checkpoint {path}: {exc.args[0] if exc.args else exc}") from None
     except ValueError as exc:  # e.g. a recognizer or a VAE width this version does not know
         raise CheckpointError(f"cannot rebuild the model of checkpoint {path}: {exc}") from None
     load_weights(model, payload["state_dict"], path)

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from mirrornet.choices import (
     BACKENDS, DATASET_FORMATS, DEFAULT_ONNX_OPSET, DEFAULT_VAE_PRESET, FILE_FORMATS, METRICS, VAE_PRESETS,
 )
+from mirrornet.cli_predict import add_predict_options, cmd_predict, load_model
 
 __all__ = ["main", "build_parser"]
 
@@ -145,7 +146,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from mirrornet.checkpoints import load_checkpoint
     from mirrornet.data.builders import build_codec_for, build_eval_dataset, eval_loader
     from mirrornet.inference import evaluate_model, metric_for
     from mirrornet.metrics import format_table
@@ -154,7 +154,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise _UserError(f"--batch-size {args.batch_size}: give a positive number of images per batch")
     if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold > 0):
         raise _UserError(f"--threshold {args.threshold:g}: give a positive number (0.2 for PCK, 0.5 for PCKh)")
-    model, config = load_checkpoint(args.checkpoint)
+    if args.threads is not None and args.threads < 1:
+        raise _UserError(f"--threads {args.threads}: give a positive number")
+    model, config, checkpoint = load_model(args.checkpoint, args.threads)
     if args.data_format != "synthetic" and not args.root:
         raise _UserError(f"--root is required for --data-format {args.data_format}")
     dataset = build_eval_dataset(config, args.data_format, args.root, args.split)
@@ -173,9 +175,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=device, progress=_progress(args), backend=backend,
     )
     if args.json:
-        _print_json({**result, "checkpoint": str(args.checkpoint), "num_people": len(dataset)})
+        _print_json({**result, "checkpoint": checkpoint, "num_people": len(dataset)})
     else:
-        print(format_table({Path(args.checkpoint).stem: result["groups"]}, result["metric"]))
+        print(format_table({Path(checkpoint).stem: result["groups"]}, result["metric"]))
     return 0
 
 
@@ -191,66 +193,6 @@ def _backend(args: argparse.Namespace, model: Any, config: Any, device: str, pro
     if choice.backend == "onnx" and _progress(args):
         print(f"[mirrornet] α runs on {choice.reason}", file=sys.stderr)
     return choice
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from mirrornet.checkpoints import load_checkpoint
-    from mirrornet.fileio import OutputPathError, check_output_dir, check_output_file
-    from mirrornet.predict import draw_predictions, drawing_names, predict_images, read_boxes, write_json_atomic
-
-    # Output paths and the boxes file are checked before the model and the images are read, so
-    # that a mistyped option costs nothing and leaves nothing behind.
-    inputs = [args.checkpoint, *args.images, *([args.boxes] if args.boxes else [])]
-    check_output_file(args.out, "--out", inputs)
-    drawings: list[tuple[str, Path]] = []
-    if args.draw:
-        check_output_dir(args.draw, "--draw")
-        drawings = [(image, Path(args.draw) / name) for image, name in zip(args.images, drawing_names(args.images))]
-        for _, path in drawings:
-            check_output_file(path, "--draw", inputs)
-            if os.path.abspath(path) == os.path.abspath(args.out):
-                raise OutputPathError(f"--out {args.out} is also the drawing {path}; choose another --out or --draw")
-    boxes = read_boxes(args.boxes) if args.boxes else None
-    model, config = load_checkpoint(args.checkpoint)
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
-    failed: list[str] = []
-
-    def report(image: str, exc: BaseException) -> None:
-        # One bad image does not cost the others' results: it is named now, and the exit
-        # status says that something failed.
-        failed.append(image)
-        print(f"error: {_message(exc)}", file=sys.stderr)
-
-    crops = sum(len(b) for b in boxes.values()) if boxes else len(args.images)
-    backend = _backend(args, model, config, device, probe_batch=1, crops=crops)
-    results = predict_images(
-        model, config, args.images, boxes, flip_test=args.flip_test, device=device, progress=_progress(args),
-        on_error=report, backend=backend,
-    )
-    if len(failed) == len(args.images):
-        raise _UserError(f"no image could be predicted; {args.out} was not written")
-    for r in results:
-        for warning in r.get("warnings", ()):
-            print(f"warning: image {r['image']}: {warning}", file=sys.stderr)
-    write_json_atomic(args.out, results)
-    by_image: dict[str, list[dict]] = {}
-    for r in results:
-        by_image.setdefault(r["image"], []).append(r)
-    for image, path in drawings:
-        if image not in failed:
-            draw_predictions(image, by_image.get(image, []), path)
-    if args.json:
-        _print_json(results)
-    else:
-        done = len(args.images) - len(failed)
-        print(f"{len(results)} people in {done} images -> {args.out}")
-    if failed:
-        print(f"error: {len(failed)} of {len(args.images)} images failed ({', '.join(failed)}); "
-              f"the results of the others are in {args.out}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -323,7 +265,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
 
 
 def _evaluate_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", nargs="?", help="a checkpoint (default: the packaged model)")
     p.add_argument("--data-format", choices=DATASET_FORMATS, required=True)
     p.add_argument("--root", help="dataset folder (not needed for synthetic)")
     p.add_argument("--split", help="split (default: test for LSP, valid for MPII)")
@@ -332,18 +274,7 @@ def _evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, help="τ (default 0.2 for PCK, 0.5 for PCKh)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
-    _backend_option(p)
-
-
-def _predict_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--boxes", help="JSON: image path as given (or file name) -> [x, y, w, h] or a list of boxes, "
-                   "one entry per image (default: the whole image)")
-    p.add_argument("--out", required=True, help="output JSON file")
-    p.add_argument("--draw", help="folder for the images with the predicted skeletons")
-    p.add_argument("--flip-test", action="store_true")
-    p.add_argument("--cpu", action="store_true")
+    p.add_argument("--threads", type=int, help="PyTorch threads (default: the model's train.threads, else automatic)")
     _backend_option(p)
 
 
@@ -366,7 +297,7 @@ _VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable
     "synth": ("write synthetic people in the LSP, LSPET or MPII file format", _synth_options, _cmd_synth),
     "train": ("train the curriculum: baseline, supervised and semi-supervised MirrorNet", _train_options, _cmd_train),
     "evaluate": ("PCK@0.2 / PCKh@0.5 of a checkpoint on a dataset split", _evaluate_options, _cmd_evaluate),
-    "predict": ("keypoints of the people in images (COCO keypoint-results JSON)", _predict_options, _cmd_predict),
+    "predict": ("keypoints of the people in images, folders, lists and videos (JSON)", add_predict_options, cmd_predict),
     "summary": ("parameters and MACs of the networks beside Table 8", _summary_options, _cmd_summary),
     "export": ("export the recognizer α (last stack) to ONNX", _export_options, _cmd_export),
 }

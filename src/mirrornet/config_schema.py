@@ -311,6 +311,9 @@ class TrainConfig:
         max_eval_batches: optional cap on the evaluation batches of an epoch (tests, demo).
         eval_batch_size: batch size of the per-epoch evaluation (None: ``batch_size``).
         gradient_clip_val: optional gradient-norm clipping (None: none, as in the paper).
+        threads: PyTorch's intra-op threads in train, evaluate and predict (None:
+            ``OMP_NUM_THREADS`` if set, else half the cores this process may use once each data
+            worker has one, 1 to 4; :mod:`mirrornet.threads`).
     """
 
     epochs: EpochsConfig = field(default_factory=EpochsConfig)
@@ -342,6 +345,7 @@ class TrainConfig:
     max_eval_batches: int | None = None
     eval_batch_size: int | None = None
     gradient_clip_val: float | None = None
+    threads: int | None = None
 
 
 @dataclass
@@ -494,6 +498,8 @@ def _check_train(t: TrainConfig) -> None:
             raise ConfigError(f"train.epochs.{name} must be >= 0, got {value}")
     if not (math.isfinite(t.lr) and t.lr > 0):  # NaN passes a plain `<= 0`
         raise ConfigError(f"train.lr must be a finite positive number, got {t.lr}")
+    if t.threads is not None and t.threads < 1:
+        raise ConfigError(f"train.threads must be a positive number of threads or null (automatic), got {t.threads}")
     _check_steps(t)
 
 

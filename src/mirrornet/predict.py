@@ -2,11 +2,15 @@
 
 Each person box (or the whole image when no box is given) is cropped top-down like the
 training data (Section 5.1), α's last stack is decoded by arg-max (Section 5.2) and mapped back
-to original-image pixels. Results use the COCO keypoint-results layout: one entry per person
-with ``image`` (the image's path as given), ``bbox`` [x, y, w, h], ``keypoints`` (flat x, y,
-score triples in MPII joint order, :data:`mirrornet.skeleton.JOINT_NAMES`) and ``score`` (the
-mean joint score). Values that are not finite are written as null, and the entry then carries
+to original-image pixels. Results follow the COCO keypoint-results layout: one entry per person
+with ``image`` (the image's path as given), ``category_id`` 1, ``bbox`` [x, y, w, h],
+``keypoints`` (flat x, y, score triples in MPII joint order, named by ``keypoint_names``),
+``score`` (the mean joint score, times the detector's ``bbox_score`` where the boxes file gives
+one) and ``outside`` (the joints predicted outside the image: kept, but flagged). ``image_id``
+is added where the boxes file or an images list gives one, and ``frame`` / ``time`` for a
+video's frames. Values that are not finite are written as null, and the entry then carries
 ``warnings`` naming the joints, so that the file is strict JSON.
+:func:`mirrornet.coco.to_coco_results` turns entries into COCO's own 17 keypoints.
 
 Images are turned upright by their EXIF orientation tag; keypoints are in the pixels of the
 upright image.
@@ -14,34 +18,38 @@ upright image.
 
 from __future__ import annotations
 
-import json
 import math
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mirrornet.boxes import MAX_BOX_TO_IMAGE, MIN_BOX_SIDE, BoxesFile, ImageBoxes, check_boxes, read_boxes
 from mirrornet.config import Config
-from mirrornet.fileio import atomic_path, json_safe, write_json_atomic
-from mirrornet.skeleton import JOINT_NAMES, LIMBS, NUM_JOINTS
+from mirrornet.drawing import draw_predictions, drawing_names
+from mirrornet.fileio import json_safe, write_json_atomic
+from mirrornet.skeleton import JOINT_NAMES, NUM_JOINTS
 
 __all__ = [
+    "KEYPOINT_NAMES",
     "PredictError",
+    "Predictor",
     "box_to_center_scale",
     "read_boxes",
     "predict_images",
+    "predict_file",
+    "person_entries",
     "write_json_atomic",
     "draw_predictions",
     "drawing_names",
+    "MIN_BOX_SIDE",
+    "MAX_BOX_TO_IMAGE",
 ]
 
-#: The smallest box side, in image pixels.
-MIN_BOX_SIDE = 1.0
-#: The largest box side, in multiples of the image's longer side.
-MAX_BOX_TO_IMAGE = 100.0
+#: The joint names of the ``keypoints`` triples, in order.
+KEYPOINT_NAMES: tuple[str, ...] = tuple(JOINT_NAMES)
 
 
 class PredictError(ValueError):
@@ -63,81 +71,6 @@ def box_to_center_scale(box: Sequence[float], input_size: tuple[int, int], paddi
     return np.array([x + w / 2.0, y + h / 2.0]), float(scale)
 
 
-def _is_box(item: Any) -> bool:
-    """Four finite numbers (not booleans) with a positive width and height."""
-    if not (isinstance(item, list) and len(item) == 4):
-        return False
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in item):
-        return False  # json reads 1e400 as inf and accepts NaN / Infinity literals
-    return item[2] > 0 and item[3] > 0
-
-
-def read_boxes(path: str | Path) -> dict[str, list[list[float]]]:
-    """Read a boxes file: JSON mapping an image (file name or path) to [x, y, w, h] or a list of them.
-
-    Raises:
-        PredictError: the file is missing or not JSON, or a box is not four finite numbers with a
-            positive width and height (naming the image whose box it is).
-    """
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PredictError(f"boxes file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, a binary file
-        raise PredictError(f"cannot read boxes file {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise PredictError(f"boxes file {path} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise PredictError(f"boxes file {path} must map image names to boxes")
-    boxes: dict[str, list[list[float]]] = {}
-    for name, value in raw.items():
-        items = value if isinstance(value, list) and value and all(isinstance(b, list) for b in value) else [value]
-        for item in items:
-            if not _is_box(item):
-                raise PredictError(
-                    f"boxes file {path}: the box of image {name!r} must be [x, y, w, h], four finite numbers "
-                    f"with w > 0 and h > 0, got {item!r}"
-                )
-        boxes[name] = [[float(v) for v in b] for b in items]
-    return boxes
-
-
-def _image_boxes(
-    image: str,
-    size: tuple[int, int],
-    boxes: Mapping[str, list[list[float]]] | None,
-) -> list[list[float]]:
-    """The person boxes of one image: its entry in ``boxes`` (by path as given, then by file
-    name), or the whole image without a boxes file; each box checked against the image.
-
-    Raises:
-        PredictError: the boxes file has no entry for the image, or a box misses the image or is
-            out of proportion to it (naming the image and the box).
-    """
-    width, height = size
-    if boxes is None:
-        return [[0.0, 0.0, float(width), float(height)]]
-    own = next((boxes[k] for k in (image, str(Path(image)), Path(image).name) if k in boxes), None)
-    if own is None:
-        raise PredictError(
-            f"image {image} has no entry in the boxes file (looked up by its path and by its file name "
-            f"{Path(image).name!r})"
-        )
-    for x, y, w, h in own:
-        if not (x < width and y < height and x + w > 0 and y + h > 0):
-            raise PredictError(f"image {image} ({width}×{height}): the box {[x, y, w, h]} lies outside the image")
-        # A crop maps the box onto the network input: boxes far larger or smaller than a pixel of
-        # the image make that map degenerate (a box of 1e308 pixels has no usable crop).
-        longest = MAX_BOX_TO_IMAGE * max(width, height)
-        if not (MIN_BOX_SIDE <= w <= longest and MIN_BOX_SIDE <= h <= longest):
-            raise PredictError(
-                f"image {image} ({width}×{height}): the box {[x, y, w, h]} must be {MIN_BOX_SIDE:g} to "
-                f"{MAX_BOX_TO_IMAGE:g} × {max(width, height)} pixels wide and high"
-            )
-    return own
-
-
 def _finite_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """Non-finite keypoint values and score replaced by None (JSON null), with a ``warnings`` entry
     naming the joints, so that the results stay strict JSON."""
@@ -154,23 +87,85 @@ def _finite_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def whole_image(size: tuple[int, int]) -> ImageBoxes:
+    """One box covering a whole image of (width, height)."""
+    return ImageBoxes([[0.0, 0.0, float(size[0]), float(size[1])]], [None])
+
+
+class Predictor:
+    """α's keypoints for the person boxes of images held in memory.
+
+    Args:
+        model: a trained MirrorNet, or a :class:`~mirrornet.checkpoints.RecognizerOnly` (only α runs).
+        config: its config (input size, padding, codec).
+        flip_test: average with the mirrored crop's heatmaps.
+        device: where α runs.
+        backend: ``torch``, ``onnx``, ``auto`` or a ready :class:`~mirrornet.onnx_runtime.BackendChoice`.
+        expected_crops: the job's size, for ``auto``'s choice (None: unknown).
+    """
+
+    def __init__(self, model: torch.nn.Module, config: Config, flip_test: bool = False,
+                 device: str | torch.device = "cpu", backend: Any = "torch", expected_crops: int | None = None) -> None:
+        from mirrornet.data.builders import build_codec_for, build_transform
+        from mirrornet.onnx_runtime import runner_for
+
+        self.config = config
+        self.codec = build_codec_for(config)
+        self.transform = build_transform(config, augment=False)
+        self.flip_test = bool(flip_test)
+        self.device = device
+        model.eval().to(device)
+        self.runner = runner_for(model, backend, device, tuple(config.data.input_size), expected_crops=expected_crops)
+
+    @torch.no_grad()
+    def people(self, image: np.ndarray, boxes: Sequence[Sequence[float]], name: str = "image") -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints of the people in ``boxes``.
+
+        Args:
+            image: (H, W, 3) uint8 RGB.
+            boxes: [x, y, w, h] per person (may be empty).
+            name: the image's name, for messages.
+
+        Returns:
+            coords (P, 16, 2) original-image pixels, scores (P, 16).
+        """
+        from mirrornet.inference import predict_batch
+
+        if len(boxes) == 0:
+            return np.zeros((0, NUM_JOINTS, 2), np.float32), np.zeros((0, NUM_JOINTS), np.float32)
+        crops, affine = _person_crops(image, name, [list(b) for b in boxes], self.config, self.transform, self.codec)
+        coords, scores = predict_batch(
+            self.runner, self.codec, crops.to(self.device), affine.to(self.device), self.flip_test
+        )  # (P, 16, 2), (P, 16)
+        return coords.numpy(), scores.numpy()
+
+
+def _as_boxes_file(boxes: BoxesFile | Mapping[str, list[list[float]]] | None) -> BoxesFile | None:
+    """A plain mapping (image → boxes) read as a MirrorNet boxes file."""
+    if boxes is None or isinstance(boxes, BoxesFile):
+        return boxes
+    table = {k: ImageBoxes([list(map(float, b)) for b in v], [None] * len(v)) for k, v in boxes.items()}
+    return BoxesFile("<boxes>", table, {}, detections=False)
+
+
 @torch.no_grad()
 def predict_images(
     model: torch.nn.Module,
     config: Config,
     images: Sequence[str | Path],
-    boxes: Mapping[str, list[list[float]]] | None = None,
+    boxes: BoxesFile | Mapping[str, list[list[float]]] | None = None,
     flip_test: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = False,
     on_error: Callable[[str, ValueError | FileNotFoundError], None] | None = None,
     backend: Any = "torch",
 ) -> list[dict[str, Any]]:
-    """Predict the 16 joints of every person box of every image.
+    """Predict the 16 joints of every person box of every image file.
 
     Each entry's ``image`` is the image's path as given, so that two images with one file name
     in different folders stay apart. Non-finite keypoint values and scores are written as None
-    (JSON null) with a ``warnings`` list naming the joints.
+    (JSON null) with a ``warnings`` list naming the joints. Images in memory (numpy arrays, PIL
+    images) go through :class:`mirrornet.PoseEstimator`.
 
     A bad image (missing, unreadable, without an entry in ``boxes``, or with a box that misses
     it) raises, or, with ``on_error``, is passed to it and skipped while the other images are
@@ -181,9 +176,9 @@ def predict_images(
         model: a trained MirrorNet (only α runs).
         config: its config (input size, codec).
         images: image files (any size; PNG, JPEG, ... anything Pillow reads).
-        boxes: image path as given (or file name) → person boxes [x, y, w, h], e.g. from
-            :func:`read_boxes`; with boxes, every image needs an entry. None: one box covering
-            each whole image.
+        boxes: a :func:`read_boxes` file, or a mapping image path as given (or file name) →
+            person boxes [x, y, w, h]; with a mapping, every image needs an entry (an empty list:
+            no people). None: one box covering each whole image.
         flip_test: average with the mirrored crop's heatmaps.
         device: where α runs.
         progress: tqdm bar over the images.
@@ -200,33 +195,43 @@ def predict_images(
             mirrornet.data.images errors name unreadable images. Not raised with ``on_error``.
     """
     from mirrornet.console import progress_bar
-    from mirrornet.data.builders import build_codec_for, build_transform
     from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
-    from mirrornet.inference import predict_batch
-    from mirrornet.onnx_runtime import runner_for
 
-    codec = build_codec_for(config)
-    transform = build_transform(config, augment=False)
-    model.eval().to(device)
-    runner = runner_for(model, backend, device, tuple(config.data.input_size), expected_crops=len(images))
+    for given in images:
+        if not isinstance(given, (str, Path)):
+            raise PredictError(
+                f"predict_images takes image files, got {type(given).__name__}; "
+                "for images in memory use mirrornet.PoseEstimator"
+            )
+    box_file = _as_boxes_file(boxes)
+    predictor = Predictor(model, config, flip_test, device, backend, expected_crops=len(images))
     results: list[dict[str, Any]] = []
-    for given in progress_bar(images, progress, desc="predict"):
+    for given in progress_bar(images, progress, desc="predict", unit="image"):
         name = str(given)
         try:
-            image, person_boxes = _read_image(name, boxes)
+            results.extend(predict_file(predictor, name, box_file))
         except (PredictError, DatasetFormatError, DatasetFileNotFoundError) as exc:
             if on_error is None:
                 raise
             on_error(name, exc)
-            continue
-        crops, affine = _person_crops(image, name, person_boxes, config, transform, codec)
-        coords, scores = predict_batch(runner, codec, crops.to(device), affine.to(device), flip_test)  # (P, 16, 2), (P, 16)
-        results.extend(_entries(name, person_boxes, coords.numpy(), scores.numpy()))
     return results
 
 
-def _read_image(name: str, boxes: Mapping[str, list[list[float]]] | None) -> tuple[np.ndarray, list[list[float]]]:
-    """An image, upright (H, W, 3) uint8, and its person boxes (:func:`_image_boxes`).
+def predict_file(predictor: Predictor, name: str, boxes: BoxesFile | None) -> list[dict[str, Any]]:
+    """The keypoint results of one image file (its path as given), boxes from ``boxes`` or the
+    whole image.
+
+    Raises:
+        PredictError: the image is missing or has no usable box; mirrornet.data.images errors
+            name an unreadable image.
+    """
+    image, own = _read_image(name, boxes)
+    coords, scores = predictor.people(image, own.boxes, name)
+    return person_entries(name, own, coords, scores, (image.shape[1], image.shape[0]))
+
+
+def _read_image(name: str, boxes: BoxesFile | None) -> tuple[np.ndarray, ImageBoxes]:
+    """An image, upright (H, W, 3) uint8, and its person boxes, checked against it.
 
     Raises:
         PredictError: the image is missing or a folder, or has no usable box;
@@ -240,8 +245,10 @@ def _read_image(name: str, boxes: Mapping[str, list[list[float]]] | None) -> tup
     if not image_path.is_file():
         raise PredictError(f"image not found: {name}")
     image = load_image(image_path)  # names the file if unreadable
-    height, width = image.shape[:2]
-    return image, _image_boxes(name, (width, height), boxes)
+    size = (image.shape[1], image.shape[0])
+    own = whole_image(size) if boxes is None else boxes.lookup(name)
+    check_boxes(name, size, own.boxes)
+    return image, own
 
 
 def _person_crops(
@@ -270,76 +277,51 @@ def _person_crops(
     return torch.stack([it["image"] for it in items]), torch.stack([it["affine"] for it in items])
 
 
-def _entries(name: str, person_boxes: list[list[float]], coords: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
-    """The COCO keypoint results of one image's people: coords (P, 16, 2), scores (P, 16)."""
+def person_entries(
+    name: str,
+    boxes: ImageBoxes,
+    coords: np.ndarray,
+    scores: np.ndarray,
+    size: tuple[int, int],
+    extra: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The keypoint results of one image's people (MirrorNet's layout, see the module's documentation).
+
+    Args:
+        name: the image as given.
+        boxes: its person boxes, with their detector scores and COCO id.
+        coords: (P, 16, 2) original-image pixels.
+        scores: (P, 16).
+        size: the image's (width, height), to flag joints outside it.
+        extra: keys added to every entry (a video frame's ``frame`` and ``time``).
+    """
+    width, height = size
     entries = []
-    for box, xy, sc in zip(person_boxes, coords, scores):
+    for i, (box, xy, sc) in enumerate(zip(boxes.boxes, coords, scores)):
         keypoints = np.concatenate([xy, sc[:, None]], axis=1).reshape(-1)  # (48,)
-        entry = {
-            "image": name,
+        outside = (xy[:, 0] < 0) | (xy[:, 0] >= width) | (xy[:, 1] < 0) | (xy[:, 1] >= height)
+        box_score = boxes.scores[i] if i < len(boxes.scores) else None
+        entry: dict[str, Any] = {"image": name}
+        if boxes.image_id is not None:
+            entry["image_id"] = boxes.image_id
+        entry.update(extra or {})
+        entry.update({
             "category_id": 1,
             "bbox": [float(v) for v in box],
             "keypoints": [float(v) for v in keypoints],
-            "score": float(np.mean(sc)),
-        }
+            "keypoint_names": list(KEYPOINT_NAMES),
+            "score": float(np.mean(sc)) * (1.0 if box_score is None else box_score),
+            "outside": [JOINT_NAMES[j] for j in np.flatnonzero(outside)],
+        })
+        if box_score is not None:
+            entry["bbox_score"] = box_score
         entries.append(_finite_entry(entry))
     return entries
 
 
-def draw_predictions(image_path: str | Path, people: Sequence[Mapping[str, Any]], out_path: str | Path) -> Path:
-    """Draw the boxes and skeletons of ``people`` (COCO results of one image) with Pillow."""
-    from PIL import Image, ImageDraw
-
-    from mirrornet.data import load_image
-    from mirrornet.skeleton import LIMB_SIDES
-
-    image = Image.fromarray(load_image(image_path))
-    draw = ImageDraw.Draw(image)
-    width = max(1, round(max(image.size) / 150))
-    colours = {"left": (40, 120, 255), "right": (255, 60, 40), "centre": (60, 220, 60), "center": (60, 220, 60)}
-    for person in people:
-        x, y, w, h = person["bbox"]
-        draw.rectangle([x, y, x + w, y + h], outline=(255, 255, 0), width=max(1, width // 2))
-        # null (non-finite) values read as NaN; joints without a position are left out.
-        kp = np.asarray([np.nan if v is None else v for v in person["keypoints"]], dtype=float).reshape(NUM_JOINTS, 3)
-        placed = np.isfinite(kp[:, :2]).all(axis=1)
-        for (a, b), side in zip(LIMBS, LIMB_SIDES):
-            if placed[a] and placed[b]:
-                draw.line([tuple(kp[a, :2]), tuple(kp[b, :2])], fill=colours.get(side, (255, 255, 255)), width=width)
-        r = width + 1
-        for px, py, _ in kp[placed]:
-            draw.ellipse([px - r, py - r, px + r, py + r], fill=(255, 255, 255))
-    out_path = Path(out_path)
-    # PIL picks the format by the suffix; a failed save leaves no partial drawing.
-    with atomic_path(out_path, suffix=out_path.suffix) as tmp:
-        image.save(tmp)
-    return out_path
-
-
-def drawing_names(images: Sequence[str | Path]) -> list[str]:
-    """Distinct file names for the drawings of ``images``, in their order.
-
-    A drawing is named like its image. Images that share a file name (``a/x.png``, ``b/x.png``)
-    are named after their path as given instead, its folders joined by ``__`` (``a__x.png``,
-    ``b__x.png``; the root and ``..`` left out); a name still taken gets ``-2``, ``-3``, ...
-    before its suffix. Names are compared ignoring case, as some file systems do.
-    """
-    paths = [Path(p) for p in images]
-    shared = Counter(p.name.casefold() for p in paths)
-    taken: set[str] = set()
-    names: list[str] = []
-    for p in paths:
-        name = p.name
-        if shared[name.casefold()] > 1:
-            name = "__".join(part for part in p.parts if part not in (p.anchor, "..", ".")) or p.name
-        candidate, n = name, 2
-        while candidate.casefold() in taken:
-            candidate = f"{Path(name).stem}-{n}{Path(name).suffix}"
-            n += 1
-        taken.add(candidate.casefold())
-        names.append(candidate)
-    return names
-
-
-#: The joint names of the ``keypoints`` triples, in order.
-KEYPOINT_NAMES: tuple[str, ...] = tuple(JOINT_NAMES)
+def group_by_image(results: Iterable[Mapping[str, Any]]) -> dict[Any, list[Mapping[str, Any]]]:
+    """Results grouped by (``image``, ``frame``): the people of each image or video frame."""
+    groups: dict[Any, list[Mapping[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["image"], r.get("frame")), []).append(r)
+    return groups

@@ -99,10 +99,11 @@ def _grid(rows: int, cols: int, cell: float = 1.8) -> tuple[Any, np.ndarray]:
     return fig, axes
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def _save(fig: Any, path: str | Path, layout: bool = True) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -139,7 +140,20 @@ def plot_pose_comparison(images: torch.Tensor, poses: Mapping[str, torch.Tensor 
                 title = f"{title}\n{100 * float(pck_correct[name][i]):.0f}% correct".strip()
             if title:
                 ax.set_title(title, fontsize=8)
-    return _save(fig, path)
+    _skeleton_legend(fig)
+    return _save(fig, path, layout=False)
+
+
+def _skeleton_legend(fig: Any) -> None:
+    """The colours of :func:`draw_skeleton`, as a legend under the figure."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=_SIDE_COLOURS[side], linewidth=2, label=label)
+               for side, label in (("right", "person's right"), ("left", "person's left"), ("centre", "spine, head"))]
+    handles.append(Line2D([], [], linestyle="", marker="o", markerfacecolor="white", markeredgecolor="black",
+                          label="joints"))
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, min(0.3, 0.4 / fig.get_figheight()), 1, 1))  # 0.4 inch for the legend
 
 
 @torch.no_grad()
@@ -203,7 +217,13 @@ def plot_image_reconstructions(nets: Mapping[str, nn.Module] | Any, x_star: torc
             axes[r, i].imshow(np.clip(shown, 0.0, 1.0), interpolation="nearest")
     for r, name in enumerate(("x*", "x_fg = x*⊙w", "x_bg = x*⊙(1−w)", "mean of p_θ(x|s,a,g)")):
         axes[r, 0].set_ylabel(name, fontsize=8)
-    return _save(fig, path)
+    # Without this line the last row reads as a bug. With the paper's fixed σ²_θ = 1 a pixel's
+    # error costs little against the KL terms, so the small networks' mean is a blur.
+    fig.text(0.5, 0.005, "last row: θ's mean image given the pose; with σ²_θ = 1 (the paper's fixed variance) "
+             "pixel errors weigh little against the KL terms, so it is a blurred average", ha="center",
+             va="bottom", fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, min(0.3, 0.5 / fig.get_figheight()), 1, 1))  # 0.5 inch for the note
+    return _save(fig, path, layout=False)
 
 
 @torch.no_grad()

@@ -43,8 +43,18 @@ def learning_curve(records: Sequence[dict], group: str = "Total") -> tuple[list[
     return xs, ys
 
 
+#: Each method's colour, line and marker: distinct hues and shapes, so that a line hidden under
+#: another (supervised and semi-supervised share their first epochs) still shows.
+METHOD_STYLES: dict[str, dict[str, object]] = {
+    "baseline": {"color": "#222222", "linestyle": "-", "marker": "o"},
+    "supervised": {"color": "#1f77b4", "linestyle": "--", "marker": "s"},
+    "semi_supervised": {"color": "#ff7f0e", "linestyle": ":", "marker": "^"},
+}
+
+
 def plot_learning_curves(
-    curves: Mapping[str, Sequence[dict]], path: str | Path, metric: str = "PCK@0.2", title: str | None = None
+    curves: Mapping[str, Sequence[dict]], path: str | Path, metric: str = "PCK@0.2", title: str | None = None,
+    split: str | None = None,
 ) -> Path:
     """Draw the Total score against α's epochs, one line per method, to a PNG (Agg backend).
 
@@ -52,7 +62,9 @@ def plot_learning_curves(
         curves: method name → its per-epoch records (the stages of ``method_chain``).
         path: the PNG file to write (atomically).
         metric: y-axis label.
-        title: optional figure title.
+        title: optional figure title (default: the split evaluated, when given).
+        split: the split evaluated after every epoch (``test split``, ``validation split``),
+            named on the y axis.
 
     Returns:
         The path written.
@@ -65,15 +77,21 @@ def plot_learning_curves(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-    for method, records in curves.items():
+    for i, (method, records) in enumerate(curves.items()):
         xs, ys = learning_curve(records)
         if xs:
-            ax.plot(xs, ys, marker="." if len(xs) < 30 else None, label=METHOD_LABELS.get(method, method))
+            style = dict(METHOD_STYLES.get(method, {}))
+            if len(xs) >= 30:
+                style["marker"] = None
+            # Later methods drawn thinner and on top, so that the one beneath shows at its edges.
+            ax.plot(xs, ys, label=METHOD_LABELS.get(method, method), linewidth=2.4 - 0.6 * i, markersize=6 - i,
+                    zorder=2 + i, **style)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epochs of the recognizer α")
-    ax.set_ylabel(f"{metric} Total (%)")
+    ax.set_ylabel(f"{metric} Total (%)" + (f", {split}" if split else ""))
+    title = title or (f"α's score on the {split} after every epoch" if split else None)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -265,11 +265,11 @@ def write_run_outputs(config: Config, out_dir: Path, results: dict, finals: dict
         history = [r for s in chain for r in records.get(s.name, [])]
         if any(r.get("eval") for r in history):
             curves[method] = history
+    split = "validation split" if config.eval.epoch_split == "val" else "test split"
     if curves:
         metric = next(iter(results.values()))["metric"] if results else f"{kind.upper()}@{threshold:g}"
-        plot_learning_curves(curves, out_dir / "figures" / "learning_curves.png", metric=metric)
+        plot_learning_curves(curves, out_dir / "figures" / "learning_curves.png", metric=metric, split=split)
     # Which term of the bound drives α, per epoch of the joint stages (docs/model.md).
     joint = {s.name: records[s.name] for s in CURRICULUM if records.get(s.name)}
-    split = "validation split" if config.eval.epoch_split == "val" else "test split"
     plot_joint_diagnostics(joint, out_dir / "figures" / "joint_diagnostics.png",
                            metric=f"{kind.upper()}@{threshold:g}, {split}")

@@ -206,6 +206,9 @@ def run_experiment(
         selected = resolve_stages(stages)
     except KeyError as exc:
         raise RunError(str(exc.args[0])) from None
+    from mirrornet.threads import apply_threads
+
+    apply_threads(config.train.threads, config.data.num_workers)  # see mirrornet.threads: PyTorch's default oversubscribes
     run = _prepare_run(config, Path(out_dir), selected, resume, progress, epoch_callback)
     # Final payloads of the stages of this run (weights, optimizer, records), kept in memory so
     # that every rank starts the next stage from the same state without reading files.

@@ -101,11 +101,15 @@ _ADDABLE_ON_RESUME: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Keys that change how fast a run goes, never what it computes: free to change on resume.
+_FREE_ON_RESUME = frozenset({"train.threads"})
+
+
 def _resume_diffs(previous: dict, current: dict, trained_stages: set[str]) -> list[tuple[str, Any, Any]]:
     """The config differences that forbid a resume, given the stages that have checkpoints."""
     return [
         (key, old, new) for key, old, new in _diff(previous, current)
-        if not (key in _ADDABLE_ON_RESUME and old is None and not trained_stages & set(_ADDABLE_ON_RESUME[key]))
+        if key not in _FREE_ON_RESUME and not (key in _ADDABLE_ON_RESUME and old is None and not trained_stages & set(_ADDABLE_ON_RESUME[key]))
     ]
 
 
