@@ -113,7 +113,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mirrornet.curriculum import resolve_stages
     from mirrornet.metrics import format_table
     from mirrornet.training import run_experiment
-    from mirrornet.training.curves import METHOD_LABELS
+    from mirrornet.curriculum import METHOD_LABELS
 
     config = load_config(args.config, args.set or [])
     if args.stages:

@@ -69,14 +69,6 @@ def _one_of(options: _Options) -> dict[str, _Options]:
     return {"choices": options}
 
 
-def _stage_names() -> tuple[str, ...]:
-    """The names of the curriculum's stages (asked at validation time: the curriculum's module is
-    imported only when a config is checked)."""
-    from mirrornet.curriculum import CURRICULUM
-
-    return tuple(stage.name for stage in CURRICULUM)
-
-
 @dataclass
 class DataConfig:
     """Where the images come from and how they become network inputs (Section 5.1, 5.2).
@@ -270,7 +262,7 @@ class TrainConfig:
     n_annotated: int = 96
     n_unannotated: int = 32
     mixed_epoch: str = field(default="annotated_images", metadata=_one_of(("annotated_images", "all_images")))
-    fresh_optimizer_stages: list[str] = field(default_factory=list, metadata=_one_of(_stage_names))
+    fresh_optimizer_stages: list[str] = field(default_factory=list)
     unlabeled_weight: float = 1.0
     unlabeled_rampup_epochs: float = 0.0
     alpha_grad_norm_every: int = 10

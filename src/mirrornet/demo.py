@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from mirrornet.curriculum import METHOD_LABELS, METHODS
 from mirrornet.fileio import write_json_atomic
 from mirrornet.inference import Predictions, collect_predictions, metric_for
 
@@ -148,7 +149,6 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
         figure name -> path.
     """
     from mirrornet import viz
-    from mirrornet.training.curves import METHOD_LABELS
 
     methods = list(predictions)
     # Fig. 11 shows the test images on which the methods disagree most (mean joint distance
@@ -241,7 +241,6 @@ def _print_tables(results: dict, methods: list[str], out_dir: Path, fig_dir: Pat
     """The demo's result, printed whether or not progress is shown: Table 2 and plausibility."""
     from mirrornet.metrics import format_table
     from mirrornet.plausibility import format_plausibility
-    from mirrornet.training.curves import METHOD_LABELS
 
     metric = results[methods[0]].get("metric", "PCK@0.2")
     rows = {METHOD_LABELS[m]: results[m]["groups"] for m in methods if m in results}
@@ -282,7 +281,7 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: b
     results = dict(run_experiment(config, out_dir, resume=True, progress=progress))
     train_seconds = time.perf_counter() - start
 
-    methods = [m for m in ("baseline", "supervised", "semi_supervised") if _checkpoint(out_dir, m).is_file()]
+    methods = [m for m in METHODS if _checkpoint(out_dir, m).is_file()]
     if not methods:
         raise RuntimeError(f"run_experiment wrote no method checkpoint under {out_dir / 'checkpoints'}")
     _say(progress, "predicting the test split with each method")

@@ -8,7 +8,10 @@ signature, :data:`StageObjective`::
     terms = step(model, batch, config, epochs_done)   # dict[str, Tensor], "total" included
 
 ``epochs_done`` is the fractional number of epochs of the stage done before this step (the
-unlabelled weight's ramp reads it). A stage lists its objectives in
+unlabelled weight's ramp reads it). A stage that keeps a state
+(:attr:`mirrornet.curriculum.Stage.state`: a teacher, an EMA) passes it to its objectives as a
+fifth, keyword argument, ``step(model, batch, config, epochs_done, state=state)``; the objectives
+of stages without one are called with the four above only. A stage lists its objectives in
 :attr:`mirrornet.curriculum.Stage.objectives`; when it lists several, their totals are summed
 (their parameters are disjoint, so each trains as alone): :func:`stage_terms` runs a stage's
 objectives on a batch. The terms are logged and saved as ``<name>/<term>``, the name being
@@ -63,8 +66,8 @@ __all__ = [
     "alpha_driving_norms",
 ]
 
-#: (model, batch, config, epochs_done) -> named terms and "total" (to maximise).
-StageObjective = Callable[["MirrorNet", Mapping[str, "Tensor"], "Config", float], dict[str, "Tensor"]]
+#: (model, batch, config, epochs_done[, state=]) -> named terms and "total" (to maximise).
+StageObjective = Callable[..., dict[str, "Tensor"]]
 
 
 def objective_name(step: StageObjective) -> str:
@@ -226,13 +229,16 @@ def semi_supervised(
 
 
 def stage_terms(
-    steps: Sequence[StageObjective], model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float
+    steps: Sequence[StageObjective], model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float,
+    state: nn.Module | None = None,
 ) -> tuple[dict[str, Tensor], Tensor]:
     """A stage's objectives on one batch: their named terms and the sum of their totals.
 
     Args:
         steps: the stage's objectives (:attr:`mirrornet.curriculum.Stage.objectives`).
         model / batch / config / epochs_done: as for every stage objective.
+        state: the stage's :class:`~mirrornet.stage_state.StageState`, passed on as ``state=``
+            (None: the objectives are called without it).
 
     Returns:
         ``<name>/<term>`` → value for every term of every objective, and the sum of their
@@ -242,7 +248,9 @@ def stage_terms(
     total = None
     for step in steps:
         name = objective_name(step)
-        out = step(model, batch, config, epochs_done)
+        out = step(model, batch, config, epochs_done) if state is None else step(
+            model, batch, config, epochs_done, state=state
+        )
         for term, value in out.items():
             terms[f"{name}/{term}"] = value
         total = out["total"] if total is None else total + out["total"]

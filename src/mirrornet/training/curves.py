@@ -7,17 +7,11 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mirrornet.curriculum import METHOD_LABELS
 from mirrornet.fileio import atomic_path
 from mirrornet.objectives import ALPHA_DRIVING_TERMS
 
-__all__ = ["METHOD_LABELS", "learning_curve", "plot_learning_curves", "plot_joint_diagnostics"]
-
-#: Legend labels of the three methods (Tables 2–7).
-METHOD_LABELS: dict[str, str] = {
-    "baseline": "Baseline",
-    "supervised": "Supervised MirrorNet",
-    "semi_supervised": "Semi-supervised MirrorNet",
-}
+__all__ = ["learning_curve", "plot_learning_curves", "plot_joint_diagnostics"]
 
 
 def _save_atomically(fig, path: Path) -> Path:

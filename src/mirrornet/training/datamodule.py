@@ -312,7 +312,8 @@ def train_loader(
         epoch_offset: epochs of the stage already done (resume): the sampler's epoch is
             ``epoch_offset`` + Lightning's epoch counter.
         rank / world_size: data-parallel slice.
-        stream: a number distinguishing stages, so that two stages do not share batch orders.
+        stream: the stage's key (:func:`mirrornet.stage_seeds.stage_key`), so that two stages do not
+            share batch orders and a stage's orders do not depend on the others.
 
     Raises:
         DataError: no annotated image, no silhouette, or a composition not divisible by the
