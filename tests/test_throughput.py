@@ -1,11 +1,9 @@
-"""benchmarks/throughput.py in its tiny setting (``--smoke``), its GPU logic on a CPU, and the
+"""benchmarks.throughput in its tiny setting (``--smoke``), its GPU logic on a CPU, and the
 speed options of the config (train.channels_last, train.compile)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,13 +15,10 @@ TINY = ROOT / "configs" / "cpu" / "tiny.yaml"
 
 @pytest.fixture(scope="module")
 def tp():
-    """The benchmark script as a module."""
-    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["throughput"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("throughput", None)
+    """The benchmark package (``python -m benchmarks.throughput``)."""
+    import benchmarks.throughput
+
+    return benchmarks.throughput
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +165,7 @@ def test_gpu_report_marks_targets_met_and_missed(tp) -> None:
         "inference": {"rows": [{"recognizer": "hrnet_w32", "input": 256, "backend": "torch-bf16", "threads": None,
                                 "batches": {"256": {"latency_ms": 64.0, "images_per_s": 4000.0, "runs": 3}}}], "skipped": []},
     }
-    tp._workers_needed(results)
+    tp.workers_needed(results)
     results["targets"] = tp.evaluate_targets(results)
     step = next(t for t in results["targets"] if "labelled step" in t["target"])
     assert step["verdict"] == "met" and "MFU 20.0 %" in step["note"]

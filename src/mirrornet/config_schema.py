@@ -244,7 +244,7 @@ class TrainConfig:
         accelerator / devices / num_nodes / strategy / precision: passed to ``lightning.Trainer``
             (e.g. ``gpu``, 4, 2, ``ddp``, ``bf16-mixed``). ``devices`` may be an int or ``auto``.
             On a GPU, ``bf16-mixed`` runs the networks in bfloat16 under autocast (the
-            densities stay float32); ``benchmarks/throughput.py`` measures it against float32.
+            densities stay float32); ``benchmarks.throughput`` measures it against float32.
         channels_last: convert every network to the channels-last memory format when it is built
             for a stage (faster convolutions on tensor-core GPUs; the same model, up to
             floating-point rounding).
