@@ -16,7 +16,9 @@ import torch
 
 from mirrornet import curriculum, stage_objectives
 from mirrornet.checkpoints import build_model, read_checkpoint
+from mirrornet.codecs import warp_heatmaps
 from mirrornet.config import ConfigError, load_config
+from mirrornet.data.views import easy_hard_views, view_affine, view_joint_order
 from mirrornet.curriculum import CURRICULUM, METHOD_LABELS, METHODS, NETS, Stage, StageData, check_stage_names
 from mirrornet.stage_seeds import PAPER_STAGE_KEYS, stage_key, stage_seed
 from mirrornet.stage_state import EMATeacher, StageState, ema_teacher
@@ -107,18 +109,23 @@ def test_apply_trains_exactly_the_stage_nets(learn_alpha_variance: bool) -> None
         assert any(p is model.alpha_logvar for p in params) is (learn_alpha_variance and "alpha" in stage.trains)
 
 
-# A stateful stage: α learns from the annotation plus agreement with its EMA teacher.
+# A stateful stage with two views: α learns from the annotation and from its EMA teacher's
+# heatmaps on the easy view, carried into the hard view's frame (the worked example of
+# docs/training.md).
 def consistency(model, batch, config, epochs_done, state=None):
-    """Eq. 30 plus −MSE between α's heatmaps and the teacher's (a test objective)."""
+    """Eq. 30 plus −MSE between α on the hard view and the teacher on the easy view (a test objective)."""
     terms = stage_objectives.recognizer(model, batch, config, epochs_done)
-    student = model.recognize(batch["image"])[-1]
-    agreement = -((student - state(batch["image"])) ** 2).mean()
+    easy, hard = batch["views"][:, 0], batch["views"][:, 1]  # (B, 3, H, W) each
+    with torch.no_grad():
+        target = warp_heatmaps(state(easy), view_affine(batch["view_heatmap_affines"], 0, 1),
+                               joint_order=view_joint_order(batch["view_joint_orders"], 0, 1))
+    agreement = -((model.recognize(hard)[-1] - target) ** 2).mean()
     return {**terms, "agreement": agreement, "total": terms["total"] + agreement}
 
 
 def _stateful(decay: float = 0.5) -> Stage:
     return _throwaway("ema_stage", objectives=(consistency,), epochs_key="baseline", init_from="pretrain_alpha",
-                      state=lambda model, config: ema_teacher(model, config, decay=decay))
+                      state=lambda model, config: ema_teacher(model, config, decay=decay), views=easy_hard_views)
 
 
 class _Stop(RuntimeError):

@@ -36,6 +36,7 @@ __all__ = [
     "heatmap_to_input",
     "flip_back_heatmaps",
     "to_image_coords",
+    "warp_heatmaps",
 ]
 
 
@@ -90,6 +91,55 @@ def to_image_coords(
     aff_np = np.asarray(affine, dtype=np.float64)
     lin, t = aff_np[:, :, :2], aff_np[:, :, 2]
     return np.einsum("bij,bkj->bki", np.linalg.inv(lin), coords_np - t[:, None, :])
+
+
+def warp_heatmaps(
+    heatmaps: torch.Tensor,
+    affine: torch.Tensor,
+    output_size: Sequence[int] | None = None,
+    joint_order: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Carry heatmaps from one view's frame into another's (consistency between augmented views).
+
+    Output pixel q takes the bilinear sample of the input at ``affine⁻¹(q)`` (zero outside),
+    heatmap coordinates being pixel centres as everywhere in this module; a Gaussian at h in the
+    source frame thus peaks at ``affine(h)`` in the target frame.
+
+    Args:
+        heatmaps: (B, K, h, w) in the source view's heatmap frame.
+        affine: (B, 2, 3) or (2, 3) source heatmap pixels → target heatmap pixels (e.g.
+            :func:`mirrornet.data.views.view_affine`).
+        output_size: (H, W) of the result (default: the input's).
+        joint_order: (B, K) or (K,) source channel of each target channel (a flip between the
+            views swaps left and right; :func:`mirrornet.data.views.view_joint_order`). None: the
+            same order.
+
+    Returns:
+        (B, K, H, W) heatmaps in the target view's frame, in the input's dtype.
+    """
+    if heatmaps.ndim != 4:
+        raise ValueError(f"warp_heatmaps expects (B, K, h, w) heatmaps, got {tuple(heatmaps.shape)}")
+    b, k, h, w = heatmaps.shape
+    out_h, out_w = (int(s) for s in (output_size or (h, w)))
+    a = affine.to(heatmaps.device, torch.float64).expand(b, 2, 3) if affine.ndim == 2 else affine.to(
+        heatmaps.device, torch.float64)
+    if a.shape != (b, 2, 3):
+        raise ValueError(f"warp_heatmaps expects affines of shape ({b}, 2, 3) or (2, 3), got {tuple(affine.shape)}")
+    full = torch.cat([a, a.new_tensor([0.0, 0.0, 1.0]).expand(b, 1, 3)], dim=1)  # (B, 3, 3)
+    back = torch.linalg.inv(full)[:, :2]  # target → source pixels, (B, 2, 3)
+    ys, xs = torch.meshgrid(torch.arange(out_h, dtype=torch.float64, device=heatmaps.device),
+                            torch.arange(out_w, dtype=torch.float64, device=heatmaps.device), indexing="ij")
+    points = torch.stack([xs.reshape(-1), ys.reshape(-1), torch.ones_like(xs).reshape(-1)])  # (3, H·W)
+    src = back @ points  # (B, 2, H·W) source pixel coordinates
+    # align_corners=True: -1 and 1 are the centres of the first and last pixels.
+    grid = torch.stack([2 * src[:, 0] / max(w - 1, 1) - 1, 2 * src[:, 1] / max(h - 1, 1) - 1], dim=-1)
+    grid = grid.view(b, out_h, out_w, 2).to(heatmaps.dtype if heatmaps.is_floating_point() else torch.float32)
+    source = heatmaps
+    if joint_order is not None:
+        order = joint_order.to(heatmaps.device).long().expand(b, k)
+        source = torch.gather(heatmaps, 1, order[:, :, None, None].expand(b, k, h, w))
+    return torch.nn.functional.grid_sample(source.to(grid.dtype), grid, mode="bilinear", padding_mode="zeros",
+                                           align_corners=True).to(heatmaps.dtype)
 
 
 class HeatmapCodec:

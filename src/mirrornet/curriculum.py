@@ -48,6 +48,7 @@ __all__ = [
     "METHOD_LABELS",
     "EPOCH_KEYS",
     "StateBuilder",
+    "ViewsBuilder",
     "StageData",
     "Stage",
     "CURRICULUM",
@@ -66,6 +67,9 @@ EPOCH_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainConf
 
 #: (model, config) -> the stage's state, built once the stage's nets hold their starting weights.
 StateBuilder = Callable[[Any, "Config"], "StageState"]
+
+#: config -> one crop transform per view (e.g. :func:`mirrornet.data.views.easy_hard_views`).
+ViewsBuilder = Callable[["Config"], Sequence[Any]]
 
 
 class StageData(Enum):
@@ -111,6 +115,9 @@ class Stage:
             config (None: the stage keeps no state). Its objectives then receive it as
             ``state=``; its ``after_step`` runs after every optimiser step; its tensors are
             saved in the stage's checkpoints and restored on resume.
+        views: builds one crop transform per view from the config (None: plain items). The
+            stage's items then also carry ``views`` (V, 3, H, W), ``view_heatmap_affines`` and
+            ``view_joint_orders`` (:class:`~mirrornet.data.views.MultiViewDataset`).
     """
 
     name: str
@@ -125,6 +132,7 @@ class Stage:
     description: str
     label: str | None = None
     state: StateBuilder | None = None
+    views: ViewsBuilder | None = None
 
     def __post_init__(self) -> None:
         # A misspelt net or length would otherwise freeze a net or fail only when the stage runs.
@@ -144,6 +152,8 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: a stage has a label exactly when it has a method")
         if self.state is not None and not callable(self.state):
             raise TypeError(f"stage {self.name!r}: state must build a StageState from (model, config)")
+        if self.views is not None and not callable(self.views):
+            raise TypeError(f"stage {self.name!r}: views must build the view transforms from the config")
 
     @property
     def frozen(self) -> tuple[str, ...]:

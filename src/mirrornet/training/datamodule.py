@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from mirrornet.config import Config
 from mirrornet.curriculum import StageData
 from mirrornet.data.builders import DataError, build_codec_for, build_transform, default_split, read_split
 from mirrornet.data.records import PoseRecord
+from mirrornet.data.views import MultiViewDataset
 from mirrornet.seeding import seed_worker
 
 __all__ = [
@@ -302,6 +304,7 @@ def train_loader(
     rank: int,
     world_size: int,
     stream: int = 0,
+    views: Sequence[Any] | None = None,
 ) -> DataLoader:
     """The DataLoader of a curriculum stage.
 
@@ -314,6 +317,8 @@ def train_loader(
         rank / world_size: data-parallel slice.
         stream: the stage's key (:func:`mirrornet.stage_seeds.stage_key`), so that two stages do not
             share batch orders and a stage's orders do not depend on the others.
+        views: one crop transform per view (``Stage.views``): the items then carry every view
+            (:class:`~mirrornet.data.views.MultiViewDataset`). None: plain items.
 
     Raises:
         DataError: no annotated image, no silhouette, or a composition not divisible by the
@@ -321,6 +326,8 @@ def train_loader(
     """
     t = config.train
     dataset, pools, counts = stage_pools(config, data, kind)
+    if views is not None:
+        dataset = MultiViewDataset(dataset, views)
     num_batches = epoch_batches(config, kind, [len(p) for p in pools], counts)
     sampler = CompositionBatchSampler(
         pools,

@@ -159,6 +159,7 @@ class StageModule(L.LightningModule):
             rank=self.trainer.global_rank,
             world_size=self.trainer.world_size,
             stream=stage_key(self.stage.name),
+            views=self.stage.views(self.config) if self.stage.views is not None else None,
         )
         self._batch_sampler = loader.batch_sampler
         return loader
