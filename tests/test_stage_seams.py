@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from mirrornet import curriculum, stage_objectives
 from mirrornet.checkpoints import build_model, read_checkpoint
 from mirrornet.codecs import warp_heatmaps
 from mirrornet.config import ConfigError, load_config
-from mirrornet.data.views import easy_hard_views, view_affine, view_joint_order
+from mirrornet.data.builders import easy_hard_views
+from mirrornet.data.views import view_affine, view_joint_order
 from mirrornet.curriculum import CURRICULUM, METHOD_LABELS, METHODS, NETS, Stage, StageData, check_stage_names
 from mirrornet.stage_seeds import PAPER_STAGE_KEYS, stage_key, stage_seed
 from mirrornet.stage_state import EMATeacher, StageState, ema_teacher

@@ -18,8 +18,7 @@ heatmaps by one pixel; here that shift is off by default (`flip_shift=True` repr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +30,8 @@ __all__ = [
     "HeatmapCodec",
     "OneHotCodec",
     "GaussianCodec",
+    "CODECS",
+    "register_codec",
     "build_codec",
     "input_to_heatmap",
     "heatmap_to_input",
@@ -294,15 +295,47 @@ class GaussianCodec(HeatmapCodec):
         return f"GaussianCodec(heatmap_size={self.heatmap_size}, stride={self.stride}, sigma={self.sigma})"
 
 
+#: Every heatmap codec by name (``data.codec``) → ``(heatmap_size, stride, sigma) -> HeatmapCodec``,
+#: filled by :func:`register_codec`.
+CODECS: dict[str, Callable[[Sequence[int], int, float], HeatmapCodec]] = {}
+
+
+def register_codec(name: str) -> Callable[[Callable[..., HeatmapCodec]], Callable[..., HeatmapCodec]]:
+    """Register the decorated ``(heatmap_size, stride, sigma) -> HeatmapCodec`` as ``data.codec=name``.
+
+    Raises:
+        ValueError: the name is taken.
+    """
+
+    def register(builder: Callable[..., HeatmapCodec]) -> Callable[..., HeatmapCodec]:
+        if name in CODECS:
+            raise ValueError(f"codec {name!r} is registered twice")
+        CODECS[name] = builder
+        return builder
+
+    return register
+
+
+@register_codec("onehot")
+def _onehot(heatmap_size: Sequence[int], stride: int, sigma: float) -> HeatmapCodec:
+    """The paper's one-hot targets (σ unused)."""
+    return OneHotCodec(heatmap_size, stride)
+
+
+@register_codec("gaussian")
+def _gaussian(heatmap_size: Sequence[int], stride: int, sigma: float) -> HeatmapCodec:
+    """HRNet's Gaussian targets of σ heatmap pixels."""
+    return GaussianCodec(heatmap_size, stride, sigma)
+
+
 def build_codec(
-    kind: Literal["onehot", "gaussian"],
+    kind: str,
     heatmap_size: Sequence[int],
     stride: int = choices.DEFAULT_HEATMAP_STRIDE,
     sigma: float = choices.DEFAULT_SIGMA,
 ) -> HeatmapCodec:
-    """Build a codec by name: "onehot" (the paper's) or "gaussian" (σ = `sigma` heatmap pixels)."""
-    if kind == "onehot":
-        return OneHotCodec(heatmap_size, stride)
-    if kind == "gaussian":
-        return GaussianCodec(heatmap_size, stride, sigma)
-    raise ValueError(f"unknown codec kind {kind!r}; choose {' or '.join(map(repr, choices.CODECS))}")
+    """Build a codec by its registered name: "onehot" (the paper's) or "gaussian" (σ = `sigma`
+    heatmap pixels), or any :func:`register_codec` added."""
+    if kind not in CODECS:
+        raise ValueError(f"unknown codec kind {kind!r}; choose {' or '.join(map(repr, CODECS))}")
+    return CODECS[kind](heatmap_size, stride, sigma)

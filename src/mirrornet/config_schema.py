@@ -29,7 +29,6 @@ from typing import Any, Union
 
 from mirrornet.choices import (
     ALPHA_SUPERVISIONS,
-    CODECS,
     DATASET_FORMATS,
     DEFAULT_ALPHA_SUPERVISION,
     DEFAULT_ALPHA_VARIANCE,
@@ -67,6 +66,21 @@ def _one_of(options: _Options) -> dict[str, _Options]:
     """Field metadata: the value (each item of a list; a None that the type allows passes) must be
     one of ``options``, or of what ``options()`` returns when it is called at validation time."""
     return {"choices": options}
+
+
+def _codec_names() -> tuple[str, ...]:
+    """The registered heatmap codecs (:data:`mirrornet.codecs.CODECS`), asked at validation time."""
+    from mirrornet.codecs import CODECS
+
+    return tuple(CODECS)
+
+
+def _recognizer_names() -> tuple[str, ...]:
+    """The registered recognizers (:data:`mirrornet.nets.RECOGNIZERS`), asked at validation time:
+    importing the nets registers the built-in ones (and loads torch)."""
+    from mirrornet.nets import RECOGNIZERS
+
+    return tuple(RECOGNIZERS)
 
 
 @dataclass
@@ -122,7 +136,7 @@ class DataConfig:
     mask_root: str | None = None
     input_size: tuple[int, int] = (256, 256)
     heatmap_stride: int = DEFAULT_HEATMAP_STRIDE
-    codec: str = field(default="onehot", metadata=_one_of(CODECS))
+    codec: str = field(default="onehot", metadata=_one_of(_codec_names))
     sigma: float = DEFAULT_SIGMA
     annotated_ratio: float = 1.0
     split_seed: int = 0
@@ -179,7 +193,7 @@ class ModelConfig:
             a pose, so its posterior need not collapse. Not in the paper.
     """
 
-    recognizer: str = "hourglass"
+    recognizer: str = field(default="hourglass", metadata=_one_of(_recognizer_names))
     vae_preset: str = field(default=DEFAULT_VAE_PRESET, metadata=_one_of(VAE_PRESETS))
     vae_widths: dict[str, int] = field(default_factory=dict)
     pose_source: str = field(default=DEFAULT_POSE_SOURCE, metadata=_one_of(POSE_SOURCES))

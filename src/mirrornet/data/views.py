@@ -14,7 +14,8 @@ the first view of a plain item, its targets …) plus
 
 :func:`view_affine` and :func:`view_joint_order` turn two views of a batch into the affine and the
 channel order that :func:`mirrornet.codecs.warp_heatmaps` needs to carry heatmaps from one view's
-frame into the other's. Every view's augmentation is drawn from (seed, epoch, index, view), so a
+frame into the other's; :func:`mirrornet.data.builders.easy_hard_views` makes the usual pair of
+view transforms from a config. Every view's augmentation is drawn from (seed, epoch, index, view), so a
 view does not depend on the others, on the workers or on a resume.
 """
 
@@ -26,12 +27,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mirrornet.config import Config
-from mirrornet.data.builders import build_transform
 from mirrornet.data.dataset import PoseDataset
 from mirrornet.data.transforms import TopDownTransform, normalize_image
 
-__all__ = ["MultiViewDataset", "easy_hard_views", "view_affine", "view_joint_order"]
+__all__ = ["MultiViewDataset", "view_affine", "view_joint_order"]
 
 
 class MultiViewDataset(Dataset):
@@ -90,15 +89,6 @@ class MultiViewDataset(Dataset):
         item["view_heatmap_affines"] = torch.from_numpy(np.stack(affines).astype(np.float32))  # (V, 2, 3)
         item["view_joint_orders"] = torch.from_numpy(np.stack(orders).astype(np.int64))  # (V, K)
         return item
-
-
-def easy_hard_views(config: Config) -> tuple[TopDownTransform, TopDownTransform]:
-    """Two views of ``config.data``'s crop: the plain crop (easy) and the augmented one (hard).
-
-    A :attr:`~mirrornet.curriculum.Stage.views` builder: a stage naming it trains on items with
-    ``views`` (2, 3, H, W).
-    """
-    return build_transform(config, augment=False), build_transform(config, augment=True)
 
 
 def _homogeneous(affine: torch.Tensor) -> torch.Tensor:
