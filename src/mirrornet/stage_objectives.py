@@ -49,12 +49,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
+    from mirrornet.bounds import BoundSettings
     from mirrornet.config import Config
     from mirrornet.model import MirrorNet
 
 __all__ = [
     "StageObjective",
     "objective_name",
+    "bound_settings",
     "recognizer",
     "mask",
     "image_vae",
@@ -68,6 +70,16 @@ __all__ = [
 
 #: (model, batch, config, epochs_done[, state=]) -> named terms and "total" (to maximise).
 StageObjective = Callable[..., dict[str, "Tensor"]]
+
+
+def bound_settings(config: Config) -> BoundSettings:
+    """The :class:`~mirrornet.bounds.BoundSettings` of a run (``model.lam``,
+    ``model.generator_variance``, ``model.alpha_supervision``, ``model.pose_variance``)."""
+    from mirrornet.bounds import BoundSettings
+
+    m = config.model
+    return BoundSettings(lam=m.lam, generator_variance=m.generator_variance, alpha_supervision=m.alpha_supervision,
+                         pose_variance=m.pose_variance)
 
 
 def objective_name(step: StageObjective) -> str:
@@ -186,12 +198,8 @@ def labeled(model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epoch
     """
     from mirrornet.bounds import labeled_elbo
 
-    m = config.model
-    out = model(batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], pose_source=m.pose_source)
-    return labeled_elbo(
-        out, batch["heatmaps"], batch["joint_weights"], lam=m.lam, generator_variance=m.generator_variance,
-        alpha_supervision=m.alpha_supervision, pose_variance=m.pose_variance,
-    )
+    out = model(batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], pose_source=config.model.pose_source)
+    return labeled_elbo(out, batch["heatmaps"], batch["joint_weights"], bound_settings(config))
 
 
 def semi_supervised(
@@ -215,14 +223,13 @@ def semi_supervised(
     """
     from mirrornet.bounds import semi_supervised_elbo, unlabeled_weight_at
 
-    m, t = config.model, config.train
+    t = config.train
     out = model(
         batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], annotated=batch["annotated"],
-        pose_source=m.pose_source,
+        pose_source=config.model.pose_source,
     )
     return semi_supervised_elbo(
-        out, batch["heatmaps"], batch["joint_weights"], lam=m.lam, generator_variance=m.generator_variance,
-        alpha_supervision=m.alpha_supervision, pose_variance=m.pose_variance,
+        out, batch["heatmaps"], batch["joint_weights"], bound_settings(config),
         unlabeled_weight=unlabeled_weight_at(epochs_done, t.unlabeled_weight, t.unlabeled_rampup_epochs),
     )
 
