@@ -100,7 +100,7 @@ def _export_data(config: Any, data_dir: Path, progress: bool) -> int:
     _say(progress, f"writing {num} synthetic people ({d.synthetic_size}px) in the LSP format to {data_dir}")
     export_synthetic(data_dir, format="lsp", num=num, size=d.synthetic_size, seed=d.split_seed,
                      difficulty=d.synthetic_difficulty, progress=progress)
-    stamp_path.write_text(json.dumps(stamp))
+    write_json_atomic(stamp_path, stamp)
     return num
 
 
@@ -223,12 +223,13 @@ def _plausibility(config: Any, models: dict[str, Any], codec: Any, predictions: 
     ref = predictions[methods[0]]
     plaus_inputs = {m: predictions[m].pred_crop for m in methods} | {"annotation": ref.gt_crop}
     plaus_image = {m: predictions[m].pred_image for m in methods} | {"annotation": ref.gt_image}
-    plausibility = plausibility_report(judge.delta, judge.phi, codec, stats, plaus_inputs, plaus_image,
-                                       ref.mask, fixed_variance=fixed_variance)
+    plausibility = plausibility_report(judge, codec, stats, plaus_inputs, plaus_image, ref.mask,
+                                       fixed_variance=fixed_variance, pose_variance=config.model.pose_variance)
     plausibility["settings"] = {
         "pose_vae": f"checkpoints/{judge_name}.ckpt, "
                     + ("σ²_φ = 1" if fixed_variance else "learned variance of p_φ(s|z)"),
-        "pose": "predicted joints re-encoded by the training codec (joints outside the heatmap are dropped)",
+        "pose": "predicted joints re-encoded by the training codec (joints outside the heatmap are dropped), "
+                "as the pose VAE saw poses in training (MirrorNet.mirror_pose, model.pose_variance)",
         "bone_ratio_range": f"[{stats.percentiles[0]:g}, {stats.percentiles[1]:g}] percentiles of "
                             f"{len(train_joints)} annotated training poses",
         "bone_statistics": stats.to_dict(),

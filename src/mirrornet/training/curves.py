@@ -8,23 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mirrornet.curriculum import METHOD_LABELS
-from mirrornet.fileio import atomic_path
+from mirrornet.fileio import save_figure
 from mirrornet.objectives import ALPHA_DRIVING_TERMS
 
 __all__ = ["learning_curve", "plot_learning_curves", "plot_joint_diagnostics"]
-
-
-def _save_atomically(fig, path: Path) -> Path:
-    """Lay out and write a figure to a temporary PNG beside ``path``, then rename it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    try:
-        with atomic_path(path, suffix=".png") as tmp:  # savefig picks the format by the suffix
-            fig.savefig(tmp)
-    finally:
-        plt.close(fig)
-    return path
 
 
 def learning_curve(records: Sequence[dict], group: str = "Total") -> tuple[list[int], list[float]]:
@@ -72,7 +59,7 @@ def plot_learning_curves(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    return _save_atomically(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_joint_diagnostics(stages: Mapping[str, Sequence[dict]], path: str | Path, metric: str = "PCK@0.2") -> Path | None:
@@ -126,4 +113,4 @@ def plot_joint_diagnostics(stages: Mapping[str, Sequence[dict]], path: str | Pat
         kl.legend(fontsize=6)
         for ax in (grads, kl, score):
             ax.grid(alpha=0.3)
-    return _save_atomically(fig, path)
+    return save_figure(fig, path)
