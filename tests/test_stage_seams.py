@@ -18,11 +18,12 @@ from mirrornet.checkpoints import build_model, read_checkpoint
 from mirrornet.codecs import warp_heatmaps
 from mirrornet.config import ConfigError, load_config
 from mirrornet.data.builders import easy_hard_views
-from mirrornet.data.views import view_affine, view_joint_order
+from mirrornet.data.views import MultiViewDataset, view_affine, view_joint_order
 from mirrornet.curriculum import CURRICULUM, METHOD_LABELS, METHODS, NETS, Stage, StageData, check_stage_names
 from mirrornet.stage_seeds import PAPER_STAGE_KEYS, stage_key, stage_seed
 from mirrornet.stage_state import EMATeacher, StageState, ema_teacher
 from mirrornet.training import run_experiment
+from mirrornet.training.datamodule import build_training_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "cpu" / "tiny.yaml"
@@ -173,3 +174,27 @@ def test_an_ema_teacher_averages_and_is_never_trained() -> None:
     assert int(teacher.steps) == 1
     with pytest.raises(ValueError, match="decay"):
         EMATeacher(model.alpha, decay=1.0)
+
+
+def test_the_worked_example_of_the_docs_runs_on_a_two_view_batch() -> None:
+    """docs/training.md's pose-consistency stage: its row is valid and its objective, given the
+    state and views its row builds, gives finite terms whose total reaches α."""
+    text = (ROOT / "docs" / "training.md").read_text()
+    section = text.split("### Adding a stage: a worked example", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/training.md", "exec"), namespace)  # noqa: S102 - the documentation's own code
+    stage = namespace["POSE_CONSISTENCY"]
+    assert stage.label == "Pose consistency" and stage.state is not None and stage.views is not None
+    config = load_config(TINY)
+    torch.manual_seed(0)
+    model = build_model(config).train()
+    state = stage.state(model, config)
+    data = build_training_data(config)
+    items = MultiViewDataset(data.train, stage.views(config))
+    batch = torch.utils.data.default_collate([items[i] for i in range(4)])
+    assert batch["views"].shape == (4, 2, 3, 64, 64)
+    terms, total = stage_objectives.stage_terms(stage.objectives, model, batch, config, 0.0, state=state)
+    assert torch.isfinite(total) and float(terms["pose_consistency/agreement"].detach()) < 0
+    total.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.alpha.parameters())
