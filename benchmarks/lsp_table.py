@@ -45,12 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from mirrornet.fileio import write_text_atomic
-
 from benchmarks.common import machine_description, mean_std
-
 from mirrornet.curriculum import METHOD_LABELS as LABELS
 from mirrornet.curriculum import METHODS
+from mirrornet.fileio import write_text_atomic
+
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-
 from benchmarks import lsp_table
 from benchmarks.common import machine_description, mean_std
 from mirrornet.curriculum import CURRICULUM

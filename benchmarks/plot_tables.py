@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 from mirrornet.curriculum import METHOD_LABELS as LABELS
 from mirrornet.curriculum import METHODS
+from mirrornet.fileio import save_figure
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
 COLOURS = {"baseline": "#7f7f7f", "supervised": "#1f77b4", "semi_supervised": "#d62728"}
 RUN_NAME = re.compile(r"^r(\d+)_s(\d+)$")
 
@@ -83,12 +85,7 @@ def plot(folder: Path, out: Path) -> Path:
     seeds = max(len(vs) for r in totals.values() for vs in r.values())
     ax.set_title(f"{folder.name}: mean ± sd over {seeds} seeds (dots)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{folder.name}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / f"{folder.name}.png", dpi=110)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

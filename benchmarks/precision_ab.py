@@ -29,10 +29,10 @@ from mirrornet.fileio import write_text_atomic
 
 from benchmarks import lsp_table
 from benchmarks.common import machine_description, mean_std
+from mirrornet.curriculum import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = ("32-true", "bf16-mixed")
-from mirrornet.curriculum import METHODS
 
 
 def run_one(precision: str, seed: int, out: Path) -> dict:

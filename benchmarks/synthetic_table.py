@@ -39,6 +39,7 @@ from typing import Any
 from benchmarks.common import machine_description, mean_std
 from mirrornet.curriculum import METHOD_LABELS as LABELS
 from mirrornet.curriculum import METHODS
+from mirrornet.fileio import write_text_atomic
 
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
 # Table 9's compositions of a 128-image batch: (annotated, non-annotated).
@@ -122,7 +123,7 @@ def replace_section(path: Path, label: str, title: str, body: str) -> None:
         text = pattern.sub(lambda _: block, text)
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_text_atomic(path, text)
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -269,11 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             not_run.append("Table 9's batch compositions.")
         body = grid_markdown(grid, compositions, header, not_run)
         replace_section(args.results, label, f"SyntheticPeople grid — {label}", body)
-        (out / "grid.json").write_text(json.dumps(record, indent=2))
+        write_text_atomic(out / "grid.json", json.dumps(record, indent=2))
         # The per-run figures, committed beside the table (the run folders are not).
         json_dir = args.json_dir / f"synthetic-{label}"
         json_dir.mkdir(parents=True, exist_ok=True)
-        (json_dir / "grid.json").write_text(json.dumps(record, indent=2))
+        write_text_atomic(json_dir / "grid.json", json.dumps(record, indent=2))
 
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:  # seeds outermost: a stopped grid still has every ratio for the first seeds
