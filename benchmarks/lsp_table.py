@@ -26,10 +26,10 @@ run's figures are written as JSON to ``benchmarks/results/<label>/r<ratio>_s<see
 the table, and the section ``<label>`` of ``benchmarks/RESULTS.md`` is rewritten after every run.
 
 Usage:
-    python benchmarks/lsp_table.py --root ../shared/data                         # lsp_small, 4 ratios × 3 seeds
-    python benchmarks/lsp_table.py --preset lsp_small --ratios 20 60 --seeds 0 --root ../shared/data
-    python benchmarks/lsp_table.py --preset lsp --ratios 20 60 --root ../shared/data
-    python benchmarks/lsp_table.py --root ../shared/data --override model.lam=1 --label lsp_small-lam1
+    python -m benchmarks.lsp_table --root ../shared/data                         # lsp_small, 4 ratios × 3 seeds
+    python -m benchmarks.lsp_table --preset lsp_small --ratios 20 60 --seeds 0 --root ../shared/data
+    python -m benchmarks.lsp_table --preset lsp --ratios 20 60 --root ../shared/data
+    python -m benchmarks.lsp_table --root ../shared/data --override model.lam=1 --label lsp_small-lam1
 """
 
 from __future__ import annotations
@@ -45,13 +45,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import machine_description, mean_std
+from mirrornet.curriculum import METHOD_LABELS as LABELS
+from mirrornet.curriculum import METHODS
 from mirrornet.fileio import write_text_atomic
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_table import machine_description, mean_std  # noqa: E402  (a sibling script)
-
-METHODS = ("baseline", "supervised", "semi_supervised")
-LABELS = {"baseline": "Baseline", "supervised": "Supervised MirrorNet", "semi_supervised": "Semi-supervised MirrorNet"}
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -190,8 +188,8 @@ def table_markdown(runs: Mapping[tuple[float, int], Mapping[str, Any]], header: 
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the grid on real LSP and write the table; returns the exit status."""
+def _build_parser() -> argparse.ArgumentParser:
+    """The command line of the grid."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--root", type=Path, required=True,
@@ -208,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json-dir", type=Path, default=REPO / "benchmarks" / "results",
                         help="where the per-run JSON files go (a folder per label)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the grid on real LSP and write the table; returns the exit status."""
+    parser = _build_parser()
     args = parser.parse_args(argv)
 
     from mirrornet.config import load_config
@@ -234,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[tuple[float, int], dict[str, Any]] = {}
 
     def write() -> None:
-        command = "python benchmarks/lsp_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python -m benchmarks.lsp_table " + " ".join(argv if argv is not None else sys.argv[1:])
         minutes = [r["train_minutes"] for r in runs.values() if r.get("train_minutes")]
         header = {
             "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),

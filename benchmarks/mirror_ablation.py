@@ -2,7 +2,7 @@
 
 Each variant is the faithful MirrorNet with some config keys changed (``VARIANTS`` below; the
 options are documented in docs/model.md). Every variant trains the whole curriculum at 20 % and
-60 % annotated × 3 seeds through ``benchmarks/lsp_table.py`` (same runs, same per-run JSON, under
+60 % annotated × 3 seeds through ``benchmarks.lsp_table`` (same runs, same per-run JSON, under
 the label ``mirror-<variant>``; the faithful reading and λ = 1 reuse the labels of the real-LSP
 table, ``lsp_small`` and ``lsp_small-lam1``, when their JSON files exist).
 
@@ -14,9 +14,9 @@ test split (the plausibility measure). A variant is *shipped* only if a MirrorNe
 baseline on validation at both ratios with every seed.
 
 Resumable, like lsp_table.py: finished runs are read back. Usage:
-    python benchmarks/mirror_ablation.py --root ../shared/data                  # every variant
-    python benchmarks/mirror_ablation.py --root ../shared/data --variants bottleneck prior
-    python benchmarks/mirror_ablation.py --root ../shared/data --report        # table only
+    python -m benchmarks.mirror_ablation --root ../shared/data                  # every variant
+    python -m benchmarks.mirror_ablation --root ../shared/data --variants bottleneck prior
+    python -m benchmarks.mirror_ablation --root ../shared/data --report        # table only
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lsp_table  # noqa: E402  (a sibling script)
-from synthetic_table import machine_description, mean_std  # noqa: E402
+from benchmarks import lsp_table
+from benchmarks.common import machine_description, mean_std
+from mirrornet.curriculum import CURRICULUM
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +59,8 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 }
 RATIOS = (0.2, 0.6)
 SEEDS = (0, 1, 2)
-MIRROR_METHODS = ("supervised", "semi_supervised")
+#: The methods whose α learns through the mirrors (their final stage trains more than α).
+MIRROR_METHODS = tuple(s.method for s in CURRICULUM if s.method and set(s.trains) != {"alpha"})
 
 
 def load_runs(json_dir: Path, label: str) -> dict[tuple[float, int], dict]:
@@ -110,7 +110,7 @@ def report(json_dir: Path, results: Path, command: str) -> str:
     """Write the ablation section of RESULTS.md; returns its markdown body."""
     lines = [f"- **date**: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
              f"- **machine**: {machine_description()}",
-             "- **command**: `python benchmarks/mirror_ablation.py --root ../shared/data` (every variant; "
+             "- **command**: `python -m benchmarks.mirror_ablation --root ../shared/data` (every variant; "
              f"this table written by `{command}`)",
              "- **preset**: `configs/cpu/lsp_small.yaml` (LSP's 1,000 training images, 100 of them the "
              "validation split; the 1,000 test people), seeds 0, 1, 2, each run the whole curriculum",
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     parser.add_argument("--json-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    command = "python benchmarks/mirror_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.mirror_ablation " + " ".join(argv if argv is not None else sys.argv[1:])
     if not args.report:
         if args.root is None:
             parser.error("--root is required unless --report")

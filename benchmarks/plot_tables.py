@@ -2,12 +2,12 @@
 
 One chart per results folder: PCK@0.2 Total of the three methods at each annotated ratio, the
 bar the mean over seeds and the whisker the standard deviation, each seed a dot. For the real
-LSP tables (``benchmarks/lsp_table.py``) the figure is the final α on the test split; for the
-SyntheticPeople grids (``benchmarks/synthetic_table.py``) the paper's mean of the last epochs.
+LSP tables (``benchmarks.lsp_table``) the figure is the final α on the test split; for the
+SyntheticPeople grids (``benchmarks.synthetic_table``) the paper's mean of the last epochs.
 
 Usage:
-    python benchmarks/plot_tables.py                     # every folder under benchmarks/results
-    python benchmarks/plot_tables.py lsp_small synthetic-medium-annotation --out docs/images
+    python -m benchmarks.plot_tables                     # every folder under benchmarks/results
+    python -m benchmarks.plot_tables lsp_small synthetic-medium-annotation --out docs/images
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mirrornet.curriculum import METHOD_LABELS as LABELS
+from mirrornet.curriculum import METHODS
+from mirrornet.fileio import save_figure
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-METHODS = ("baseline", "supervised", "semi_supervised")
-LABELS = {"baseline": "Baseline", "supervised": "Supervised MirrorNet", "semi_supervised": "Semi-supervised MirrorNet"}
 COLOURS = {"baseline": "#7f7f7f", "supervised": "#1f77b4", "semi_supervised": "#d62728"}
 RUN_NAME = re.compile(r"^r(\d+)_s(\d+)$")
 
@@ -83,12 +85,7 @@ def plot(folder: Path, out: Path) -> Path:
     seeds = max(len(vs) for r in totals.values() for vs in r.values())
     ax.set_title(f"{folder.name}: mean ± sd over {seeds} seeds (dots)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{folder.name}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / f"{folder.name}.png", dpi=110)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,8 +11,8 @@ Resumable: each run lives in ``--out/<precision>-s<seed>`` and a finished one (i
 section ``precision-ab`` of ``benchmarks/RESULTS.md`` is rewritten after every run.
 
 Usage:
-    python benchmarks/precision_ab.py                 # seeds 0 1 2
-    python benchmarks/precision_ab.py --seeds 0
+    python -m benchmarks.precision_ab                 # seeds 0 1 2
+    python -m benchmarks.precision_ab --seeds 0
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from pathlib import Path
 
 from mirrornet.fileio import write_text_atomic
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lsp_table  # noqa: E402  (a sibling script: replace_section)
-from synthetic_table import machine_description, mean_std  # noqa: E402
+from benchmarks import lsp_table
+from benchmarks.common import machine_description, mean_std
+from mirrornet.curriculum import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = ("32-true", "bf16-mixed")
-METHODS = ("baseline", "supervised", "semi_supervised")
 
 
 def run_one(precision: str, seed: int, out: Path) -> dict:
@@ -90,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     parser.add_argument("--json-dir", type=Path, default=REPO / "benchmarks" / "results" / "precision-ab")
     args = parser.parse_args(argv)
-    command = "python benchmarks/precision_ab.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.precision_ab " + " ".join(argv if argv is not None else sys.argv[1:])
     args.json_dir.mkdir(parents=True, exist_ok=True)
     runs: dict[tuple[str, int], dict] = {}
     for seed in args.seeds:

@@ -4,7 +4,7 @@ Generates `--num` samples at each image size (default 64, 128 and 256 px) and re
 second (best of `--repeats` runs, to be robust to other load on the machine). The target is
 >= 500 samples/s at 128 px on one core. Run it as
 
-    OMP_NUM_THREADS=1 python benchmarks/synthetic_speed.py
+    OMP_NUM_THREADS=1 python -m benchmarks.synthetic_speed
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ Every run goes to its own folder under ``--out`` and is skipped when its ``resul
 exists, so an interrupted grid continues where it stopped.
 
 Usage:
-    python benchmarks/synthetic_table.py                      # full grid: 0.5–2 h on 2 CPU cores
-    python benchmarks/synthetic_table.py --ratios 0.2 0.8 --seeds 0 1 2 --no-compositions
-    python benchmarks/synthetic_table.py --quick              # demo preset, 20 % and 80 %, 3 seeds
-    python benchmarks/synthetic_table.py --override model.pose_source=recognizer --label recognizer
+    python -m benchmarks.synthetic_table                      # full grid: 0.5–2 h on 2 CPU cores
+    python -m benchmarks.synthetic_table --ratios 0.2 0.8 --seeds 0 1 2 --no-compositions
+    python -m benchmarks.synthetic_table --quick              # demo preset, 20 % and 80 %, 3 seeds
+    python -m benchmarks.synthetic_table --override model.pose_source=recognizer --label recognizer
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import platform
 import re
 import shutil
 import sys
@@ -38,10 +36,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from benchmarks.common import machine_description, mean_std
+from mirrornet.curriculum import METHOD_LABELS as LABELS
+from mirrornet.curriculum import METHODS
+from mirrornet.fileio import write_text_atomic
 
-METHODS = ("baseline", "supervised", "semi_supervised")
-LABELS = {"baseline": "Baseline", "supervised": "Supervised MirrorNet", "semi_supervised": "Semi-supervised MirrorNet"}
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
 # Table 9's compositions of a 128-image batch: (annotated, non-annotated).
 PAPER_COMPOSITIONS = ((32, 96), (48, 80), (64, 64), (80, 48), (96, 32))
@@ -53,16 +52,6 @@ def scale_composition(n_annotated: int, n_unannotated: int, batch_size: int) -> 
     a = int(round(batch_size * n_annotated / (n_annotated + n_unannotated)))
     a = min(max(a, 1), batch_size - 1)
     return a, batch_size - a
-
-
-def mean_std(values: Sequence[float]) -> str:
-    """'m ± s' with the sample standard deviation (ddof=1); 'm' alone for one value."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return "–"
-    if v.size == 1:
-        return f"{v[0]:.2f}"
-    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
 
 
 def grid_markdown(grid: Mapping[tuple[float, int], Mapping[str, Any]],
@@ -134,24 +123,7 @@ def replace_section(path: Path, label: str, title: str, body: str) -> None:
         text = pattern.sub(lambda _: block, text)
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
-def machine_description() -> str:
-    """CPU / GPU, core count and thread settings, for the results header."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), {gpu}, Python {platform.python_version()}")
+    write_text_atomic(path, text)
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -167,8 +139,71 @@ def _run(config: Any, run_dir: Path, stages: list[str] | None, progress: bool) -
     return run_experiment(config, run_dir, resume=True, stages=stages, progress=progress)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the grid and write the markdown section; returns the exit status."""
+def _run_record(result: dict[str, Any]) -> dict[str, Any]:
+    """What ``grid.json`` keeps of one run: each method's figures and what it fed α."""
+    return {
+        m: {
+            "groups": result[m]["groups"],
+            "final_test": result[m].get("final", {}).get("test", {}).get("groups"),
+            "alpha_steps": result[m].get("alpha_steps"),
+            "annotated_draws": result[m].get("annotated_draws"),
+        }
+        for m in METHODS
+        if m in result
+    }
+
+
+def _run_compositions(preset: Path, common: list[str], batch: int, seeds: Sequence[int], out: Path,
+                      progress: bool, compositions: dict, record: dict[str, Any], write: Any) -> None:
+    """Table 9: step 3 at 20 % annotated with each batch composition, from the 20 % run's step 2a."""
+    from mirrornet.config import load_config
+    from mirrornet.curriculum import stage_chain
+
+    for na128, nu128 in PAPER_COMPOSITIONS:
+        na, nu = scale_composition(na128, nu128, batch)
+        for seed in seeds:
+            src = out / f"r20_s{seed}"
+            run_dir = out / f"comp{na128}+{nu128}_s{seed}"
+            # Step 3 starts from step 2a: reuse the 20 % run's earlier stages.
+            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            for stage in stage_chain("semi_supervised")[:-1]:
+                ckpt = src / "checkpoints" / f"{stage.name}.ckpt"
+                if ckpt.is_file() and not (run_dir / "checkpoints" / ckpt.name).is_file():
+                    shutil.copy2(ckpt, run_dir / "checkpoints" / ckpt.name)
+            config = load_config(preset, [*common, "data.annotated_ratio=0.2", f"data.split_seed={seed}",
+                                          f"train.seed={seed}", f"train.n_annotated={na}",
+                                          f"train.n_unannotated={nu}"])
+            print(f"[grid] composition {na}+{nu} (paper {na128}+{nu128}), seed {seed}", file=sys.stderr, flush=True)
+            res = _run(config, run_dir, ["semi_supervised"], progress)
+            compositions.setdefault((na128, nu128), {})[seed] = res
+            record["runs"][run_dir.name] = {"semi_supervised": res["semi_supervised"]["groups"]}
+            write()
+
+
+def _grid_header(argv: Sequence[str] | None, args: argparse.Namespace, preset: Path, base: Any, seeds: Sequence[int],
+                 n_people: int, n_eval: int, seconds: float) -> dict[str, str]:
+    """The "key: value" lines that open a results section (date, machine, command, setting …)."""
+    minutes = seconds / 60
+    command = "python -m benchmarks.synthetic_table " + " ".join(argv if argv is not None else sys.argv[1:])
+    return {
+        "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "machine": machine_description(),
+        "command": f"`{command.strip()}`",
+        "preset": f"`{preset.relative_to(REPO) if preset.is_relative_to(REPO) else preset}`"
+                  + (f" with `{' '.join(args.override)}`" if args.override else ""),
+        "setting": f"{base.model.recognizer}, {base.data.input_size[0]}×{base.data.input_size[1]} input, "
+                   f"{base.data.codec} targets, pose source {base.model.pose_source}, λ={base.model.lam}, "
+                   f"batch {base.train.batch_size} ({base.train.n_annotated}+{base.train.n_unannotated}), "
+                   f"{n_people} training people (the annotated share is the row's ratio)"
+                   f", {n_eval} test people",
+        "seeds": ", ".join(map(str, seeds)) + " (a seed draws the annotated split and the training randomness)",
+        "wall time": f"{minutes:.1f} min for the runs of this invocation" if minutes >= 0.1
+                     else "– (every run was finished before; their results were read back)",
+    }
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    """The command line of the grid."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default=None, help="preset name (medium; demo with --quick) or a YAML path")
@@ -187,7 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json-dir", type=Path, default=REPO / "benchmarks" / "results",
                         help="where the per-run figures go as JSON (a folder per label)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the grid and write the markdown section; returns the exit status."""
+    args = _build_parser().parse_args(argv)
 
     from mirrornet.config import load_config
     from mirrornet.demo import _export_data, find_preset
@@ -217,23 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_people, base.train.max_eval_batches * (base.train.eval_batch_size or base.train.batch_size))
 
     def write() -> None:
-        minutes = (time.perf_counter() - started) / 60
-        command = "python benchmarks/synthetic_table.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        header = {
-            "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-            "machine": machine_description(),
-            "command": f"`{command.strip()}`",
-            "preset": f"`{preset.relative_to(REPO) if preset.is_relative_to(REPO) else preset}`"
-                      + (f" with `{' '.join(args.override)}`" if args.override else ""),
-            "setting": f"{base.model.recognizer}, {base.data.input_size[0]}×{base.data.input_size[1]} input, "
-                       f"{base.data.codec} targets, pose source {base.model.pose_source}, λ={base.model.lam}, "
-                       f"batch {base.train.batch_size} ({base.train.n_annotated}+{base.train.n_unannotated}), "
-                       f"{n_people} training people (the annotated share is the row's ratio)"
-                       f", {n_eval} test people",
-            "seeds": ", ".join(map(str, seeds)) + " (a seed draws the annotated split and the training randomness)",
-            "wall time": f"{minutes:.1f} min for the runs of this invocation" if minutes >= 0.1
-                         else "– (every run was finished before; their results were read back)",
-        }
+        header = _grid_header(argv, args, preset, base, seeds, n_people, n_eval, time.perf_counter() - started)
         not_run = []
         missing = [f"{r:.0%}/seed {s}" for r in ratios for s in seeds if (r, s) not in grid]
         if missing:
@@ -246,11 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             not_run.append("Table 9's batch compositions.")
         body = grid_markdown(grid, compositions, header, not_run)
         replace_section(args.results, label, f"SyntheticPeople grid — {label}", body)
-        (out / "grid.json").write_text(json.dumps(record, indent=2))
+        write_text_atomic(out / "grid.json", json.dumps(record, indent=2))
         # The per-run figures, committed beside the table (the run folders are not).
         json_dir = args.json_dir / f"synthetic-{label}"
         json_dir.mkdir(parents=True, exist_ok=True)
-        (json_dir / "grid.json").write_text(json.dumps(record, indent=2))
+        write_text_atomic(json_dir / "grid.json", json.dumps(record, indent=2))
 
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:  # seeds outermost: a stopped grid still has every ratio for the first seeds
@@ -261,42 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             print(f"[grid] {ratio:.0%} annotated, seed {seed} -> {run_dir}", file=sys.stderr, flush=True)
             grid[(ratio, seed)] = _run(config, run_dir, None, progress)
-            record["runs"][run_dir.name] = {
-                m: {
-                    "groups": grid[(ratio, seed)][m]["groups"],
-                    "final_test": grid[(ratio, seed)][m].get("final", {}).get("test", {}).get("groups"),
-                    "alpha_steps": grid[(ratio, seed)][m].get("alpha_steps"),
-                    "annotated_draws": grid[(ratio, seed)][m].get("annotated_draws"),
-                }
-                for m in METHODS
-                if m in grid[(ratio, seed)]
-            }
+            record["runs"][run_dir.name] = _run_record(grid[(ratio, seed)])
             print(f"[grid] done in {time.perf_counter() - t0:.0f} s: "
                   + ", ".join(f"{m} {grid[(ratio, seed)][m]['groups']['Total']:.2f}" for m in METHODS
                               if m in grid[(ratio, seed)]), file=sys.stderr, flush=True)
             write()
 
     if do_comp and 0.2 in ratios:
-        batch = base.train.batch_size
-        for na128, nu128 in PAPER_COMPOSITIONS:
-            na, nu = scale_composition(na128, nu128, batch)
-            for seed in seeds:
-                src = out / f"r20_s{seed}"
-                run_dir = out / f"comp{na128}+{nu128}_s{seed}"
-                # Step 3 starts from step 2a: reuse the 20 % run's earlier stages.
-                (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-                for stage in ("pretrain_alpha", "pretrain_mask", "pretrain_vaes", "supervised_first"):
-                    ckpt = src / "checkpoints" / f"{stage}.ckpt"
-                    if ckpt.is_file() and not (run_dir / "checkpoints" / ckpt.name).is_file():
-                        shutil.copy2(ckpt, run_dir / "checkpoints" / ckpt.name)
-                config = load_config(preset, [*common, "data.annotated_ratio=0.2", f"data.split_seed={seed}",
-                                              f"train.seed={seed}", f"train.n_annotated={na}",
-                                              f"train.n_unannotated={nu}"])
-                print(f"[grid] composition {na}+{nu} (paper {na128}+{nu128}), seed {seed}", file=sys.stderr, flush=True)
-                res = _run(config, run_dir, ["semi_supervised"], progress)
-                compositions.setdefault((na128, nu128), {})[seed] = res
-                record["runs"][run_dir.name] = {"semi_supervised": res["semi_supervised"]["groups"]}
-                write()
+        _run_compositions(preset, common, base.train.batch_size, seeds, out, progress, compositions,
+                          record, write)
     write()
     print(args.results.read_text().split(f"<!-- synthetic-table:{label}:start -->")[1].split("<!--")[0])
     return 0

@@ -151,14 +151,9 @@ def test_quick_demo_draws_every_figure(demo_runs) -> None:
 
 
 def _benchmark_module():
-    import importlib.util
-    from pathlib import Path
+    from benchmarks import synthetic_table
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "synthetic_table.py"
-    spec = importlib.util.spec_from_file_location("synthetic_table", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return synthetic_table
 
 
 def test_benchmark_tables_and_sections(tmp_path) -> None:
@@ -190,13 +185,8 @@ def test_benchmark_tables_and_sections(tmp_path) -> None:
 
 
 def test_lsp_benchmark_table_pairs_by_seed(tmp_path) -> None:
-    import importlib.util
-    from pathlib import Path
+    from benchmarks import lsp_table as bench
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lsp_table.py"
-    spec = importlib.util.spec_from_file_location("lsp_table", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     assert bench.parse_ratio("20") == 0.2 and bench.parse_ratio("0.6") == 0.6
 
     def run(base: float, sup: float, semi: float) -> dict:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mirrornet.data.records import PoseRecord
-from mirrornet.data.transforms import TopDownTransform, apply_affine, get_affine, half_body_box, jitter_colour
+from mirrornet.data.augment import half_body_box, jitter_colour
+from mirrornet.data.transforms import TopDownTransform, apply_affine, get_affine
 from mirrornet.floor import floor_report, mean_crop_pose
 from mirrornet.inference import Predictions, metric_names
 from mirrornet.metrics import pck, torso_sizes

@@ -72,6 +72,32 @@ def test_the_loop_fed_batch_by_batch_equals_collect_predictions(checkpoint) -> N
     assert len(fed) == len(collected) == len(dataset)
     for name in ("pred_image", "pred_crop", "gt_image", "gt_crop", "mask", "bbox_size", "head_size"):
         np.testing.assert_array_equal(getattr(fed, name), getattr(collected, name), err_msg=name)
+    # Written out without the evaluation loop: α's last stack in eval mode, the codec's decode,
+    # the inverse affine, and the annotation of each item in dataset order.
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {"crop": [], "image": [], "gt": [], "mask": [], "bbox": []}
+    with torch.no_grad():
+        for batch in eval_loader(config, dataset):
+            crop, _ = codec.decode(model.recognize(batch["image"])[-1])
+            parts["crop"].append(crop.numpy())
+            parts["image"].append(codec.to_image_coords(crop, batch["affine"]).numpy())
+            parts["gt"].append(batch["joints"].numpy())
+            parts["mask"].append(batch["labelled"].numpy())
+            parts["bbox"].append(batch["bbox_size"].numpy())
+    by_hand = {k: np.concatenate(v) for k, v in parts.items()}
+    np.testing.assert_allclose(collected.pred_crop, by_hand["crop"], atol=1e-4)
+    np.testing.assert_allclose(collected.pred_image, by_hand["image"], atol=1e-3)
+    np.testing.assert_array_equal(collected.gt_image, by_hand["gt"])
+    np.testing.assert_array_equal(collected.mask, by_hand["mask"])
+    np.testing.assert_array_equal(collected.bbox_size, by_hand["bbox"])
+    # The flip test averages with the mirrored crop's heatmaps, flipped back.
+    flipped = collect_predictions(model, eval_loader(config, dataset), codec, flip_test=True)
+    batch = next(iter(eval_loader(config, dataset)))
+    with torch.no_grad():
+        image = batch["image"]
+        crop, _ = codec.decode(model.recognize(image)[-1], flipped_heatmaps=model.recognize(image.flip(-1))[-1])
+    np.testing.assert_allclose(flipped.pred_crop[: len(crop)], crop.numpy(), atol=1e-4)
+    assert not np.allclose(flipped.pred_crop, collected.pred_crop)  # the flip test changes something
     kind, threshold = metric_for(config)
     assert evaluate_model(model, eval_loader(config, dataset), codec, kind, threshold) == collected.score(kind, threshold)
     # The image-pixel predictions are predict_batch's, which `mirrornet predict` runs.

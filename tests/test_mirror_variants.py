@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mirrornet import stage_objectives
-from mirrornet.bounds import labeled_elbo, semi_supervised_elbo, unlabeled_elbo, unlabeled_weight_at
+from mirrornet.bounds import BoundSettings, labeled_elbo, semi_supervised_elbo, unlabeled_elbo, unlabeled_weight_at
 from mirrornet.checkpoints import build_model
 from mirrornet.config import ConfigError, load_config
 from mirrornet.objectives import pose_vae_objective
@@ -120,7 +120,7 @@ def test_pose_variance_sets_sigma_phi_in_pretraining_and_joint_bounds() -> None:
 
     out = model(x, x_star, target, pose_source="annotation")
     base = labeled_elbo(out, target, weights)
-    sharp = labeled_elbo(out, target, weights, pose_variance=0.01)
+    sharp = labeled_elbo(out, target, weights, BoundSettings(pose_variance=0.01))
     residual = (-0.5 * (out.s_mirror - out.pose.s_rec_mean) ** 2).flatten(1).sum(1).mean()
     constant = -0.5 * math.log(0.01) * target[0].numel()
     # log N(s; μ, σ²) = log N(s; μ, 1) + (1/σ² − 1)·(−½Σ(s−μ)²) − ½·K·h·w·log σ².

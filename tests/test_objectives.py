@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mirrornet.bounds import labeled_elbo, labeled_terms, semi_supervised_elbo, unlabeled_elbo, unlabeled_terms
+from mirrornet.bounds import BoundSettings, labeled_elbo, labeled_terms, semi_supervised_elbo, unlabeled_elbo, unlabeled_terms
 from mirrornet.distributions import LOG_2PI
 from mirrornet.model import MirrorNet
 from mirrornet.objectives import (
@@ -172,7 +172,7 @@ def test_unlabeled_bound_monte_carlo_converges_to_closed_form():
     n = 40_000
     x1, x_star1, _, (x, x_star, _) = _replicated(model, n)
     with torch.no_grad():
-        terms = unlabeled_terms(model(x, x_star), generator_variance="learned")
+        terms = unlabeled_terms(model(x, x_star), BoundSettings(generator_variance="learned"))
     exact, _, _ = closed_form(model, x1, x_star1)
     naive, _, _ = closed_form(model, x1, x_star1, with_variance=False)
     for name in ("fidelity", "plausibility", "kl_z"):
@@ -194,7 +194,7 @@ def test_labeled_bound_monte_carlo_converges_to_closed_form(pose_source):
     x1, x_star1, target1, (x, x_star, target) = _replicated(model, n, seed=1)
     with torch.no_grad():
         out = model(x, x_star, target, pose_source=pose_source)
-        terms = labeled_terms(out, target, None, lam=lam, generator_variance="learned")
+        terms = labeled_terms(out, target, None, BoundSettings(lam=lam, generator_variance="learned"))
     exact, mu_s, var_alpha = closed_form(model, x1, x_star1, target1 if pose_source == "annotation" else None)
     # Eq. 28 at the annotation, exact
     log_q = -0.5 * (LOG_2PI + torch.log(var_alpha) + (target1.flatten() - mu_s) ** 2 / var_alpha).sum()
@@ -321,7 +321,7 @@ def test_bound_assembly_matches_eq_35_and_36_by_hand():
         + neg_kl(img.a_mean, img.a_logvar) + neg_kl(img.g_mean, img.g_logvar) + neg_kl(pose.z_mean, pose.z_logvar)
     )
     entropy = 0.5 * (1 + torch.log(2 * math.pi * torch.tensor(0.01))) * out.s_mean[0].numel()
-    got = unlabeled_elbo(out, generator_variance="learned")
+    got = unlabeled_elbo(out, BoundSettings(generator_variance="learned"))
     torch.testing.assert_close(got["total"], (mirrors + entropy).mean(), rtol=1e-5, atol=1e-3)
     assert got["kl_a"] > 0 and got["kl_z"] > 0
     # The paper's σ²_θ = σ²_φ = 1 (the default): the same sum with log σ² = 0.
@@ -343,7 +343,7 @@ def test_bound_assembly_matches_eq_35_and_36_by_hand():
         log_normal(x_star, img.x_mean, img.x_logvar) + log_normal(target, pose.s_rec_mean, pose.s_rec_logvar)
         + neg_kl(img.a_mean, img.a_logvar) + neg_kl(img.g_mean, img.g_logvar) + neg_kl(pose.z_mean, pose.z_logvar)
     )
-    got = labeled_elbo(out, target, weights, lam=0.0, generator_variance="learned")
+    got = labeled_elbo(out, target, weights, BoundSettings(lam=0.0, generator_variance="learned"))
     torch.testing.assert_close(got["total"], mirrors.mean(), rtol=1e-5, atol=1e-3)
 
 
@@ -353,8 +353,8 @@ def test_lambda_term_is_lambda_times_eq_28():
     x, x_star, target, weights = _conv_batch()
     for pose_source in ("annotation", "recognizer"):
         out = model(x, x_star, target, pose_source=pose_source)
-        with_lam = labeled_elbo(out, target, weights, lam=0.01)
-        without = labeled_elbo(out, target, weights, lam=0.0)
+        with_lam = labeled_elbo(out, target, weights, BoundSettings(lam=0.01))
+        without = labeled_elbo(out, target, weights, BoundSettings(lam=0.0))
         # Eq. 28 by hand, σ²_α = 0.01, joints of weight 0 left out
         sq = (target - out.s_mean) ** 2
         per_elem = -0.5 * (math.log(2 * math.pi * 0.01) + sq / 0.01)
@@ -371,7 +371,7 @@ def test_gradient_routing_to_alpha_and_psi():
         model = conv_mirrornet()
         if labelled:
             out = model(x, x_star, target, pose_source=pose_source)
-            total = labeled_elbo(out, target, weights, lam=lam)["total"]
+            total = labeled_elbo(out, target, weights, BoundSettings(lam=lam))["total"]
         else:
             total = unlabeled_elbo(model(x, x_star))["total"]
         (-total).backward()
@@ -398,8 +398,8 @@ def test_semi_supervised_total_is_the_sum_of_both_parts():
     lab, unl = annotated.bool(), ~annotated.bool()
     for pose_source in ("annotation", "recognizer"):
         out = model(x, x_star, target, annotated, pose_source=pose_source)
-        got = semi_supervised_elbo(out, target, weights, lam=0.01)
-        part_l = labeled_elbo(out.select(lab), target[lab], weights[lab], lam=0.01)
+        got = semi_supervised_elbo(out, target, weights, BoundSettings(lam=0.01))
+        part_l = labeled_elbo(out.select(lab), target[lab], weights[lab], BoundSettings(lam=0.01))
         part_u = unlabeled_elbo(out.select(unl))
         torch.testing.assert_close(got["total"], (3 * part_l["total"] + 3 * part_u["total"]) / 6)
         torch.testing.assert_close(got["labeled/fidelity"], part_l["fidelity"])
@@ -431,7 +431,7 @@ def test_semi_supervised_edge_cases_and_what_the_bounds_refuse():
     with pytest.raises(ValueError, match="Eq. 15"):
         unlabeled_elbo(out)
     with pytest.raises(ValueError, match="lam"):
-        labeled_elbo(out, target, weights, lam=-1.0)
+        labeled_elbo(out, target, weights, BoundSettings(lam=-1.0))
     with pytest.raises(ValueError, match="weights"):
         labeled_elbo(out, target, weights[:, :2])
     with pytest.raises(ValueError, match="target"):
@@ -447,7 +447,7 @@ def test_generator_variance_fixed_ignores_the_variance_branches(pose_source):
     x, x_star, target, weights = _conv_batch()
     out = model(x, x_star, target, pose_source=pose_source)
     fixed = labeled_elbo(out, target, weights)
-    learned = labeled_elbo(out, target, weights, generator_variance="learned")
+    learned = labeled_elbo(out, target, weights, BoundSettings(generator_variance="learned"))
     assert not torch.allclose(fixed["fidelity"], learned["fidelity"])
     assert not torch.allclose(fixed["plausibility"], learned["plausibility"])
     shifted = replace(out, image=replace(out.image, x_logvar=out.image.x_logvar + 2.0),
@@ -462,7 +462,7 @@ def test_generator_variance_fixed_ignores_the_variance_branches(pose_source):
     x_logvar_grad, = torch.autograd.grad(fixed["total"], out.image.x_logvar, retain_graph=True, allow_unused=True)
     assert x_logvar_grad is None or torch.count_nonzero(x_logvar_grad) == 0
     with pytest.raises(ValueError, match="generator_variance"):
-        labeled_elbo(out, target, weights, generator_variance="free")
+        labeled_elbo(out, target, weights, BoundSettings(generator_variance="free"))
     unl = model(x, x_star)
     shifted = replace(unl, image=replace(unl.image, x_logvar=unl.image.x_logvar + 2.0))
     torch.testing.assert_close(unlabeled_elbo(shifted)["total"], unlabeled_elbo(unl)["total"])
@@ -477,7 +477,7 @@ def test_lambda_term_supervises_the_outputs_eq_30_supervises(alpha_supervision):
     x, x_star, target, weights = _conv_batch()
     out = model(x, x_star, target)
     assert len(out.stacks) == 3
-    got = labeled_elbo(out, target, weights, lam=0.01, alpha_supervision=alpha_supervision)
+    got = labeled_elbo(out, target, weights, BoundSettings(lam=0.01, alpha_supervision=alpha_supervision))
     eq30 = recognizer_objective(out.stacks, target, weights, out.s_logvar, alpha_supervision=alpha_supervision)
     torch.testing.assert_close(got["log_q_alpha"], eq30["log_q_alpha"])
     torch.testing.assert_close(got["lambda_log_q_alpha"], 0.01 * eq30["log_q_alpha"])
@@ -493,9 +493,9 @@ def test_lambda_term_supervises_the_outputs_eq_30_supervises(alpha_supervision):
     # The semi-supervised bound uses the same outputs.
     annotated = torch.tensor([1, 0, 1, 1])
     out = model(x, x_star, target, annotated)
-    semi = semi_supervised_elbo(out, target, weights, alpha_supervision=alpha_supervision)
+    semi = semi_supervised_elbo(out, target, weights, BoundSettings(alpha_supervision=alpha_supervision))
     rows = annotated.bool()
-    part = labeled_elbo(out.select(rows), target[rows], weights[rows], alpha_supervision=alpha_supervision)
+    part = labeled_elbo(out.select(rows), target[rows], weights[rows], BoundSettings(alpha_supervision=alpha_supervision))
     torch.testing.assert_close(semi["labeled/log_q_alpha"], part["log_q_alpha"])
 
 
@@ -505,7 +505,7 @@ def test_semi_supervised_shares_add_up_to_the_total():
     x, x_star, target, weights = _conv_batch(b=6)
     annotated = torch.tensor([1, 0, 1, 1, 0, 0])
     out = model(x, x_star, target, annotated)
-    got = semi_supervised_elbo(out, target, weights, lam=0.5)
+    got = semi_supervised_elbo(out, target, weights, BoundSettings(lam=0.5))
     kls = sum(
         (3 * got[f"labeled/{k}"] + 3 * got[f"unlabeled/{k}"]) / 6 for k in ("kl_a", "kl_g", "kl_z")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -178,3 +179,49 @@ def test_pose_lower_bound_of_one_draw_by_hand(fixed_variance: bool) -> None:
     log_lik = (-0.5 * (math.log(2 * math.pi) + logvar + (s - z) ** 2 / math.exp(logvar))).sum(dim=(1, 2, 3))
     kl = (0.5 * (0.01 + mu**2 - 1 - math.log(0.01))).sum(dim=(1, 2, 3))
     torch.testing.assert_close(bound, log_lik - kl)
+
+
+class _Judge(nn.Module):
+    """A MirrorNet stand-in: δ, φ and a pose bottleneck that halves the heatmaps."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.delta, self.phi = _Delta(), _Phi(size)
+
+    def mirror_pose(self, s: torch.Tensor) -> torch.Tensor:
+        return 0.5 * s
+
+
+class _OneHot:
+    """Encodes each joint as 1 at its pixel of a 4 × 4 heatmap (stride 1)."""
+
+    def encode(self, joints: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        maps = np.zeros((len(joints), 4, 4), np.float32)
+        for k, (x, y) in enumerate(np.clip(np.rint(joints), 0, 3).astype(int)):
+            maps[k, y, x] = 1.0
+        return maps, weights
+
+
+def test_the_report_judges_poses_as_the_pose_vae_saw_them_in_training() -> None:
+    """The re-encoded poses go through the judge's mirror_pose (a bottleneck's rendering) and p_φ
+    uses the configured σ²_φ: the report's bound is pose_lower_bound of exactly those."""
+    rng = np.random.default_rng(0)
+    coords = rng.uniform(0, 3, (5, 16, 2))
+    judge = _Judge(4)
+    stats = BoneStatistics.fit(rng.uniform(10, 90, (200, 16, 2)))
+    report = plausibility.plausibility_report(judge, _OneHot(), stats, {"m": coords}, {"m": coords * 10},
+                                              np.ones((5, 16)), num_samples=3, seed=2, pose_variance=0.5)
+    s = plausibility.reencode_poses(_OneHot(), coords)
+    expected = plausibility.pose_lower_bound(judge.delta, judge.phi, 0.5 * s, num_samples=3, seed=2, pose_variance=0.5)
+    assert report["m"]["log_p_lower_bound"] == pytest.approx(float(expected.mean()), rel=1e-6)
+    for wrong in (plausibility.pose_lower_bound(judge.delta, judge.phi, s, num_samples=3, seed=2, pose_variance=0.5),
+                  plausibility.pose_lower_bound(judge.delta, judge.phi, 0.5 * s, num_samples=3, seed=2)):
+        assert abs(report["m"]["log_p_lower_bound"] - float(wrong.mean())) > 1e-3
+    assert report["m"]["num_poses"] == 5
+
+
+def test_bone_statistics_are_saved_atomically(tmp_path) -> None:
+    stats = BoneStatistics.fit(np.random.default_rng(1).uniform(10, 90, (200, 16, 2)))
+    stats.save(tmp_path / "stats.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["stats.json"]
+    assert BoneStatistics.from_dict(json.loads((tmp_path / "stats.json").read_text())).lower == stats.lower

@@ -1,4 +1,5 @@
-"""Tests of mirrornet.viz: every figure is a valid PNG and the helpers compute what they claim."""
+"""Tests of mirrornet.viz: every figure is a valid PNG written atomically, skeletons are drawn where
+the joints are, and the helpers compute what they claim."""
 
 from __future__ import annotations
 
@@ -161,8 +162,29 @@ def test_all_figures_are_pngs(tmp_path) -> None:
     ]
     for p in paths:
         assert p.exists() and viz.is_png(p), p
+    # Written atomically: nothing but the figures is left in the folder.
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.png", "b.png", "c.png", "d.png", "e.png", "f.png"]
     (tmp_path / "not.png").write_bytes(b"GIF89a" + bytes(20))
     assert not viz.is_png(tmp_path / "not.png")
+
+
+def test_skeletons_are_drawn_where_the_joints_are(tmp_path, monkeypatch) -> None:
+    """Crop-pixel joints on crops as they are; decoded joints on a heatmap grid at
+    ``codecs.input_to_heatmap`` (h = (u + 0.5) / stride − 0.5), not at u / stride."""
+    from mirrornet.codecs import input_to_heatmap
+
+    drawn: list[np.ndarray] = []
+    real = viz.draw_skeleton
+    monkeypatch.setattr(viz, "draw_skeleton", lambda ax, joints, *a, **k: (drawn.append(np.array(joints)),
+                                                                          real(ax, joints, *a, **k))[1])
+    nets = _nets()
+    joints = torch.rand(2, K, 2) * 4 * H
+    viz.plot_pose_comparison(torch.randn(2, 3, 4 * H, 4 * W), {"baseline": joints}, tmp_path / "a.png")
+    np.testing.assert_allclose(np.stack(drawn), joints.numpy())
+    drawn.clear()
+    viz.plot_prior_samples(nets, _ArgmaxCodec(), tmp_path / "e.png", num=3, heatmap_size=(H, W), stride=4)
+    decoded, _ = viz.sample_prior_poses(nets, _ArgmaxCodec(), num=3, heatmap_size=(H, W))
+    np.testing.assert_allclose(np.stack(drawn), input_to_heatmap(decoded.numpy(), 4))
 
 
 def test_draw_skeleton_rejects_bad_shape() -> None:

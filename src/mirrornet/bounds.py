@@ -23,12 +23,14 @@ annotated, and ``pose_source``, which picks one of the two readings of the label
 the terms of Eq. 15 evaluated at s ~ q_α(s | x) plus λ log q_α(s_annotated | x). See
 :func:`labeled_terms` and docs/model.md. ``generator_variance`` (σ²_θ = σ²_φ = 1, or θ's and φ's
 variance branches) and ``alpha_supervision`` are the readings :mod:`mirrornet.objectives`
-describes.
+describes. The four readings a config chooses (λ, ``generator_variance``, ``alpha_supervision``,
+``pose_variance``) travel together as one :class:`BoundSettings`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -48,6 +50,7 @@ from mirrornet.objectives import (
 from mirrornet.outputs import MirrorNetOutputs
 
 __all__ = [
+    "BoundSettings",
     "unlabeled_terms",
     "labeled_terms",
     "unlabeled_elbo",
@@ -55,6 +58,33 @@ __all__ = [
     "semi_supervised_elbo",
     "unlabeled_weight_at",
 ]
+
+
+@dataclass(frozen=True)
+class BoundSettings:
+    """The readings of the joint bounds that a run chooses (``model.lam`` … ``model.pose_variance``).
+
+    Attributes:
+        lam: λ of Eq. 27 (0.01 in the paper), a finite number ≥ 0.
+        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, the paper) or ``"learned"``.
+        alpha_supervision: the outputs of α that Eq. 28 supervises, ``"all_outputs"`` or
+            ``"last_output"``.
+        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
+
+    Raises:
+        ValueError: a value outside its range (checked when the settings are made).
+    """
+
+    lam: float = DEFAULT_LAMBDA
+    generator_variance: str = choices.DEFAULT_GENERATOR_VARIANCE
+    alpha_supervision: str = choices.DEFAULT_ALPHA_SUPERVISION
+    pose_variance: float | None = None
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.lam) or self.lam < 0:
+            raise ValueError(f"lam (λ of Eq. 27) must be a finite number ≥ 0, got {self.lam!r}")
+        _check_choice("generator_variance", self.generator_variance, GENERATOR_VARIANCES)
+        _check_choice("alpha_supervision", self.alpha_supervision, choices.ALPHA_SUPERVISIONS)
 
 
 def _s_is_annotation(out: MirrorNetOutputs) -> Tensor:
@@ -82,11 +112,7 @@ def _mirror_terms(
             "kl_a": image["kl_a"], "kl_g": image["kl_g"], "kl_z": pose["kl_z"]}
 
 
-def unlabeled_terms(
-    out: MirrorNetOutputs,
-    generator_variance: str = choices.DEFAULT_GENERATOR_VARIANCE,
-    pose_variance: float | None = None,
-) -> dict[str, Tensor]:
+def unlabeled_terms(out: MirrorNetOutputs, settings: BoundSettings = BoundSettings()) -> dict[str, Tensor]:
     """Eq. 15 / 35 per sample: the terms and ``total`` of L^X_n, each of shape (B,).
 
     L^X_n = log p_θ(x* | s, a, g) + log p_φ(s | z) + H[q_α(s | x)] − KL_a − KL_g − KL_z,
@@ -94,8 +120,7 @@ def unlabeled_terms(
 
     Args:
         out: MirrorNet outputs in which s is a sample of q_α on every row.
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
+        settings: the bound's readings (``generator_variance`` and ``pose_variance`` are read).
 
     Returns:
         {"fidelity", "plausibility", "entropy", "kl_a", "kl_g", "kl_z", "total"}, each (B,).
@@ -105,7 +130,7 @@ def unlabeled_terms(
             "unlabeled bound: some rows of out hold s = annotation (pose_source='annotation'); "
             "Eq. 15 needs s ~ q_alpha(s|x) — use labeled/semi_supervised_elbo for those rows"
         )
-    terms = _mirror_terms(out, generator_variance, pose_variance)
+    terms = _mirror_terms(out, settings.generator_variance, settings.pose_variance)
     terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)  # H[q_α(s|x)]
     terms["total"] = (
         terms["fidelity"] + terms["plausibility"] + terms["entropy"]
@@ -115,14 +140,7 @@ def unlabeled_terms(
 
 
 def labeled_terms(
-    out: MirrorNetOutputs,
-    target: Tensor,
-    weights: Tensor | None = None,
-    *,
-    lam: float = DEFAULT_LAMBDA,
-    generator_variance: str = choices.DEFAULT_GENERATOR_VARIANCE,
-    alpha_supervision: str = choices.DEFAULT_ALPHA_SUPERVISION,
-    pose_variance: float | None = None,
+    out: MirrorNetOutputs, target: Tensor, weights: Tensor | None = None, settings: BoundSettings = BoundSettings()
 ) -> dict[str, Tensor]:
     """Eqs. 26-28 / 36 per sample: the terms and ``total`` of L^{X,S}_{n,λ}, each (B,).
 
@@ -143,17 +161,12 @@ def labeled_terms(
         out: MirrorNet outputs of annotated images (x*, ``pose_source`` and s are read from it).
         target: (B, K, h, w) annotated heatmaps.
         weights: (B, K) joint weights (0 = not annotated); None weighs every joint 1.
-        lam: λ of Eq. 27.
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
-        alpha_supervision: ``"all_outputs"`` or ``"last_output"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
+        settings: λ and the readings of the bound.
 
     Returns:
         {"fidelity", "plausibility", ["entropy",] "kl_a", "kl_g", "kl_z", "log_q_alpha",
         "total"}, each (B,).
     """
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam (λ of Eq. 27) must be a finite number ≥ 0, got {lam!r}")
     _check_shape("target", target, out.s_mean.shape)
     if out.pose_source == "annotation" and not bool(out.annotated.all()):
         raise ValueError(
@@ -161,23 +174,20 @@ def labeled_terms(
             f"has annotated={out.annotated.tolist()}; give MirrorNet.forward the annotation of every "
             "row (or use semi_supervised_elbo for a mixed batch)"
         )
-    terms = _mirror_terms(out, generator_variance, pose_variance)
+    terms = _mirror_terms(out, settings.generator_variance, settings.pose_variance)
     total = terms["fidelity"] + terms["plausibility"] - terms["kl_a"] - terms["kl_g"] - terms["kl_z"]
     if out.pose_source == "recognizer":
         terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)
         total = total + terms["entropy"]
     # Eq. 28: log q_α(s_n | x_n) at the annotation, over the outputs Eq. 30 supervises.
     stacks = out.stacks or [out.s_mean]
-    terms["log_q_alpha"] = recognizer_terms(stacks, target, weights, out.s_logvar, alpha_supervision)["log_q_alpha"]
-    terms["total"] = total + lam * terms["log_q_alpha"]
+    log_q = recognizer_terms(stacks, target, weights, out.s_logvar, settings.alpha_supervision)["log_q_alpha"]
+    terms["log_q_alpha"] = log_q
+    terms["total"] = total + settings.lam * log_q
     return terms
 
 
-def unlabeled_elbo(
-    out: MirrorNetOutputs,
-    generator_variance: str = choices.DEFAULT_GENERATOR_VARIANCE,
-    pose_variance: float | None = None,
-) -> dict[str, Tensor]:
+def unlabeled_elbo(out: MirrorNetOutputs, settings: BoundSettings = BoundSettings()) -> dict[str, Tensor]:
     """Eq. 15 / 35, the bound L^X on an image without annotation.
 
     fidelity log p_θ(x* | s, a, g) + plausibility log p_φ(s | z) + entropy H[q_α(s | x)]
@@ -186,24 +196,16 @@ def unlabeled_elbo(
 
     Args:
         out: outputs of :meth:`MirrorNet.forward` (s sampled on every row).
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1) or ``"learned"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
+        settings: the bound's readings (``generator_variance`` and ``pose_variance`` are read).
 
     Returns:
         {"fidelity", "plausibility", "entropy", "kl_a", "kl_g", "kl_z", "total"}, scalars.
     """
-    return batch_means(unlabeled_terms(out, generator_variance, pose_variance))
+    return batch_means(unlabeled_terms(out, settings))
 
 
 def labeled_elbo(
-    out: MirrorNetOutputs,
-    target: Tensor,
-    weights: Tensor | None = None,
-    *,
-    lam: float = DEFAULT_LAMBDA,
-    generator_variance: str = choices.DEFAULT_GENERATOR_VARIANCE,
-    alpha_supervision: str = choices.DEFAULT_ALPHA_SUPERVISION,
-    pose_variance: float | None = None,
+    out: MirrorNetOutputs, target: Tensor, weights: Tensor | None = None, settings: BoundSettings = BoundSettings()
 ) -> dict[str, Tensor]:
     """Eqs. 26-28 / 36, the bound L^{X,S}_λ on annotated images.
 
@@ -214,22 +216,15 @@ def labeled_elbo(
         out: outputs of :meth:`MirrorNet.forward` given the annotation of every row.
         target: (B, K, h, w) annotated heatmaps.
         weights: (B, K) joint weights; None weighs every joint 1.
-        lam: λ of Eq. 27 (0.01 in the paper).
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, default) or ``"learned"``.
-        alpha_supervision: ``"all_outputs"`` (default) or ``"last_output"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
+        settings: λ (0.01 in the paper) and the readings of the bound.
 
     Returns:
         {"fidelity", "plausibility", ["entropy",] "kl_a", "kl_g", "kl_z", "log_q_alpha",
         "lambda_log_q_alpha", "total"}, scalars.
     """
-    terms = labeled_terms(
-        out, target, weights, lam=lam, generator_variance=generator_variance,
-        alpha_supervision=alpha_supervision, pose_variance=pose_variance,
-    )
-    result = batch_means(terms)
+    result = batch_means(labeled_terms(out, target, weights, settings))
     # The λ term as it enters the total (the share through which α is supervised).
-    result["lambda_log_q_alpha"] = lam * result["log_q_alpha"]
+    result["lambda_log_q_alpha"] = settings.lam * result["log_q_alpha"]
     return result
 
 
@@ -264,11 +259,8 @@ def semi_supervised_elbo(
     out: MirrorNetOutputs,
     target: Tensor,
     weights: Tensor | None = None,
+    settings: BoundSettings = BoundSettings(),
     *,
-    lam: float = DEFAULT_LAMBDA,
-    generator_variance: str = choices.DEFAULT_GENERATOR_VARIANCE,
-    alpha_supervision: str = choices.DEFAULT_ALPHA_SUPERVISION,
-    pose_variance: float | None = None,
     unlabeled_weight: float = 1.0,
 ) -> dict[str, Tensor]:
     """Eq. 29: L = Σ_{n annotated} L^{X,S}_{n,λ} + Σ_{n not annotated} L^X_n, over a mixed batch.
@@ -285,10 +277,7 @@ def semi_supervised_elbo(
         out: outputs of :meth:`MirrorNet.forward` on a mixed batch (``annotated`` given).
         target: (B, K, h, w) annotated heatmaps (rows of non-annotated images ignored).
         weights: (B, K) joint weights, or None.
-        lam: λ of Eq. 27.
-        generator_variance: ``"fixed"`` (σ²_θ = σ²_φ = 1, default) or ``"learned"``.
-        alpha_supervision: ``"all_outputs"`` (default) or ``"last_output"``.
-        pose_variance: σ²_φ (fixed) or its floor (learned); None: the paper's reading.
+        settings: λ and the readings of both bounds.
         unlabeled_weight: w_u ≥ 0, the weight of the unlabelled rows' bounds (1 in Eq. 29).
 
     Returns:
@@ -300,15 +289,13 @@ def semi_supervised_elbo(
     labeled_rows = out.annotated.nonzero().flatten()
     unlabeled_rows = (~out.annotated).nonzero().flatten()
     lab = labeled_terms(
-        out.select(labeled_rows), target[labeled_rows], None if weights is None else weights[labeled_rows],
-        lam=lam, generator_variance=generator_variance, alpha_supervision=alpha_supervision,
-        pose_variance=pose_variance,
+        out.select(labeled_rows), target[labeled_rows], None if weights is None else weights[labeled_rows], settings
     )
-    unl = unlabeled_terms(out.select(unlabeled_rows), generator_variance, pose_variance)
+    unl = unlabeled_terms(out.select(unlabeled_rows), settings)
     result = {"total": (lab["total"].sum() + unlabeled_weight * unl["total"].sum()) / batch}
     for term in ("fidelity", "plausibility"):  # as they enter the total (for alpha_grad/<term>)
         result[term] = (lab[term].sum() + unlabeled_weight * unl[term].sum()) / batch
-    result["lambda_log_q_alpha"] = lam * lab["log_q_alpha"].sum() / batch
+    result["lambda_log_q_alpha"] = settings.lam * lab["log_q_alpha"].sum() / batch
     result.update({f"labeled/{k}": _mean_or_zero(v) for k, v in lab.items()})
     result.update({f"unlabeled/{k}": _mean_or_zero(v) for k, v in unl.items()})
     result["unlabeled_weight"] = torch.tensor(float(unlabeled_weight), device=result["total"].device)

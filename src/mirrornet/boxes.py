@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BoxesFile", "ImageBoxes", "MAX_BOX_TO_IMAGE", "MIN_BOX_SIDE", "read_boxes", "read_images_list"]
+__all__ = ["BoxesFile", "ImageBoxes", "MAX_BOX_TO_IMAGE", "MIN_BOX_SIDE", "PredictError", "read_boxes", "read_images_list"]
 
 #: The smallest box side, in image pixels.
 MIN_BOX_SIDE = 1.0
@@ -33,9 +33,11 @@ MAX_BOX_TO_IMAGE = 100.0
 PERSON_CATEGORY = 1
 
 
-def _error(message: str) -> Exception:
-    from mirrornet.predict import PredictError
+class PredictError(ValueError):
+    """Bad input to prediction (a missing image, a malformed boxes file)."""
 
+
+def _error(message: str) -> Exception:
     return PredictError(message)
 
 

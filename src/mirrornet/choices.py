@@ -16,7 +16,6 @@ from typing import Final
 __all__ = [
     "FILE_FORMATS",
     "DATASET_FORMATS",
-    "CODECS",
     "DEFAULT_HEATMAP_STRIDE",
     "DEFAULT_SIGMA",
     "VAE_PRESETS",
@@ -58,8 +57,6 @@ DEFAULT_ROTATION_PROB: Final[float] = 0.6
 #: The crop's margin around 200 · scale (``data.padding``; HRNet's 1.25).
 DEFAULT_CROP_PADDING: Final[float] = 1.25
 
-#: Heatmap codecs of :func:`mirrornet.codecs.build_codec` (``data.codec``).
-CODECS: tuple[str, ...] = ("onehot", "gaussian")
 #: Input pixels per heatmap pixel (``data.heatmap_stride``; the codecs' and the top-down
 #: transform's stride): 4 in the paper, 64×64 heatmaps of 256×256 inputs.
 DEFAULT_HEATMAP_STRIDE: Final = 4

@@ -14,17 +14,19 @@ Progress bars can be switched off with ``--no-progress`` or ``MIRRORNET_NO_PROGR
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from mirrornet.choices import (
     BACKENDS, DATASET_FORMATS, DEFAULT_ONNX_OPSET, DEFAULT_VAE_PRESET, FILE_FORMATS, METRICS, VAE_PRESETS,
 )
+from mirrornet.cli_common import backend as _backend
+from mirrornet.cli_common import message as _message
+from mirrornet.cli_common import print_json as _print_json
+from mirrornet.cli_common import progress as _progress
 from mirrornet.cli_predict import add_predict_options, cmd_predict, load_model
 
 __all__ = ["main", "build_parser"]
@@ -45,33 +47,6 @@ class _Parser(argparse.ArgumentParser):
         # argparse's own "usage: ... prog: error: ..." would not start with "error: "; the
         # status stays argparse's 2 (bad input).
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def _progress(args: argparse.Namespace) -> bool:
-    if getattr(args, "no_progress", False):
-        return False
-    return os.environ.get("MIRRORNET_NO_PROGRESS", "").strip() in ("", "0", "false", "no")
-
-
-def _message(exc: BaseException) -> str:
-    """The error's own message; a DataLoader worker's re-raised error carries the worker's
-    traceback in its text, of which only the last line (the original message) is kept."""
-    if isinstance(exc, FileExistsError) and exc.filename:
-        # The OS's "[Errno 17] File exists: 'x'": every folder here is made with exist_ok, so a
-        # plain file stands where an output folder goes.
-        return f"{exc.filename} exists and is not a folder; choose another --out (or move {exc.filename} away)"
-    text = str(exc)
-    if "Original Traceback" in text:
-        lines = [line for line in text.splitlines() if line.strip()]
-        last = lines[-1] if lines else text
-        return last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith(("Error", "Exception")) else last
-    return text
-
-
-def _print_json(data: Any) -> None:
-    from mirrornet.fileio import json_safe
-
-    print(json.dumps(json_safe(data), indent=2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +89,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mirrornet.curriculum import resolve_stages
     from mirrornet.metrics import format_table
     from mirrornet.training import run_experiment
-    from mirrornet.training.curves import METHOD_LABELS
+    from mirrornet.curriculum import METHOD_LABELS
     from mirrornet.training.results import format_final_table
 
     config = load_config(args.config, args.set or [])
@@ -179,20 +154,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(format_table({Path(checkpoint).stem: result["groups"]}, result["metric"]))
     return 0
-
-
-def _backend(args: argparse.Namespace, model: Any, config: Any, device: str, probe_batch: int, crops: int) -> Any:
-    """Where α runs for ``--backend`` (:func:`mirrornet.onnx_runtime.select_backend`); says so on
-    stderr when it is ONNX Runtime."""
-    from mirrornet.onnx_runtime import select_backend
-
-    model.eval().to(device)
-    choice = select_backend(
-        model, args.backend, device, tuple(config.data.input_size), probe_batch=probe_batch, expected_crops=crops
-    )
-    if choice.backend == "onnx" and _progress(args):
-        print(f"[mirrornet] α runs on {choice.reason}", file=sys.stderr)
-    return choice
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:

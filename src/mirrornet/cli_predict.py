@@ -107,15 +107,9 @@ def _results_to_write(args: argparse.Namespace, results: list[dict], inputs: lis
     return to_coco_results(results, fallback_image_ids([i.path for i in inputs]))
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    """Run ``mirrornet predict`` (see the module's documentation)."""
-    from mirrornet.boxes import read_boxes
-    from mirrornet.cli import _backend, _message, _print_json, _progress
-    from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
-    from mirrornet.drawing import DrawStyle, draw_predictions
-    from mirrornet.fileio import check_output_file, write_json_atomic
-    from mirrornet.inputs import expand_inputs
-    from mirrornet.predict import PredictError, Predictor, group_by_image, predict_file
+def _checked_arguments(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """(the checkpoint or None, the inputs) of ``predict``, its numeric options checked first."""
+    from mirrornet.predict import PredictError
 
     checkpoint, arguments = split_checkpoint(args.inputs)
     if not arguments:
@@ -126,6 +120,46 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for option, value in (("--radius", args.radius), ("--line-width", args.line_width), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise PredictError(f"{option} {value}: give a positive number")
+    return checkpoint, arguments
+
+
+def _predict_inputs(args, predictor, inputs, boxes, targets, style) -> tuple[list[dict], list[str]]:
+    """Every input's people (images and videos) and the inputs that failed, each named on stderr."""
+    from mirrornet.cli_common import message, progress
+    from mirrornet.console import progress_bar
+    from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
+    from mirrornet.predict import PredictError, predict_file
+
+    failed: list[str] = []
+    results: list[dict] = []
+    images = [i for i in inputs if not i.video]
+    for item in progress_bar(inputs, progress(args) and len(images) > 1, desc="predict", unit="input"):
+        try:
+            if item.video:
+                results.extend(_predict_video(predictor, item.path, boxes, targets.get(item.path), style,
+                                              progress(args)))
+            else:
+                results.extend(predict_file(predictor, item.path, boxes))
+        except (PredictError, DatasetFormatError, DatasetFileNotFoundError, FileNotFoundError) as exc:
+            # One bad input does not cost the others' results: it is named now, and the exit
+            # status says that something failed.
+            failed.append(item.path)
+            origin = f" (listed in {item.listed_in})" if item.listed_in else ""
+            print(f"error: {message(exc)}{origin}", file=sys.stderr)
+    return results, failed
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Run ``mirrornet predict`` (see the module's documentation)."""
+    from mirrornet.boxes import read_boxes
+    from mirrornet.cli_common import backend as _backend
+    from mirrornet.cli_common import print_json as _print_json
+    from mirrornet.drawing import DrawStyle, draw_predictions
+    from mirrornet.fileio import check_output_file, write_json_atomic
+    from mirrornet.inputs import expand_inputs
+    from mirrornet.predict import PredictError, Predictor, group_by_image
+
+    checkpoint, arguments = _checked_arguments(args)
     # Output paths and the boxes file are checked before the model and the images are read, so
     # that a mistyped option costs nothing and leaves nothing behind.
     inputs = expand_inputs(arguments)
@@ -145,24 +179,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor(model, config, args.flip_test, device,
                           _backend(args, model, config, device, probe_batch=1, crops=crops))
     style = DrawStyle(kpt_thr=args.kpt_thr, radius=args.radius, line_width=args.line_width)
-    failed: list[str] = []
-    results: list[dict] = []
-    from mirrornet.console import progress_bar
-
     images = [i for i in inputs if not i.video]
-    for item in progress_bar(inputs, _progress(args) and len(images) > 1, desc="predict", unit="input"):
-        try:
-            if item.video:
-                results.extend(_predict_video(predictor, item.path, boxes, targets.get(item.path), style,
-                                              _progress(args)))
-            else:
-                results.extend(predict_file(predictor, item.path, boxes))
-        except (PredictError, DatasetFormatError, DatasetFileNotFoundError, FileNotFoundError) as exc:
-            # One bad input does not cost the others' results: it is named now, and the exit
-            # status says that something failed.
-            failed.append(item.path)
-            origin = f" (listed in {item.listed_in})" if item.listed_in else ""
-            print(f"error: {_message(exc)}{origin}", file=sys.stderr)
+    results, failed = _predict_inputs(args, predictor, inputs, boxes, targets, style)
     if len(failed) == len(inputs):
         raise PredictError(f"no image could be predicted; {args.out} was not written")
     if boxes is not None and boxes.detections and boxes.matched == 0 and len(boxes):

@@ -18,8 +18,7 @@ heatmaps by one pixel; here that shift is off by default (`flip_shift=True` repr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,11 +30,14 @@ __all__ = [
     "HeatmapCodec",
     "OneHotCodec",
     "GaussianCodec",
+    "CODECS",
+    "register_codec",
     "build_codec",
     "input_to_heatmap",
     "heatmap_to_input",
     "flip_back_heatmaps",
     "to_image_coords",
+    "warp_heatmaps",
 ]
 
 
@@ -90,6 +92,55 @@ def to_image_coords(
     aff_np = np.asarray(affine, dtype=np.float64)
     lin, t = aff_np[:, :, :2], aff_np[:, :, 2]
     return np.einsum("bij,bkj->bki", np.linalg.inv(lin), coords_np - t[:, None, :])
+
+
+def warp_heatmaps(
+    heatmaps: torch.Tensor,
+    affine: torch.Tensor,
+    output_size: Sequence[int] | None = None,
+    joint_order: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Carry heatmaps from one view's frame into another's (consistency between augmented views).
+
+    Output pixel q takes the bilinear sample of the input at ``affine⁻¹(q)`` (zero outside),
+    heatmap coordinates being pixel centres as everywhere in this module; a Gaussian at h in the
+    source frame thus peaks at ``affine(h)`` in the target frame.
+
+    Args:
+        heatmaps: (B, K, h, w) in the source view's heatmap frame.
+        affine: (B, 2, 3) or (2, 3) source heatmap pixels → target heatmap pixels (e.g.
+            :func:`mirrornet.data.views.view_affine`).
+        output_size: (H, W) of the result (default: the input's).
+        joint_order: (B, K) or (K,) source channel of each target channel (a flip between the
+            views swaps left and right; :func:`mirrornet.data.views.view_joint_order`). None: the
+            same order.
+
+    Returns:
+        (B, K, H, W) heatmaps in the target view's frame, in the input's dtype.
+    """
+    if heatmaps.ndim != 4:
+        raise ValueError(f"warp_heatmaps expects (B, K, h, w) heatmaps, got {tuple(heatmaps.shape)}")
+    b, k, h, w = heatmaps.shape
+    out_h, out_w = (int(s) for s in (output_size or (h, w)))
+    a = affine.to(heatmaps.device, torch.float64).expand(b, 2, 3) if affine.ndim == 2 else affine.to(
+        heatmaps.device, torch.float64)
+    if a.shape != (b, 2, 3):
+        raise ValueError(f"warp_heatmaps expects affines of shape ({b}, 2, 3) or (2, 3), got {tuple(affine.shape)}")
+    full = torch.cat([a, a.new_tensor([0.0, 0.0, 1.0]).expand(b, 1, 3)], dim=1)  # (B, 3, 3)
+    back = torch.linalg.inv(full)[:, :2]  # target → source pixels, (B, 2, 3)
+    ys, xs = torch.meshgrid(torch.arange(out_h, dtype=torch.float64, device=heatmaps.device),
+                            torch.arange(out_w, dtype=torch.float64, device=heatmaps.device), indexing="ij")
+    points = torch.stack([xs.reshape(-1), ys.reshape(-1), torch.ones_like(xs).reshape(-1)])  # (3, H·W)
+    src = back @ points  # (B, 2, H·W) source pixel coordinates
+    # align_corners=True: -1 and 1 are the centres of the first and last pixels.
+    grid = torch.stack([2 * src[:, 0] / max(w - 1, 1) - 1, 2 * src[:, 1] / max(h - 1, 1) - 1], dim=-1)
+    grid = grid.view(b, out_h, out_w, 2).to(heatmaps.dtype if heatmaps.is_floating_point() else torch.float32)
+    source = heatmaps
+    if joint_order is not None:
+        order = joint_order.to(heatmaps.device).long().expand(b, k)
+        source = torch.gather(heatmaps, 1, order[:, :, None, None].expand(b, k, h, w))
+    return torch.nn.functional.grid_sample(source.to(grid.dtype), grid, mode="bilinear", padding_mode="zeros",
+                                           align_corners=True).to(heatmaps.dtype)
 
 
 class HeatmapCodec:
@@ -244,15 +295,47 @@ class GaussianCodec(HeatmapCodec):
         return f"GaussianCodec(heatmap_size={self.heatmap_size}, stride={self.stride}, sigma={self.sigma})"
 
 
+#: Every heatmap codec by name (``data.codec``) → ``(heatmap_size, stride, sigma) -> HeatmapCodec``,
+#: filled by :func:`register_codec`.
+CODECS: dict[str, Callable[[Sequence[int], int, float], HeatmapCodec]] = {}
+
+
+def register_codec(name: str) -> Callable[[Callable[..., HeatmapCodec]], Callable[..., HeatmapCodec]]:
+    """Register the decorated ``(heatmap_size, stride, sigma) -> HeatmapCodec`` as ``data.codec=name``.
+
+    Raises:
+        ValueError: the name is taken.
+    """
+
+    def register(builder: Callable[..., HeatmapCodec]) -> Callable[..., HeatmapCodec]:
+        if name in CODECS:
+            raise ValueError(f"codec {name!r} is registered twice")
+        CODECS[name] = builder
+        return builder
+
+    return register
+
+
+@register_codec("onehot")
+def _onehot(heatmap_size: Sequence[int], stride: int, sigma: float) -> HeatmapCodec:
+    """The paper's one-hot targets (σ unused)."""
+    return OneHotCodec(heatmap_size, stride)
+
+
+@register_codec("gaussian")
+def _gaussian(heatmap_size: Sequence[int], stride: int, sigma: float) -> HeatmapCodec:
+    """HRNet's Gaussian targets of σ heatmap pixels."""
+    return GaussianCodec(heatmap_size, stride, sigma)
+
+
 def build_codec(
-    kind: Literal["onehot", "gaussian"],
+    kind: str,
     heatmap_size: Sequence[int],
     stride: int = choices.DEFAULT_HEATMAP_STRIDE,
     sigma: float = choices.DEFAULT_SIGMA,
 ) -> HeatmapCodec:
-    """Build a codec by name: "onehot" (the paper's) or "gaussian" (σ = `sigma` heatmap pixels)."""
-    if kind == "onehot":
-        return OneHotCodec(heatmap_size, stride)
-    if kind == "gaussian":
-        return GaussianCodec(heatmap_size, stride, sigma)
-    raise ValueError(f"unknown codec kind {kind!r}; choose {' or '.join(map(repr, choices.CODECS))}")
+    """Build a codec by its registered name: "onehot" (the paper's) or "gaussian" (σ = `sigma`
+    heatmap pixels), or any :func:`register_codec` added."""
+    if kind not in CODECS:
+        raise ValueError(f"unknown codec kind {kind!r}; choose {' or '.join(map(repr, CODECS))}")
+    return CODECS[kind](heatmap_size, stride, sigma)

@@ -21,15 +21,20 @@ torch). Reading YAML files and ``key=value`` overrides into these classes is
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from mirrornet.config_checks import (
+    ConfigError,
+    check_choices as _check_choices,
+    check_data as _check_data,
+    check_eval as _check_eval,
+    check_model as _check_model,
+    check_train as _check_train,
+)
 from mirrornet.choices import (
     ALPHA_SUPERVISIONS,
-    CODECS,
     DATASET_FORMATS,
     DEFAULT_ALPHA_SUPERVISION,
     DEFAULT_ALPHA_VARIANCE,
@@ -58,10 +63,6 @@ from mirrornet.choices import (
 __all__ = ["ConfigError", "DataConfig", "ModelConfig", "EpochsConfig", "StepsConfig", "TrainConfig", "EvalConfig", "Config"]
 
 
-class ConfigError(ValueError):
-    """A configuration file, key or value is invalid; the message names what is at fault."""
-
-
 _Options = Union[tuple[str, ...], Callable[[], tuple[str, ...]]]
 
 
@@ -71,12 +72,19 @@ def _one_of(options: _Options) -> dict[str, _Options]:
     return {"choices": options}
 
 
-def _stage_names() -> tuple[str, ...]:
-    """The names of the curriculum's stages (asked at validation time: the curriculum's module is
-    imported only when a config is checked)."""
-    from mirrornet.curriculum import CURRICULUM
+def _codec_names() -> tuple[str, ...]:
+    """The registered heatmap codecs (:data:`mirrornet.codecs.CODECS`), asked at validation time."""
+    from mirrornet.codecs import CODECS
 
-    return tuple(stage.name for stage in CURRICULUM)
+    return tuple(CODECS)
+
+
+def _recognizer_names() -> tuple[str, ...]:
+    """The registered recognizers (:data:`mirrornet.nets.RECOGNIZERS`), asked at validation time:
+    importing the nets registers the built-in ones (and loads torch)."""
+    from mirrornet.nets import RECOGNIZERS
+
+    return tuple(RECOGNIZERS)
 
 
 @dataclass
@@ -143,7 +151,7 @@ class DataConfig:
     mask_root: str | None = None
     input_size: tuple[int, int] = (256, 256)
     heatmap_stride: int = DEFAULT_HEATMAP_STRIDE
-    codec: str = field(default="onehot", metadata=_one_of(CODECS))
+    codec: str = field(default="onehot", metadata=_one_of(_codec_names))
     sigma: float = DEFAULT_SIGMA
     annotated_ratio: float = 1.0
     annotated_count: int | None = None
@@ -204,7 +212,7 @@ class ModelConfig:
             a pose, so its posterior need not collapse. Not in the paper.
     """
 
-    recognizer: str = "hourglass"
+    recognizer: str = field(default="hourglass", metadata=_one_of(_recognizer_names))
     vae_preset: str = field(default=DEFAULT_VAE_PRESET, metadata=_one_of(VAE_PRESETS))
     vae_widths: dict[str, int] = field(default_factory=dict)
     pose_source: str = field(default=DEFAULT_POSE_SOURCE, metadata=_one_of(POSE_SOURCES))
@@ -300,7 +308,7 @@ class TrainConfig:
         accelerator / devices / num_nodes / strategy / precision: passed to ``lightning.Trainer``
             (e.g. ``gpu``, 4, 2, ``ddp``, ``bf16-mixed``). ``devices`` may be an int or ``auto``.
             On a GPU, ``bf16-mixed`` runs the networks in bfloat16 under autocast (the
-            densities stay float32); ``benchmarks/throughput.py`` measures it against float32.
+            densities stay float32); ``benchmarks.throughput`` measures it against float32.
         channels_last: convert every network to the channels-last memory format when it is built
             for a stage (faster convolutions on tensor-core GPUs; the same model, up to
             floating-point rounding).
@@ -328,7 +336,7 @@ class TrainConfig:
     n_annotated: int = 96
     n_unannotated: int = 32
     mixed_epoch: str = field(default="annotated_images", metadata=_one_of(("annotated_images", "all_images")))
-    fresh_optimizer_stages: list[str] = field(default_factory=list, metadata=_one_of(_stage_names))
+    fresh_optimizer_stages: list[str] = field(default_factory=list)
     unlabeled_weight: float = 1.0
     unlabeled_rampup_epochs: float = 0.0
     alpha_grad_norm_every: int = 10
@@ -409,131 +417,6 @@ class Config:
             raise ConfigError(f"eval.last_k_epochs must be >= 1, got {self.eval.last_k_epochs}")
         _check_eval(self.eval)
         return self
-
-
-def _check_choices(section: Any, prefix: str) -> None:
-    """Check every field of ``section`` (and of its sub-sections) whose metadata lists choices."""
-    for f in dataclasses.fields(section):
-        value = getattr(section, f.name)
-        if dataclasses.is_dataclass(value):
-            _check_choices(value, f"{prefix}{f.name}.")
-            continue
-        options = f.metadata.get("choices")
-        if options is None or value is None:
-            continue
-        options = options() if callable(options) else options
-        for item in value if isinstance(value, list) else [value]:
-            if item not in options:
-                raise ConfigError(
-                    f"config key {prefix + f.name!r} must be one of {', '.join(options)}; got {item!r}"
-                )
-
-
-def _check_data(d: DataConfig, e: EvalConfig) -> None:
-    if d.format != "synthetic" and not d.root:
-        raise ConfigError(f"data.root is required for data.format={d.format!r}")
-    if len(d.input_size) != 2 or min(d.input_size) <= 0:
-        raise ConfigError(f"data.input_size must be two positive ints (H, W), got {d.input_size}")
-    if d.heatmap_stride <= 0:
-        raise ConfigError(
-            f"config key 'data.heatmap_stride' must be a positive int (input pixels per heatmap "
-            f"pixel, 4 in the paper), got {d.heatmap_stride}"
-        )
-    if any(s % (d.heatmap_stride * 8) for s in d.input_size):
-        raise ConfigError(
-            f"data.input_size {tuple(d.input_size)} must be divisible by 8 × data.heatmap_stride "
-            f"= {8 * d.heatmap_stride} (the latents are 1/8 of the heatmaps)"
-        )
-    if not 0.0 <= d.val_ratio < 1.0:
-        raise ConfigError(f"data.val_ratio must be in [0, 1), got {d.val_ratio}")
-    if e.epoch_split == "val" and d.val_ratio <= 0.0:
-        raise ConfigError("eval.epoch_split=val needs a validation split: set data.val_ratio > 0")
-    if d.annotated_count is not None and d.annotated_count < 1:
-        raise ConfigError(f"data.annotated_count must be a positive number of images or null, got {d.annotated_count}")
-    if not 0.0 < d.annotated_ratio <= 1.0:
-        raise ConfigError(f"data.annotated_ratio must be in (0, 1], got {d.annotated_ratio}")
-    if not (math.isfinite(d.half_body_prob) and 0.0 <= d.half_body_prob <= 1.0):
-        raise ConfigError(f"data.half_body_prob must be a probability in [0, 1], got {d.half_body_prob}")
-    if not (math.isfinite(d.colour_jitter) and 0.0 <= d.colour_jitter < 1.0):
-        raise ConfigError(f"data.colour_jitter must be in [0, 1), got {d.colour_jitter}")
-    if d.image_backend == "opencv" and importlib.util.find_spec("cv2") is None:
-        raise ConfigError(
-            "config key 'data.image_backend' is 'opencv', but OpenCV is not installed: "
-            "pip install 'mirrornet[speed]' (or opencv-python-headless), or use 'pillow'"
-        )
-
-
-def _check_model(m: ModelConfig) -> None:
-    if not (math.isfinite(m.bottleneck_power) and m.bottleneck_power >= 1):
-        raise ConfigError(f"model.bottleneck_power must be a number >= 1, got {m.bottleneck_power}")
-    if m.pose_variance is not None and not (math.isfinite(m.pose_variance) and m.pose_variance > 0):
-        raise ConfigError(f"model.pose_variance must be a positive number or null, got {m.pose_variance}")
-    if not (math.isfinite(m.alpha_variance) and m.alpha_variance > 0):
-        raise ConfigError(f"model.alpha_variance must be a finite positive number, got {m.alpha_variance}")
-
-
-def _check_train(t: TrainConfig) -> None:
-    if not (math.isfinite(t.unlabeled_weight) and t.unlabeled_weight >= 0):
-        raise ConfigError(f"train.unlabeled_weight must be a finite number >= 0, got {t.unlabeled_weight}")
-    if not (math.isfinite(t.unlabeled_rampup_epochs) and t.unlabeled_rampup_epochs >= 0):
-        raise ConfigError(
-            f"train.unlabeled_rampup_epochs must be a finite number >= 0, got {t.unlabeled_rampup_epochs}"
-        )
-    if t.alpha_grad_norm_every < 0:
-        raise ConfigError(f"train.alpha_grad_norm_every must be >= 0, got {t.alpha_grad_norm_every}")
-    if t.batch_size <= 0:
-        raise ConfigError(f"train.batch_size must be positive, got {t.batch_size}")
-    if t.n_annotated < 1 or t.n_unannotated < 0:
-        raise ConfigError(
-            f"train.n_annotated must be >= 1 and train.n_unannotated >= 0, "
-            f"got {t.n_annotated} and {t.n_unannotated}"
-        )
-    if t.n_annotated + t.n_unannotated != t.batch_size:
-        raise ConfigError(
-            f"train.n_annotated + train.n_unannotated = {t.n_annotated} + {t.n_unannotated} "
-            f"must equal train.batch_size = {t.batch_size}"
-        )
-    for name, value in dataclasses.asdict(t.epochs).items():
-        if value < 0:
-            raise ConfigError(f"train.epochs.{name} must be >= 0, got {value}")
-    if not (math.isfinite(t.lr) and t.lr > 0):  # NaN passes a plain `<= 0`
-        raise ConfigError(f"train.lr must be a finite positive number, got {t.lr}")
-    if t.threads is not None and t.threads < 1:
-        raise ConfigError(f"train.threads must be a positive number of threads or null (automatic), got {t.threads}")
-    _check_steps(t)
-
-
-def _check_steps(t: TrainConfig) -> None:
-    """The step budget and the learning-rate schedule."""
-    if t.eval_every_steps < 1:
-        raise ConfigError(f"train.eval_every_steps must be >= 1, got {t.eval_every_steps}")
-    for name, value in dataclasses.asdict(t.steps).items():
-        if value is None:
-            continue
-        if value < 0 or value % t.eval_every_steps:
-            raise ConfigError(
-                f"train.steps.{name}={value} must be >= 0 and a multiple of "
-                f"train.eval_every_steps={t.eval_every_steps} (the stage runs whole rounds)"
-            )
-    if t.warmup_steps < 0:
-        raise ConfigError(f"train.warmup_steps must be >= 0, got {t.warmup_steps}")
-    if not all(math.isfinite(m) and 0.0 < m < 1.0 for m in t.lr_milestones) or t.lr_milestones != sorted(t.lr_milestones):
-        raise ConfigError(
-            f"train.lr_milestones must be increasing fractions of a stage's steps in (0, 1), got {t.lr_milestones}"
-        )
-    if not (math.isfinite(t.lr_gamma) and 0.0 < t.lr_gamma <= 1.0):
-        raise ConfigError(f"train.lr_gamma must be in (0, 1], got {t.lr_gamma}")
-    if not (math.isfinite(t.lr_min_ratio) and 0.0 <= t.lr_min_ratio <= 1.0):
-        raise ConfigError(f"train.lr_min_ratio must be in [0, 1], got {t.lr_min_ratio}")
-
-
-def _check_eval(e: EvalConfig) -> None:
-    if e.select == "best_val" and e.epoch_split != "val":
-        raise ConfigError("eval.select=best_val chooses on the validation split: set eval.epoch_split=val")
-    for key in ("box_jitter_scale", "box_jitter_shift"):
-        value = getattr(e, key)
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise ConfigError(f"eval.{key} must be a number in [0, 1] (0: the annotated box), got {value}")
 
 
 def _to_primitive(value: Any) -> Any:

@@ -14,8 +14,15 @@ Each method ends with α having seen the same number of epochs (200 in the paper
 
 The training loop reads this table; nothing elsewhere branches on a stage's name. A stage holds
 what it means, not names to be looked up elsewhere: its objectives are the step functions of
-:mod:`mirrornet.stage_objectives`, its data a :class:`StageData`, and its length a field of
-``TrainConfig.epochs`` checked when the stage is made.
+:mod:`mirrornet.stage_objectives`, its data a :class:`StageData`, its length a field of
+``TrainConfig.epochs`` checked when the stage is made, and — for a method that needs one — the
+builder of its :class:`~mirrornet.stage_state.StageState` (a teacher, an EMA: saved in its
+checkpoints, with a hook after every optimiser step). The methods compared (:data:`METHODS`) and
+their labels (:data:`METHOD_LABELS`) are read from the stages that give a method's figure.
+
+Adding a stage is one row here plus its objective (docs/training.md has a worked example): its
+random draws are keyed by its name (:mod:`mirrornet.stage_seeds`), so the other stages' draws do
+not change.
 """
 
 from __future__ import annotations
@@ -24,14 +31,24 @@ import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
 from mirrornet import stage_objectives
-from mirrornet.config import TrainConfig
+from mirrornet.config import ConfigError, TrainConfig
 from mirrornet.stage_objectives import StageObjective
+
+if TYPE_CHECKING:
+    from mirrornet.config import Config
+    from mirrornet.stage_state import StageState
 
 __all__ = [
     "NETS",
     "METHODS",
+    "METHOD_LABELS",
     "EPOCH_KEYS",
+    "StateBuilder",
+    "ViewsBuilder",
     "StageData",
     "Stage",
     "CURRICULUM",
@@ -39,16 +56,20 @@ __all__ = [
     "stage_chain",
     "method_chain",
     "resolve_stages",
+    "check_stage_names",
 ]
 
 #: The seven networks of MirrorNet (attribute names of ``mirrornet.model.MirrorNet``).
 NETS: tuple[str, ...] = ("alpha", "beta", "gamma", "delta", "theta", "phi", "psi")
 
-#: The three methods compared in Tables 2–7, in the paper's order.
-METHODS: tuple[str, ...] = ("baseline", "supervised", "semi_supervised")
-
 #: The fields of ``TrainConfig.epochs``: the lengths a stage can take as its ``epochs_key``.
 EPOCH_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainConfig().epochs))
+
+#: (model, config) -> the stage's state, built once the stage's nets hold their starting weights.
+StateBuilder = Callable[[Any, "Config"], "StageState"]
+
+#: config -> one crop transform per view (e.g. :func:`mirrornet.data.views.easy_hard_views`).
+ViewsBuilder = Callable[["Config"], Sequence[Any]]
 
 
 class StageData(Enum):
@@ -89,6 +110,14 @@ class Stage:
         evaluate: evaluate α on the test split at every epoch (stages that train α).
         method: the method whose reported figure this stage's last epochs give (or None).
         description: one line for tables and logs.
+        label: the method's name in tables, legends and figures (a stage with a ``method`` only).
+        state: builds the stage's :class:`~mirrornet.stage_state.StageState` from the model and
+            config (None: the stage keeps no state). Its objectives then receive it as
+            ``state=``; its ``after_step`` runs after every optimiser step; its tensors are
+            saved in the stage's checkpoints and restored on resume.
+        views: builds one crop transform per view from the config (None: plain items). The
+            stage's items then also carry ``views`` (V, 3, H, W), ``view_heatmap_affines`` and
+            ``view_joint_orders`` (:class:`~mirrornet.data.views.MultiViewDataset`).
     """
 
     name: str
@@ -101,6 +130,9 @@ class Stage:
     evaluate: bool
     method: str | None
     description: str
+    label: str | None = None
+    state: StateBuilder | None = None
+    views: ViewsBuilder | None = None
 
     def __post_init__(self) -> None:
         # A misspelt net or length would otherwise freeze a net or fail only when the stage runs.
@@ -116,11 +148,44 @@ class Stage:
             raise TypeError(f"stage {self.name!r}: data must be a StageData, got {self.data!r}")
         if not self.objectives or not all(callable(o) for o in self.objectives):
             raise TypeError(f"stage {self.name!r}: objectives must be stage objective functions")
+        if (self.method is None) != (self.label is None):
+            raise ValueError(f"stage {self.name!r}: a stage has a label exactly when it has a method")
+        if self.state is not None and not callable(self.state):
+            raise TypeError(f"stage {self.name!r}: state must build a StageState from (model, config)")
+        if self.views is not None and not callable(self.views):
+            raise TypeError(f"stage {self.name!r}: views must build the view transforms from the config")
 
     @property
     def frozen(self) -> tuple[str, ...]:
         """The networks not updated in this stage."""
         return tuple(n for n in NETS if n not in self.trains)
+
+    def apply(self, model: Any) -> list[Any]:
+        """Make ``model`` train as this stage: the parameters of :attr:`trains` (and α's learned
+        variance, when α trains and the model learns it) require gradients, all others do not.
+
+        The one place that decides what a stage updates: the training module and the throughput
+        benchmark both call it.
+
+        Args:
+            model: a :class:`~mirrornet.model.MirrorNet`.
+
+        Returns:
+            The parameters the stage updates, in ``model.parameters()`` order (the optimiser's).
+        """
+        import torch
+
+        for name in NETS:
+            getattr(model, name).requires_grad_(name in self.trains)
+        if isinstance(model.alpha_logvar, torch.nn.Parameter):
+            model.alpha_logvar.requires_grad_("alpha" in self.trains)
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def eval_frozen(self, model: Any) -> None:
+        """Put the :attr:`frozen` nets of ``model`` in eval mode (the trained ones are left as
+        they are): frozen nets keep their BatchNorm statistics (ψ in the joint stages, Sec. 5.2)."""
+        for name in self.frozen:
+            getattr(model, name).eval()
 
 
 CURRICULUM: tuple[Stage, ...] = (
@@ -170,6 +235,7 @@ CURRICULUM: tuple[Stage, ...] = (
         continues_optimizer=True,
         evaluate=True,
         method="baseline",
+        label="Baseline",
         description="step 1b: α alone for the rest of its epochs (baseline)",
     ),
     Stage(
@@ -194,6 +260,7 @@ CURRICULUM: tuple[Stage, ...] = (
         continues_optimizer=True,
         evaluate=True,
         method="supervised",
+        label="Supervised MirrorNet",
         description="step 2b: MirrorNet but ψ, labelled bound Eq. 27 (supervised MirrorNet)",
     ),
     Stage(
@@ -206,9 +273,16 @@ CURRICULUM: tuple[Stage, ...] = (
         continues_optimizer=True,
         evaluate=True,
         method="semi_supervised",
+        label="Semi-supervised MirrorNet",
         description="step 3: from step 2a, semi-supervised bound Eq. 29 on mixed batches",
     ),
 )
+
+#: The methods compared in Tables 2–7, in curriculum order: the stages that give a figure.
+METHODS: tuple[str, ...] = tuple(s.method for s in CURRICULUM if s.method is not None)
+
+#: Each method's name in tables, legends and figures.
+METHOD_LABELS: dict[str, str] = {s.method: s.label for s in CURRICULUM if s.method is not None}
 
 
 def stage_by_name(name: str) -> Stage:
@@ -253,3 +327,22 @@ def resolve_stages(names: list[str] | None) -> list[Stage]:
         return list(CURRICULUM)
     wanted = {s.name for name in names for s in stage_chain(name)}
     return [s for s in CURRICULUM if s.name in wanted]
+
+
+def check_stage_names(names: Sequence[str], key: str) -> None:
+    """Refuse a config value naming a stage the curriculum does not have.
+
+    The config schema sits below the curriculum and cannot ask it; the run checks its stage-name
+    keys (``train.fresh_optimizer_stages``) here, before it reads data or writes anything.
+
+    Args:
+        names: the stage names given.
+        key: the config key they come from (for the message).
+
+    Raises:
+        ConfigError: a name is not a stage; the message lists the valid ones.
+    """
+    valid = [s.name for s in CURRICULUM]
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"config key {key!r} must be one of {', '.join(valid)}; got {name!r}")

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from mirrornet.curriculum import METHOD_LABELS, METHODS
 from mirrornet.fileio import write_json_atomic
 from mirrornet.inference import Predictions, collect_predictions, metric_for
 
@@ -99,7 +100,7 @@ def _export_data(config: Any, data_dir: Path, progress: bool) -> int:
     _say(progress, f"writing {num} synthetic people ({d.synthetic_size}px) in the LSP format to {data_dir}")
     export_synthetic(data_dir, format="lsp", num=num, size=d.synthetic_size, seed=d.split_seed,
                      difficulty=d.synthetic_difficulty, progress=progress)
-    stamp_path.write_text(json.dumps(stamp))
+    write_json_atomic(stamp_path, stamp)
     return num
 
 
@@ -148,7 +149,6 @@ def demo_figures(models: dict[str, Any], dataset: Any, codec: Any, predictions: 
         figure name -> path.
     """
     from mirrornet import viz
-    from mirrornet.training.curves import METHOD_LABELS
 
     methods = list(predictions)
     # Fig. 11 shows the test images on which the methods disagree most (mean joint distance
@@ -223,12 +223,13 @@ def _plausibility(config: Any, models: dict[str, Any], codec: Any, predictions: 
     ref = predictions[methods[0]]
     plaus_inputs = {m: predictions[m].pred_crop for m in methods} | {"annotation": ref.gt_crop}
     plaus_image = {m: predictions[m].pred_image for m in methods} | {"annotation": ref.gt_image}
-    plausibility = plausibility_report(judge.delta, judge.phi, codec, stats, plaus_inputs, plaus_image,
-                                       ref.mask, fixed_variance=fixed_variance)
+    plausibility = plausibility_report(judge, codec, stats, plaus_inputs, plaus_image, ref.mask,
+                                       fixed_variance=fixed_variance, pose_variance=config.model.pose_variance)
     plausibility["settings"] = {
         "pose_vae": f"checkpoints/{judge_name}.ckpt, "
                     + ("σ²_φ = 1" if fixed_variance else "learned variance of p_φ(s|z)"),
-        "pose": "predicted joints re-encoded by the training codec (joints outside the heatmap are dropped)",
+        "pose": "predicted joints re-encoded by the training codec (joints outside the heatmap are dropped), "
+                "as the pose VAE saw poses in training (MirrorNet.mirror_pose, model.pose_variance)",
         "bone_ratio_range": f"[{stats.percentiles[0]:g}, {stats.percentiles[1]:g}] percentiles of "
                             f"{len(train_joints)} annotated training poses",
         "bone_statistics": stats.to_dict(),
@@ -241,7 +242,6 @@ def _print_tables(results: dict, methods: list[str], out_dir: Path, fig_dir: Pat
     """The demo's result, printed whether or not progress is shown: Table 2 and plausibility."""
     from mirrornet.metrics import format_table
     from mirrornet.plausibility import format_plausibility
-    from mirrornet.training.curves import METHOD_LABELS
     from mirrornet.training.results import format_final_table
 
     metric = results[methods[0]].get("metric", "PCK@0.2")
@@ -286,7 +286,7 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, progress: b
     results = dict(run_experiment(config, out_dir, resume=True, progress=progress))
     train_seconds = time.perf_counter() - start
 
-    methods = [m for m in ("baseline", "supervised", "semi_supervised") if _checkpoint(out_dir, m).is_file()]
+    methods = [m for m in METHODS if _checkpoint(out_dir, m).is_file()]
     if not methods:
         raise RuntimeError(f"run_experiment wrote no method checkpoint under {out_dir / 'checkpoints'}")
     _say(progress, "predicting the test split with each method")

@@ -72,6 +72,35 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def save_figure(fig: Any, path: str | Path, dpi: float | None = None, layout: bool = True) -> Path:
+    """Lay out a matplotlib figure and write it as a PNG through :func:`atomic_path`, then close it.
+
+    The one figure saver of MirrorNet: an interrupted write leaves the previous figure (or none),
+    never a truncated PNG.
+
+    Args:
+        fig: the figure.
+        path: the PNG to write (its folder is made).
+        dpi: dots per inch (None: matplotlib's default).
+        layout: apply ``tight_layout`` first (off for a figure that places its own legend or note).
+
+    Returns:
+        ``path``.
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if layout:
+        fig.tight_layout()
+    try:
+        with atomic_path(path, suffix=".png") as tmp:  # savefig picks the format by the suffix
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return path
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with every non-finite float (NaN, ±inf) replaced by None, in nested dicts, lists
     and tuples, so that ``json.dumps`` writes strict JSON (``null``) instead of bare ``NaN``."""

@@ -2,7 +2,7 @@
 
 On a CPU, PyTorch runs α op by op, each op paying its dispatch cost; ONNX Runtime runs the
 exported graph with batch norm folded into the convolutions and fused activations. At batch 1
-it is several times faster for every recognizer (``benchmarks/throughput.py``), with the same
+it is several times faster for every recognizer (``benchmarks.throughput``), with the same
 heatmaps to 1e-4.
 
 :func:`select_backend` picks where α runs:

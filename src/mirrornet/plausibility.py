@@ -23,7 +23,6 @@ corrected by the MirrorNet architecture", Sec. 5.3) turned into two numbers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from mirrornet import skeleton
+from mirrornet.fileio import write_json_atomic
 
 # Bones by name; (parent, child) pairs from skeleton.LIMBS.
 _BONES: dict[str, tuple[int, int]] = {
@@ -222,8 +222,8 @@ class BoneStatistics:
         )
 
     def save(self, path: str | Path) -> None:
-        """Write the statistics as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        """Write the statistics as JSON (atomically)."""
+        write_json_atomic(path, self.to_dict())
 
 
 @torch.no_grad()
@@ -235,6 +235,7 @@ def pose_lower_bound(
     fixed_variance: bool = True,
     seed: int = 0,
     batch_size: int = 64,
+    pose_variance: float | None = None,
 ) -> torch.Tensor:
     """The pose VAE's lower bound of log p(s) (Eq. 34), one value per pose.
 
@@ -254,6 +255,8 @@ def pose_lower_bound(
             φ's variance branch (as in the joint stages).
         seed: seed of the noise.
         batch_size: poses per forward pass.
+        pose_variance: σ²_φ instead of 1, or the floor of φ's variance (``model.pose_variance``,
+            as the pose VAE was trained with it); None: the paper's reading.
 
     Returns:
         (N,) float tensor on the CPU (nats).
@@ -278,7 +281,7 @@ def pose_lower_bound(
             z = reparameterize(z_mean, z_logvar, eps)  # Eq. 23
             s_mean, s_logvar = phi(z)  # (B, K, h, w)
             draw = PoseVAEOutputs(z_mean=z_mean, z_logvar=z_logvar, z=z, s_rec_mean=s_mean, s_rec_logvar=s_logvar)
-            terms = pose_vae_terms(draw, s_b, learned_variance=not fixed_variance)  # each (B,)
+            terms = pose_vae_terms(draw, s_b, learned_variance=not fixed_variance, pose_variance=pose_variance)
             log_lik += terms["plausibility"]
         values.append((log_lik / num_samples - terms["kl_z"]).cpu())  # KL_z is the same for every draw
     return torch.cat(values)
@@ -303,8 +306,7 @@ def reencode_poses(codec: Any, coords: np.ndarray | torch.Tensor) -> torch.Tenso
 
 
 def plausibility_report(
-    delta: nn.Module,
-    phi: nn.Module,
+    judge: nn.Module,
     codec: Any,
     stats: BoneStatistics,
     predictions: Mapping[str, np.ndarray],
@@ -313,11 +315,17 @@ def plausibility_report(
     num_samples: int = 4,
     seed: int = 0,
     fixed_variance: bool = True,
+    pose_variance: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Both plausibility measures for several sets of predicted poses, judged by one pose VAE.
 
+    The re-encoded poses reach δ as the pose VAE was trained to see them
+    (:meth:`~mirrornet.model.MirrorNet.mirror_pose`: a pose bottleneck's rendering, if the model
+    has one), and p_φ(s|z) is evaluated with the run's σ²_φ (``pose_variance``).
+
     Args:
-        delta, phi: the judging pose VAE (one for all methods, e.g. the pretrained one).
+        judge: the MirrorNet whose pose VAE (δ, φ) judges every method (e.g. supervised
+            MirrorNet's).
         codec: the codec of the training targets (re-encodes ``predictions``).
         stats: bone statistics fitted on the training annotations.
         predictions: name -> (N, 16, 2) predicted joints in input-crop pixels (re-encoded for
@@ -327,6 +335,7 @@ def plausibility_report(
         mask: (N, 16) the evaluation mask (annotated joints of the ground truth).
         num_samples, seed: Monte-Carlo setting of ``pose_lower_bound``.
         fixed_variance: σ²_φ = 1 (pretraining) or φ's variance branch (joint stages).
+        pose_variance: σ²_φ or its floor (``model.pose_variance``); None: the paper's reading.
 
     Returns:
         name -> {"log_p_lower_bound": mean over poses, "log_p_lower_bound_std", "violations":
@@ -337,8 +346,11 @@ def plausibility_report(
     for name, coords in predictions.items():
         if name not in joints_image:
             raise KeyError(f"plausibility_report: joints_image lacks {name!r} (has {sorted(joints_image)})")
-        bound = pose_lower_bound(delta, phi, reencode_poses(codec, coords), num_samples=num_samples, seed=seed,
-                                 fixed_variance=fixed_variance)
+        device = next(iter(judge.delta.parameters())).device
+        with torch.no_grad():
+            s = judge.mirror_pose(reencode_poses(codec, coords).to(device))  # the pose δ was trained on
+        bound = pose_lower_bound(judge.delta, judge.phi, s, num_samples=num_samples, seed=seed,
+                                 fixed_variance=fixed_variance, pose_variance=pose_variance)
         viol = stats.violations(joints_image[name], mask)
         report[name] = {
             "log_p_lower_bound": float(bound.mean()),

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mirrornet.boxes import MAX_BOX_TO_IMAGE, MIN_BOX_SIDE, BoxesFile, ImageBoxes, check_boxes, read_boxes
+from mirrornet.boxes import MAX_BOX_TO_IMAGE, MIN_BOX_SIDE, BoxesFile, ImageBoxes, PredictError, check_boxes, read_boxes
 from mirrornet.config import Config
 from mirrornet.drawing import draw_predictions, drawing_names
 from mirrornet.fileio import json_safe, write_json_atomic
@@ -50,10 +50,6 @@ __all__ = [
 
 #: The joint names of the ``keypoints`` triples, in order.
 KEYPOINT_NAMES: tuple[str, ...] = tuple(JOINT_NAMES)
-
-
-class PredictError(ValueError):
-    """Bad input to prediction (a missing image, a malformed boxes file)."""
 
 
 def box_to_center_scale(box: Sequence[float], input_size: tuple[int, int], padding: float) -> tuple[np.ndarray, float]:

@@ -1,17 +1,18 @@
-"""Every seed of a training run, in one place.
+"""The generic seeding helpers of a training run (no knowledge of stages).
 
 A run is reproducible, and a resumed run equals an uninterrupted one, because every random draw
 comes from a seed derived from the run's ``train.seed``:
 
-- fresh nets are initialised from (seed, stage) (:func:`stage_seed` with epoch −1);
-- the global RNGs (``random``, numpy, torch: reparameterisation noise) are seeded from
-  (seed, stage, epoch, rank) at each epoch's first batch (:func:`stage_seed`, :func:`seed_all`);
+- fresh nets are initialised from (seed, stage) and the global RNGs (``random``, numpy, torch:
+  reparameterisation noise) are seeded from (seed, stage, epoch, rank) at each epoch's first batch
+  (:func:`mirrornet.stage_seeds.stage_seed`, :func:`seed_all`);
 - a DataLoader worker seeds ``random`` and numpy from the torch seed it was given
   (:func:`seed_worker`).
 
-Batch orders and augmentation draw from their own generators, seeded by (seed, stage, epoch,
+Batch orders and augmentation draw from their own generators, seeded by (seed, stage key, epoch,
 pool) and (seed, epoch, index) (:mod:`mirrornet.training.datamodule`,
-:class:`~mirrornet.data.PoseDataset`).
+:class:`~mirrornet.data.PoseDataset`). The per-stage part lives beside the curriculum
+(:mod:`mirrornet.stage_seeds`), so that the data readers, which use this module, sit below it.
 """
 
 from __future__ import annotations
@@ -21,29 +22,19 @@ import random
 import numpy as np
 import torch
 
-from mirrornet.curriculum import CURRICULUM, Stage
-
-__all__ = ["seed_all", "seed_worker", "stage_seed"]
+__all__ = ["derive_seed", "seed_all", "seed_worker"]
 
 
-def stage_seed(seed: int, stage: Stage, epoch: int, rank: int = 0) -> int:
-    """The seed of (run seed, stage, epoch, rank).
-
-    Every epoch starts from a known RNG state, so that a resumed stage draws the same noise as an
-    uninterrupted one.
+def derive_seed(*keys: int) -> int:
+    """A 32-bit seed mixed from non-negative integer ``keys`` (numpy's ``SeedSequence``).
 
     Args:
-        seed: the run's ``train.seed``.
-        stage: the curriculum stage.
-        epoch: the stage's epoch (0-based); −1 for the initialisation of its fresh nets.
-        rank: the data-parallel process.
+        keys: the parts that identify the draw (run seed, stage key, epoch, rank …).
 
     Returns:
-        A 32-bit seed.
+        A 32-bit seed; distinct keys give unrelated seeds.
     """
-    index = [s.name for s in CURRICULUM].index(stage.name)
-    # epoch -1 (model initialisation) maps to 0 and epochs e to e + 1.
-    return int(np.random.SeedSequence([seed, index, epoch + 1, rank]).generate_state(1)[0])
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
 def seed_all(seed: int) -> None:

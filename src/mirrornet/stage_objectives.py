@@ -8,7 +8,10 @@ signature, :data:`StageObjective`::
     terms = step(model, batch, config, epochs_done)   # dict[str, Tensor], "total" included
 
 ``epochs_done`` is the fractional number of epochs of the stage done before this step (the
-unlabelled weight's ramp reads it). A stage lists its objectives in
+unlabelled weight's ramp reads it). A stage that keeps a state
+(:attr:`mirrornet.curriculum.Stage.state`: a teacher, an EMA) passes it to its objectives as a
+fifth, keyword argument, ``step(model, batch, config, epochs_done, state=state)``; the objectives
+of stages without one are called with the four above only. A stage lists its objectives in
 :attr:`mirrornet.curriculum.Stage.objectives`; when it lists several, their totals are summed
 (their parameters are disjoint, so each trains as alone): :func:`stage_terms` runs a stage's
 objectives on a batch. The terms are logged and saved as ``<name>/<term>``, the name being
@@ -46,12 +49,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
+    from mirrornet.bounds import BoundSettings
     from mirrornet.config import Config
     from mirrornet.model import MirrorNet
 
 __all__ = [
     "StageObjective",
     "objective_name",
+    "bound_settings",
     "recognizer",
     "mask",
     "image_vae",
@@ -63,8 +68,18 @@ __all__ = [
     "alpha_driving_norms",
 ]
 
-#: (model, batch, config, epochs_done) -> named terms and "total" (to maximise).
-StageObjective = Callable[["MirrorNet", Mapping[str, "Tensor"], "Config", float], dict[str, "Tensor"]]
+#: (model, batch, config, epochs_done[, state=]) -> named terms and "total" (to maximise).
+StageObjective = Callable[..., dict[str, "Tensor"]]
+
+
+def bound_settings(config: Config) -> BoundSettings:
+    """The :class:`~mirrornet.bounds.BoundSettings` of a run (``model.lam``,
+    ``model.generator_variance``, ``model.alpha_supervision``, ``model.pose_variance``)."""
+    from mirrornet.bounds import BoundSettings
+
+    m = config.model
+    return BoundSettings(lam=m.lam, generator_variance=m.generator_variance, alpha_supervision=m.alpha_supervision,
+                         pose_variance=m.pose_variance)
 
 
 def objective_name(step: StageObjective) -> str:
@@ -183,12 +198,8 @@ def labeled(model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epoch
     """
     from mirrornet.bounds import labeled_elbo
 
-    m = config.model
-    out = model(batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], pose_source=m.pose_source)
-    return labeled_elbo(
-        out, batch["heatmaps"], batch["joint_weights"], lam=m.lam, generator_variance=m.generator_variance,
-        alpha_supervision=m.alpha_supervision, pose_variance=m.pose_variance,
-    )
+    out = model(batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], pose_source=config.model.pose_source)
+    return labeled_elbo(out, batch["heatmaps"], batch["joint_weights"], bound_settings(config))
 
 
 def semi_supervised(
@@ -212,27 +223,29 @@ def semi_supervised(
     """
     from mirrornet.bounds import semi_supervised_elbo, unlabeled_weight_at
 
-    m, t = config.model, config.train
+    t = config.train
     out = model(
         batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], annotated=batch["annotated"],
-        pose_source=m.pose_source,
+        pose_source=config.model.pose_source,
     )
     return semi_supervised_elbo(
-        out, batch["heatmaps"], batch["joint_weights"], lam=m.lam, generator_variance=m.generator_variance,
-        alpha_supervision=m.alpha_supervision, pose_variance=m.pose_variance,
+        out, batch["heatmaps"], batch["joint_weights"], bound_settings(config),
         unlabeled_weight=unlabeled_weight_at(epochs_done, t.unlabeled_weight, t.unlabeled_rampup_epochs),
     )
 
 
 
 def stage_terms(
-    steps: Sequence[StageObjective], model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float
+    steps: Sequence[StageObjective], model: MirrorNet, batch: Mapping[str, Tensor], config: Config, epochs_done: float,
+    state: nn.Module | None = None,
 ) -> tuple[dict[str, Tensor], Tensor]:
     """A stage's objectives on one batch: their named terms and the sum of their totals.
 
     Args:
         steps: the stage's objectives (:attr:`mirrornet.curriculum.Stage.objectives`).
         model / batch / config / epochs_done: as for every stage objective.
+        state: the stage's :class:`~mirrornet.stage_state.StageState`, passed on as ``state=``
+            (None: the objectives are called without it).
 
     Returns:
         ``<name>/<term>`` → value for every term of every objective, and the sum of their
@@ -242,7 +255,9 @@ def stage_terms(
     total = None
     for step in steps:
         name = objective_name(step)
-        out = step(model, batch, config, epochs_done)
+        out = step(model, batch, config, epochs_done) if state is None else step(
+            model, batch, config, epochs_done, state=state
+        )
         for term, value in out.items():
             terms[f"{name}/{term}"] = value
         total = out["total"] if total is None else total + out["total"]

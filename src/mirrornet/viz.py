@@ -31,6 +31,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mirrornet import choices, skeleton  # noqa: E402
+from mirrornet.codecs import input_to_heatmap  # noqa: E402
+from mirrornet.fileio import save_figure  # noqa: E402
 from mirrornet.curriculum import NETS  # noqa: E402
 from mirrornet.model import MirrorNet  # noqa: E402
 
@@ -100,13 +102,7 @@ def _grid(rows: int, cols: int, cell: float = 1.8) -> tuple[Any, np.ndarray]:
 
 
 def _save(fig: Any, path: str | Path, layout: bool = True) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if layout:
-        fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100, layout=layout)
 
 
 def plot_pose_comparison(images: torch.Tensor, poses: Mapping[str, torch.Tensor | np.ndarray], path: str | Path,
@@ -323,7 +319,7 @@ def plot_prior_samples(nets: Mapping[str, nn.Module] | Any, codec: Any, path: st
     for i in range(num):
         ax = axes[0, i]
         ax.set_facecolor("black")
-        draw_skeleton(ax, joints[i].numpy() / stride, linewidth=1.5, marker_size=2.0)
+        draw_skeleton(ax, input_to_heatmap(joints[i].numpy(), stride), linewidth=1.5, marker_size=2.0)
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.set_aspect("equal")

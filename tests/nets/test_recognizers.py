@@ -3,7 +3,7 @@
 Driven by the registries: every name of :data:`mirrornet.nets.RECOGNIZERS` (α) and every net of
 :func:`mirrornet.nets.build_vae_nets` (β, γ, δ, θ, ψ, φ; names in :data:`VAE_NET_NAMES`), the
 latter at the small and at the paper sizes. A net added to a registry is tested without editing
-this file, except for the few lines that say what input it takes (which fail loudly if missing).
+this file: its input follows from its registered divisor and stride.
 
 For each net:
 
@@ -17,13 +17,14 @@ For each net:
 * eval mode is deterministic, computes each sample on its own (batch 2 equals batch 1), and
   its output depends on the input.
 
-Inputs are the smallest non-square ones (H ≠ W, so a swapped axis shows) at which the coarsest
-feature map is at least 2×2: with 1×1 maps a train-mode batch norm normalises each channel over
+Inputs are small non-square ones (H ≠ W, so a swapped axis shows) at which the coarsest feature
+map is at least 2×2: with 1×1 maps a train-mode batch norm normalises each channel over
 the 2 values of the batch, and the paper hourglass' gradients overflow to NaN.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -34,9 +35,6 @@ from mirrornet.choices import VAE_PRESETS
 from mirrornet.nets import (
     RECOGNIZERS,
     VAE_NET_NAMES,
-    HRNet,
-    SimpleBaseline,
-    StackedHourglass,
     VAENetsConfig,
     build_recognizer,
     build_vae_nets,
@@ -118,14 +116,12 @@ def check_net(net: nn.Module, inputs: tuple[torch.Tensor, ...], shapes: list[tup
 # --- recognizers α -------------------------------------------------------------------------------
 
 
-def recognizer_input_size(net: nn.Module) -> tuple[int, int]:
-    """The test input (H, W) of a recognizer (see the module docstring)."""
-    if isinstance(net, StackedHourglass):  # sides divisible by 4; stem /4, then `depth` poolings
-        coarsest = 4 * 2**net.config.depth
-        return 2 * coarsest, 3 * coarsest // 2  # (128, 96) at depth 4, (64, 48) at depth 3
-    if isinstance(net, (SimpleBaseline, HRNet)):  # sides divisible by 32, coarsest map at 1/32
-        return 96, 64
-    raise AssertionError(f"{type(net).__name__}: say here which input it takes")
+def recognizer_input_size(name: str) -> tuple[int, int]:
+    """The test input (H, W) of a recognizer, from its registered ``divisor`` (the coarsest
+    feature map's stride): W at least 64 and two coarsest pixels, H one coarsest pixel more."""
+    d = RECOGNIZERS[name].divisor
+    w = d * max(2, math.ceil(64 / d))
+    return w + d, w
 
 
 def _recognizer_params() -> list:
@@ -136,9 +132,10 @@ def _recognizer_params() -> list:
 @pytest.mark.parametrize("name", _recognizer_params())
 def test_recognizer_forward_backward(name: str) -> None:
     net = build_recognizer(name, num_joints=K)
-    h, w = recognizer_input_size(net)
-    stacks = net.config.num_stacks if isinstance(net, StackedHourglass) else 1
-    check_net(net, (torch.randn(B, 3, h, w),), [(B, K, h // 4, w // 4)] * stacks)
+    h, w = recognizer_input_size(name)
+    stride = RECOGNIZERS[name].stride
+    stacks = getattr(getattr(net, "config", None), "num_stacks", 1)  # the hourglass gives one map per stack
+    check_net(net, (torch.randn(B, 3, h, w),), [(B, K, h // stride, w // stride)] * stacks)
 
 
 # --- β, γ, δ, θ, ψ, φ ----------------------------------------------------------------------------

@@ -131,7 +131,7 @@ def test_table8_comparison_flags_a_recognizer_whose_size_is_off(monkeypatch) -> 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.head(x)
 
-    monkeypatch.setitem(RECOGNIZERS, "hrnet_w32", StandIn)
+    monkeypatch.setitem(RECOGNIZERS, "hrnet_w32", dataclasses.replace(RECOGNIZERS["hrnet_w32"], builder=StandIn))
     rows = network_summary("hrnet_w32", "lsp", vae_config=VAENetsConfig.small())
     alpha = rows[0]
     macs = 16 * 3 * 16 * 64 * 64

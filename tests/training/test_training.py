@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mirrornet.config import load_config
-from mirrornet.curriculum import CURRICULUM, METHODS, StageData
+from mirrornet.curriculum import CURRICULUM, METHODS, NETS, StageData
 from mirrornet.checkpoints import load_checkpoint, read_checkpoint
 from mirrornet.data.builders import DataError
 from mirrornet.training import run_experiment
@@ -43,9 +43,20 @@ def test_whole_curriculum_writes_results(tiny_run) -> None:
             assert 0.0 <= value <= 100.0
         # tiny.yaml: α 2 pretrain epochs + 2 more in every method; the last 2 are averaged.
         assert row["alpha_epochs"] == [3, 4]
+        assert Path(row["checkpoint"]).name == f"{method}.ckpt"  # the method's own final stage
     for stage in CURRICULUM:
         payload = read_checkpoint(out / "checkpoints" / f"{stage.name}.ckpt")
         assert payload["completed"] and payload["stage"] == stage.name
+        if stage.init_from is None:
+            continue
+        # Each stage changed exactly the nets it trains: its frozen nets (weights and batch-norm
+        # statistics) are those it started from, every net it trains moved.
+        start = read_checkpoint(out / "checkpoints" / f"{stage.init_from}.ckpt")["state_dict"]
+        end = payload["state_dict"]
+        for net in NETS:
+            keys = [k for k in end if k.startswith(f"{net}.")]
+            same = all(torch.equal(end[k], start[k]) for k in keys)
+            assert keys and same is (net not in stage.trains), f"{stage.name}: {net}"
     assert (out / "config.yaml").is_file()
     assert (out / "figures" / "learning_curves.png").stat().st_size > 1000
     assert list((out / "logs" / "tensorboard").rglob("events.out.tfevents*"))

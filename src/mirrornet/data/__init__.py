@@ -18,10 +18,12 @@ from mirrornet.data.silhouettes import attach_silhouettes, find_silhouette, load
 from mirrornet.data.splits import annotation_split
 from mirrornet.data.synthetic import SyntheticPeople, export_synthetic
 from mirrornet.data.transforms import IMAGE_MEAN, IMAGE_STD, TopDownTransform
+from mirrornet.data.views import MultiViewDataset
 
 __all__ = [
     "PoseRecord",
     "PoseDataset",
+    "MultiViewDataset",
     "TopDownTransform",
     "IMAGE_MEAN",
     "IMAGE_STD",

@@ -23,6 +23,7 @@ __all__ = [
     "default_split",
     "read_split",
     "build_transform",
+    "easy_hard_views",
     "build_codec_for",
     "build_eval_dataset",
     "eval_loader",
@@ -112,6 +113,15 @@ def build_transform(config: Config, augment: bool, box_jitter: bool = False):
         box_jitter=(e.box_jitter_scale, e.box_jitter_shift) if box_jitter else (0.0, 0.0),
         jitter_seed=e.box_jitter_seed,
     )
+
+
+def easy_hard_views(config: Config) -> tuple:
+    """Two views of ``config.data``'s crop: the plain crop (easy) and the augmented one (hard).
+
+    A :attr:`~mirrornet.curriculum.Stage.views` builder: a stage naming it trains on items with
+    ``views`` (2, 3, H, W).
+    """
+    return build_transform(config, augment=False), build_transform(config, augment=True)
 
 
 def build_codec_for(config: Config):

@@ -82,7 +82,8 @@ class PoseDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def _image(self, record: PoseRecord) -> np.ndarray:
+    def read_image(self, record: PoseRecord) -> np.ndarray:
+        """The (H, W, 3) uint8 image of ``record`` (its array, or its file read as stored)."""
         if isinstance(record.image, np.ndarray):
             image = record.image
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -98,7 +99,7 @@ class PoseDataset(Dataset):
         if not 0 <= index < len(self.records):
             raise IndexError(f"index {index} out of range for {len(self.records)} records")
         record = self.records[index]
-        image = self._image(record)
+        image = self.read_image(record)
         silhouette = None
         if record.silhouette is not None:
             silhouette = load_silhouette(record.silhouette, image.shape[:2])

@@ -34,7 +34,9 @@ from PIL import Image
 
 from mirrornet import choices
 from mirrornet.codecs import input_to_heatmap
+from mirrornet.data.augment import half_body_box, jitter_colour
 from mirrornet.data.images import check_image_backend, opencv_module
+from mirrornet.data.normalize import IMAGE_MEAN, IMAGE_STD, normalize_image  # re-exported: the crop's names
 from mirrornet.data.records import PoseRecord
 from mirrornet.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
@@ -47,59 +49,12 @@ __all__ = [
     "warp_affine_area",
     "apply_affine",
     "normalize_image",
-    "half_body_box",
-    "jitter_colour",
-    "UPPER_BODY_JOINTS",
 ]
 
-#: The joints of the upper body (head, neck, thorax, arms) for the half-body augmentation; the
-#: others (hips, knees, ankles, pelvis) are the lower body.
-UPPER_BODY_JOINTS: tuple[int, ...] = (7, 8, 9, 10, 11, 12, 13, 14, 15)
-# HRNet's half-body augmentation: at least this many joints labelled, the new box 1.5× the joints'.
-_HALF_BODY_MIN_JOINTS = 8
-_HALF_BODY_MARGIN = 1.5
+
 
 # OpenCV's warpAffine refuses images with a side of SHRT_MAX or more; such images use Pillow.
 _OPENCV_MAX_SIDE = 32767
-
-
-# ImageNet RGB statistics, for images scaled to [0, 1].
-IMAGE_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGE_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-
-def _normalized_levels() -> np.ndarray:
-    """(3, 256) float32: every uint8 level of each channel, normalised as a float32 pixel is."""
-    levels = np.arange(256, dtype=np.float32)[None, :] / 255.0  # (1, 256)
-    mean = np.asarray(IMAGE_MEAN, dtype=np.float32)[:, None]
-    std = np.asarray(IMAGE_STD, dtype=np.float32)[:, None]
-    return np.ascontiguousarray((levels - mean) / std)
-
-
-#: The normalisation as a lookup table: the same float32 values as the arithmetic, at a fraction
-#: of its cost (one gather per pixel instead of a cast, a division, a subtraction, a division).
-_NORMALIZED_LEVELS = _normalized_levels()
-#: The same table as one (1, 256) row per channel, the layout of cv2.LUT.
-_NORMALIZED_LEVEL_ROWS = tuple(np.ascontiguousarray(row[None]) for row in _NORMALIZED_LEVELS)
-
-
-def normalize_image(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB → (3, H, W) float32, scaled to [0, 1] then normalised by IMAGE_MEAN/STD."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        x = image.astype(np.float32) / 255.0
-        x = (x - np.asarray(IMAGE_MEAN, dtype=np.float32)) / np.asarray(IMAGE_STD, dtype=np.float32)
-        return np.ascontiguousarray(x.transpose(2, 0, 1))
-    cv2 = opencv_module()
-    if cv2 is not None and image.ndim == 3 and image.shape[2] == 3:
-        # The same table lookup by OpenCV, each channel written straight into its plane of the
-        # (3, H, W) result: bit-identical, about 4× faster than numpy's gathers and transpose.
-        out = np.empty((3, *image.shape[:2]), dtype=np.float32)
-        for c, plane in enumerate(cv2.split(np.ascontiguousarray(image))):
-            cv2.LUT(plane, _NORMALIZED_LEVEL_ROWS[c], dst=out[c])
-        return out
-    channels = np.ascontiguousarray(image.transpose(2, 0, 1))  # (3, H, W) uint8
-    return np.stack([_NORMALIZED_LEVELS[c][channels[c]] for c in range(3)])
 
 
 def get_affine(
@@ -309,51 +264,6 @@ def _opencv_warp_area(image: np.ndarray, affine: np.ndarray, output_size: tuple[
     warped = _opencv_warp(image, _at_twice_resolution(affine), (2 * out_h, 2 * out_w))
     # An exact 2× INTER_AREA reduction is the 2×2 mean (rounded to the nearest level for uint8).
     return cv2.resize(warped, (out_w, out_h), interpolation=cv2.INTER_AREA)
-
-
-def half_body_box(
-    joints: np.ndarray, labelled: np.ndarray, upper: bool, aspect: float, padding: float
-) -> tuple[np.ndarray, float] | None:
-    """(centre, scale) of a crop around the upper or lower body's labelled joints (HRNet's
-    half-body augmentation), or None when fewer than 8 joints are labelled or the chosen half has
-    fewer than 2.
-
-    The box around the half's joints is widened to the crop's aspect (W / H), enlarged 1.5×, and
-    expressed as a scale whose crop (200 · scale · padding on the shorter side) spans it.
-    """
-    labelled = np.asarray(labelled) > 0
-    if labelled.sum() < _HALF_BODY_MIN_JOINTS:
-        return None
-    in_half = np.zeros(NUM_JOINTS, dtype=bool)
-    in_half[list(UPPER_BODY_JOINTS)] = True
-    if not upper:
-        in_half = ~in_half
-    chosen = np.asarray(joints, dtype=np.float64)[labelled & in_half]
-    if len(chosen) < 2 or not np.isfinite(chosen).all():
-        return None
-    lo, hi = chosen.min(axis=0), chosen.max(axis=0)
-    centre = (lo + hi) / 2.0
-    w, h = hi - lo
-    w, h = max(w, h * aspect), max(h, w / aspect)
-    # The crop's shorter side must span the box's: H when W/H >= 1, else W.
-    side = min(w / aspect, h) if aspect >= 1.0 else min(w, h * aspect)
-    side = max(side, 1.0)
-    return centre, _HALF_BODY_MARGIN * side / (200.0 * padding)
-
-
-def jitter_colour(images: Sequence[np.ndarray], strength: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """Scale the brightness, contrast and saturation of uint8 RGB images by factors drawn from
-    [1 − strength, 1 + strength] (the same factors for every image given: a crop and its x*)."""
-    factors = rng.uniform(1.0 - strength, 1.0 + strength, size=3)
-    out = []
-    for image in images:
-        x = image.astype(np.float32) * factors[0]
-        grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # (H, W) luma
-        x = (x - grey.mean()) * factors[1] + grey.mean()
-        grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        x = grey[..., None] + (x - grey[..., None]) * factors[2]
-        out.append(np.clip(np.rint(x), 0, 255).astype(np.uint8))
-    return out
 
 
 class TopDownTransform:

@@ -18,7 +18,6 @@ skip branch, so any input whose sides are divisible by 4 works (not only multipl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mirrornet.nets.layers import check_sides_divisible, init_pose_head, match_size
+from mirrornet.nets.registry import register_recognizer
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,8 @@ def build_hourglass(name: str, num_joints: int = 16) -> StackedHourglass:
     return StackedHourglass(HOURGLASS_VARIANTS[name], num_joints)
 
 
-#: name → builder, merged into :data:`mirrornet.nets.RECOGNIZERS`.
-HOURGLASS_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    name: partial(build_hourglass, name) for name in HOURGLASS_VARIANTS
-}
+# Every variant is a recognizer: the paper's at 256×256, the CPU ones at 64×64; the input's sides
+# are multiples of the stem's 4 times one pooling per level.
+for _name, _config in HOURGLASS_VARIANTS.items():
+    register_recognizer(_name, input_size=(256, 256) if _name == "hourglass" else (64, 64),
+                        divisor=4 * 2**_config.depth, paper=_name == "hourglass")(partial(build_hourglass, _name))

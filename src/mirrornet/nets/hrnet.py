@@ -18,7 +18,6 @@ inputs must have sides divisible by 32.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -34,6 +33,7 @@ from mirrornet.nets.layers import (
     conv1x1,
     init_pose_head,
 )
+from mirrornet.nets.registry import register_recognizer
 
 
 @dataclass(frozen=True)
@@ -205,5 +205,7 @@ def build_hrnet(name: str, num_joints: int = 16) -> HRNet:
     return HRNet(HRNET_VARIANTS[name], num_joints)
 
 
-#: name → builder, merged into :data:`mirrornet.nets.RECOGNIZERS`.
-HRNET_BUILDERS: dict[str, Callable[..., nn.Module]] = {name: partial(build_hrnet, name) for name in HRNET_VARIANTS}
+# Every variant is a recognizer (four branches down to 1/32); hrnet_w8 is the CPU one, at 64×64.
+for _name in HRNET_VARIANTS:
+    register_recognizer(_name, input_size=(64, 64) if _name == "hrnet_w8" else (256, 256), divisor=32,
+                        paper=_name == "hrnet_w32")(partial(build_hrnet, _name))

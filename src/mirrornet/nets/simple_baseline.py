@@ -15,7 +15,6 @@ ResNet-50 does); small variants use the two-convolution block and narrower stage
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from mirrornet.nets.layers import BasicBlock, Bottleneck, check_sides_divisible, init_pose_head
+from mirrornet.nets.registry import register_recognizer
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def build_simple_baseline(name: str, num_joints: int = 16) -> SimpleBaseline:
     return SimpleBaseline(SIMPLE_BASELINE_VARIANTS[name], num_joints)
 
 
-#: name → builder, merged into :data:`mirrornet.nets.RECOGNIZERS`.
-SIMPLE_BASELINE_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    name: partial(build_simple_baseline, name) for name in SIMPLE_BASELINE_VARIANTS
-}
+# Every variant is a recognizer (the ResNet's sides are multiples of 32); the narrow CPU ones at 64×64.
+for _name in SIMPLE_BASELINE_VARIANTS:
+    register_recognizer(_name, input_size=(64, 64) if _name in ("resnet18_w16", "resnet10_w8") else (256, 256),
+                        divisor=32, paper=_name == "resnet50")(partial(build_simple_baseline, _name))

@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mirrornet.choices import DEFAULT_HEATMAP_STRIDE
 from mirrornet.nets.layers import count_parameters
+from mirrornet.nets.registry import RECOGNIZERS
 from mirrornet.nets.vae_nets import VAENetsConfig, build_vae_nets
 
 #: Input (H, W) of each dataset's crops (Sec. 5.1): square for LSP, 4:3 for MPII.
@@ -141,8 +142,6 @@ def network_summary(
     Raises:
         KeyError: For an unknown recognizer or dataset.
     """
-    from mirrornet.nets import RECOGNIZERS, build_recognizer  # here: the package imports this module
-
     if dataset not in DATASET_INPUT_SIZES:
         raise KeyError(f"unknown dataset {dataset!r}; valid: {sorted(DATASET_INPUT_SIZES)}")
     if recognizer not in RECOGNIZERS:
@@ -156,7 +155,7 @@ def network_summary(
     latent = config.latent_channels
 
     with torch.device("meta"):
-        alpha = build_recognizer(recognizer, num_joints).eval()
+        alpha = RECOGNIZERS[recognizer].builder(num_joints=num_joints).eval()
         nets = {k: v.eval() for k, v in build_vae_nets(config, num_joints).items()}
         image = torch.zeros(1, 3, *size)
         x_star = torch.zeros(1, 3, h, w)

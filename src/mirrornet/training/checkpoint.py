@@ -33,6 +33,7 @@ def stage_payload(
     history: list[dict],
     optimizer: dict | None = None,
     optimizer_param_names: list[str] | None = None,
+    stage_state: nn.Module | None = None,
 ) -> dict[str, Any]:
     """A stage's checkpoint after ``epoch`` of its ``total_epochs`` epochs (plain tensors and
     primitives, the layout of :mod:`mirrornet.checkpoints`).
@@ -46,6 +47,8 @@ def stage_payload(
         history: the stage's per-epoch records so far.
         optimizer: Adam's state dict (None: the stage ran no step).
         optimizer_param_names: the names of the optimiser's parameters, in its order.
+        stage_state: the stage's :class:`~mirrornet.stage_state.StageState` (None: none); its
+            state dict is copied to the CPU as ``"stage_state"``.
     """
     return {
         "config": config,
@@ -57,6 +60,9 @@ def stage_payload(
         "optimizer": optimizer,
         "optimizer_param_names": optimizer_param_names,
         "history": list(history),
+        "stage_state": (
+            None if stage_state is None else {k: v.detach().cpu() for k, v in stage_state.state_dict().items()}
+        ),
     }
 
 

@@ -7,30 +7,11 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mirrornet.fileio import atomic_path
+from mirrornet.curriculum import METHOD_LABELS
+from mirrornet.fileio import save_figure
 from mirrornet.objectives import ALPHA_DRIVING_TERMS
 
-__all__ = ["METHOD_LABELS", "learning_curve", "plot_learning_curves", "plot_joint_diagnostics"]
-
-#: Legend labels of the three methods (Tables 2–7).
-METHOD_LABELS: dict[str, str] = {
-    "baseline": "Baseline",
-    "supervised": "Supervised MirrorNet",
-    "semi_supervised": "Semi-supervised MirrorNet",
-}
-
-
-def _save_atomically(fig, path: Path) -> Path:
-    """Lay out and write a figure to a temporary PNG beside ``path``, then rename it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    try:
-        with atomic_path(path, suffix=".png") as tmp:  # savefig picks the format by the suffix
-            fig.savefig(tmp)
-    finally:
-        plt.close(fig)
-    return path
+__all__ = ["learning_curve", "plot_learning_curves", "plot_joint_diagnostics"]
 
 
 def learning_curve(records: Sequence[dict], group: str = "Total") -> tuple[list[int], list[float]]:
@@ -96,7 +77,7 @@ def plot_learning_curves(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    return _save_atomically(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_joint_diagnostics(stages: Mapping[str, Sequence[dict]], path: str | Path, metric: str = "PCK@0.2") -> Path | None:
@@ -150,4 +131,4 @@ def plot_joint_diagnostics(stages: Mapping[str, Sequence[dict]], path: str | Pat
         kl.legend(fontsize=6)
         for ax in (grads, kl, score):
             ax.grid(alpha=0.3)
-    return _save_atomically(fig, path)
+    return save_figure(fig, path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from mirrornet.config import Config
 from mirrornet.curriculum import StageData
 from mirrornet.data.builders import DataError, build_codec_for, build_transform, default_split, read_split
 from mirrornet.data.records import PoseRecord
+from mirrornet.data.views import MultiViewDataset
 from mirrornet.seeding import seed_worker
 
 __all__ = [
@@ -321,6 +323,7 @@ def train_loader(
     rank: int,
     world_size: int,
     stream: int = 0,
+    views: Sequence[Any] | None = None,
     num_batches: int | None = None,
 ) -> DataLoader:
     """The DataLoader of a curriculum stage.
@@ -332,7 +335,10 @@ def train_loader(
         epoch_offset: epochs of the stage already done (resume): the sampler's epoch is
             ``epoch_offset`` + Lightning's epoch counter.
         rank / world_size: data-parallel slice.
-        stream: a number distinguishing stages, so that two stages do not share batch orders.
+        stream: the stage's key (:func:`mirrornet.stage_seeds.stage_key`), so that two stages do not
+            share batch orders and a stage's orders do not depend on the others.
+        views: one crop transform per view (``Stage.views``): the items then carry every view
+            (:class:`~mirrornet.data.views.MultiViewDataset`). None: plain items.
         num_batches: batches per epoch (a round of a stage measured in steps); None: one pass
             over the stage's pool (:func:`epoch_batches`).
 
@@ -342,6 +348,8 @@ def train_loader(
     """
     t = config.train
     dataset, pools, counts = stage_pools(config, data, kind)
+    if views is not None:
+        dataset = MultiViewDataset(dataset, views)
     if num_batches is None:
         num_batches = epoch_batches(config, kind, [len(p) for p in pools], counts)
     sampler = CompositionBatchSampler(

@@ -8,7 +8,7 @@ logs every term by name, keeps each epoch's mean of every term (torchmetrics ``M
 reduced across data-parallel ranks), evaluates α on the test split at the end of every epoch,
 stops on a non-finite loss naming the stage, epoch and term, and after every epoch builds the
 epoch's record and the stage's checkpoint (the resume point, :mod:`mirrornet.training.checkpoint`).
-Seeds come from :mod:`mirrornet.seeding`.
+Seeds come from :mod:`mirrornet.stage_seeds` (keyed by the stage's name).
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from torch import Tensor
 from torchmetrics import MeanMetric, Metric, SumMetric
 
 from mirrornet.config import Config
-from mirrornet.curriculum import CURRICULUM, Stage
+from mirrornet.curriculum import Stage
 from mirrornet.data.builders import eval_loader
 from mirrornet.inference import Evaluation
-from mirrornet.seeding import seed_all, stage_seed
+from mirrornet.seeding import seed_all
 from mirrornet.stage_objectives import alpha_driving_norms, stage_terms
+from mirrornet.stage_seeds import stage_key, stage_seed
 from mirrornet.training.checkpoint import save_checkpoint, stage_payload
 from mirrornet.training.datamodule import TrainingData, train_loader
 from mirrornet.training.optimizer_state import load_named_states
@@ -75,6 +76,9 @@ class StageModule(L.LightningModule):
         codec: the heatmap codec (evaluation).
         epoch_callback: called with each finished epoch's record (e.g. to interrupt a run in tests).
         metric: (``pck`` or ``pckh``, threshold) of the per-epoch evaluation.
+        stage_state: the saved state dict of the stage's
+            :class:`~mirrornet.stage_state.StageState` (resume; None: the state starts as its
+            builder makes it). Ignored by a stage without a state.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class StageModule(L.LightningModule):
         codec=None,
         epoch_callback: Callable[[dict], None] | None = None,
         metric: tuple[str, float] = ("pck", 0.2),
+        stage_state: dict | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -118,20 +123,20 @@ class StageModule(L.LightningModule):
         self._evaluation: Evaluation | None = None
         self._eval_result: dict | None = None
         self._set_trainable()
+        # Built after the nets hold their starting weights (a teacher starts as the student).
+        self.stage_state = stage.state(model, config).requires_grad_(False) if stage.state is not None else None
+        if self.stage_state is not None and stage_state is not None:
+            self.stage_state.load_state_dict(stage_state)
 
     # ---------------------------------------------------------------------------------------
     def _set_trainable(self) -> None:
-        for name in ("alpha", "beta", "gamma", "delta", "theta", "phi", "psi"):
-            trains = name in self.stage.trains
-            for p in getattr(self.model, name).parameters():
-                p.requires_grad_(trains)
-        if isinstance(self.model.alpha_logvar, torch.nn.Parameter):
-            self.model.alpha_logvar.requires_grad_("alpha" in self.stage.trains)
+        self.stage.apply(self.model)
 
     def _frozen_to_eval(self) -> None:
         # Frozen nets keep their BatchNorm statistics (ψ in the joint stages, Sec. 5.2).
-        for name in self.stage.frozen:
-            getattr(self.model, name).eval()
+        self.stage.eval_frozen(self.model)
+        if self.stage_state is not None:
+            self.stage_state.eval()
 
     @property
     def global_epoch(self) -> int:
@@ -155,7 +160,8 @@ class StageModule(L.LightningModule):
             epoch_offset=self.start_epoch,
             rank=self.trainer.global_rank,
             world_size=self.trainer.world_size,
-            stream=[s.name for s in CURRICULUM].index(self.stage.name),
+            stream=stage_key(self.stage.name),
+            views=self.stage.views(self.config) if self.stage.views is not None else None,
             num_batches=round_steps(self.config, self.stage),
         )
         self._batch_sampler = loader.batch_sampler
@@ -198,7 +204,7 @@ class StageModule(L.LightningModule):
             # Seeded here, not at epoch start: creating the DataLoader iterator draws from the
             # global RNG, and Lightning creates it before the epoch-start hook on a fresh fit
             # but after it on later epochs; resumed and uninterrupted runs must draw alike.
-            seed_all(stage_seed(self.config.train.seed, self.stage, self.global_epoch, self.trainer.global_rank))
+            seed_all(stage_seed(self.config.train.seed, self.stage.name, self.global_epoch, self.trainer.global_rank))
         self._frozen_to_eval()
         self._set_learning_rate(batch_idx)
 
@@ -216,7 +222,9 @@ class StageModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         epochs_done = self.global_epoch + batch_idx / max(1.0, float(self.trainer.num_training_batches))
-        terms, total = stage_terms(self.stage.objectives, self.model, batch, self.config, epochs_done)
+        terms, total = stage_terms(
+            self.stage.objectives, self.model, batch, self.config, epochs_done, state=self.stage_state
+        )
         loss = -total  # maximise the bound
         if not bool(torch.isfinite(loss.detach())):
             bad = [k for k, v in terms.items() if not bool(torch.isfinite(v.detach()).all())]
@@ -243,6 +251,11 @@ class StageModule(L.LightningModule):
         self._accumulate(self._draws, SumMetric, "unannotated", batch_size - n_annotated)
         self.log("train/loss", float(loss.detach()), prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
         return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # Runs after the optimiser step (automatic optimisation): the stage's state follows it.
+        if self.stage_state is not None:
+            self.stage_state.after_step(self.model)
 
     def _accumulate(self, store: torch.nn.ModuleDict, kind: type[Metric], key: str, value: float) -> None:
         """Add ``value`` to this epoch's aggregate ``key`` of ``store``, made at its first value."""
@@ -327,4 +340,5 @@ class StageModule(L.LightningModule):
             self.records,
             optimizer=self.trainer.optimizers[0].state_dict() if self.trainer.optimizers else None,
             optimizer_param_names=self.trainable_parameter_names(),
+            stage_state=self.stage_state,
         )

@@ -33,10 +33,11 @@ from typing import Any
 
 from mirrornet.checkpoints import build_model, load_weights, read_checkpoint
 from mirrornet.config import Config, save_config
-from mirrornet.curriculum import Stage, method_chain, resolve_stages, stage_chain
+from mirrornet.curriculum import Stage, check_stage_names, method_chain, resolve_stages, stage_chain
 from mirrornet.data.builders import build_codec_for
 from mirrornet.inference import metric_for
-from mirrornet.seeding import seed_all, stage_seed
+from mirrornet.seeding import seed_all
+from mirrornet.stage_seeds import stage_seed
 from mirrornet.training.checkpoint import remove_stale_temporaries, save_checkpoint, stage_payload
 from mirrornet.training.datamodule import TrainingData, build_training_data, stage_pools
 from mirrornet.training.optimizer_state import merge_named_states, named_adam_states
@@ -161,6 +162,8 @@ class _StageStart:
         weights: the state dict to start from (None: the fresh nets), read from ``weights_path``.
         optimizer_state: Adam's state to continue (by parameter name, or positional).
         records: the stage's per-epoch records so far.
+        stage_state: the state dict of the stage's :class:`~mirrornet.stage_state.StageState`
+            to resume (None: built fresh).
     """
 
     done: dict | None = None
@@ -169,6 +172,7 @@ class _StageStart:
     weights_path: Path | None = None
     optimizer_state: dict | None = None
     records: list[dict] = field(default_factory=list)
+    stage_state: dict | None = None
 
 
 def run_experiment(
@@ -202,6 +206,7 @@ def run_experiment(
         mirrornet.data.builders.DataError: the data cannot serve a stage.
         mirrornet.training.lightning_module.NonFiniteLossError: the loss became NaN/inf.
     """
+    check_stage_names(config.train.fresh_optimizer_stages, "train.fresh_optimizer_stages")
     try:
         selected = resolve_stages(stages)
     except KeyError as exc:
@@ -264,6 +269,7 @@ def _stage_start(run: _Run, stage: Stage, finals: dict[str, dict], resume: bool)
         start = _StageStart(
             epoch=int(payload["epoch"]), weights=payload["state_dict"], weights_path=path,
             optimizer_state=named_adam_states(payload) or payload["optimizer"], records=payload["history"],
+            stage_state=payload.get("stage_state"),
         )
         _say(f"stage {stage.name}: resuming after epoch {start.epoch}/{total}", run.progress)
         return start
@@ -286,7 +292,7 @@ def _stage_start(run: _Run, stage: Stage, finals: dict[str, dict], resume: bool)
 def _build_stage_model(config: Config, stage: Stage, start: _StageStart) -> Any:
     """The stage's MirrorNet: the fresh nets, seeded by (seed, stage) only, then the weights it
     starts from, then the speed options."""
-    seed_all(stage_seed(config.train.seed, stage, -1))
+    seed_all(stage_seed(config.train.seed, stage.name, -1))
     model = build_model(config)
     if start.weights is not None:
         load_weights(model, start.weights, start.weights_path)
@@ -321,6 +327,7 @@ def _fit_stage(run: _Run, stage: Stage, model: Any, start: _StageStart) -> dict:
         codec=run.codec,
         epoch_callback=run.epoch_callback,
         metric=run.metric,
+        stage_state=start.stage_state,
     )
     _make_trainer(config, run.out_dir, stage, total, start.epoch, run.progress).fit(module)
     return module.last_payload
