@@ -18,8 +18,8 @@ Per-run JSON goes to ``benchmarks/results/default-model/`` and the section ``def
 ``benchmarks/RESULTS.md`` is rewritten after every phase.
 
 Usage:
-    python benchmarks/default_model.py --root ../shared/data                 # both phases
-    python benchmarks/default_model.py --root ../shared/data --phase select
+    python -m benchmarks.default_model --root ../shared/data                 # both phases
+    python -m benchmarks.default_model --root ../shared/data --phase select
 """
 
 from __future__ import annotations
@@ -27,48 +27,21 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.cli_runs import REPO, load_record, save_record, train_run
+from benchmarks.lsp_table import replace_section
+
 CONFIG = REPO / "configs" / "cpu" / "default_model.yaml"
 RESULTS = REPO / "benchmarks" / "results" / "default-model"
 CANDIDATES = ("resnet18_w32", "hourglass_2x64", "hrnet_w16")
 
 
 def _train(out: Path, root: Path, overrides: Sequence[str]) -> tuple[dict[str, Any], float]:
-    """``mirrornet train`` of the default config in ``out`` (resumed when it exists); its results
-    and the seconds this call took."""
-    command = [
-        sys.executable, "-m", "mirrornet.cli", "train", str(CONFIG), "--stages", "baseline", "--out", str(out),
-        "--set", f"data.root={root / 'lsp'}", f"data.lspet_root={root / 'lspet'}", *overrides,
-    ]
-    if (out / "config.yaml").is_file():
-        command.append("--resume")
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    start = time.time()
-    subprocess.run(command, check=True, env=env, cwd=REPO)
-    return json.loads((out / "results.json").read_text()), time.time() - start
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    from mirrornet.fileio import write_json_atomic
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, payload)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return payload if isinstance(payload, dict) and payload.get("results") else None
+    """The default config trained in ``out`` with the data under ``root`` and ``overrides``."""
+    return train_run(CONFIG, out, [f"data.root={root / 'lsp'}", f"data.lspet_root={root / 'lspet'}", *overrides])
 
 
 def select(root: Path, out: Path, steps: int, candidates: Sequence[str]) -> str:
@@ -76,16 +49,16 @@ def select(root: Path, out: Path, steps: int, candidates: Sequence[str]) -> str:
     scores = {}
     for name in candidates:
         path = RESULTS / f"select_{name}.json"
-        record = _read_json(path)
-        if record is None or record.get("steps") != steps:
-            overrides = [
-                f"model.recognizer={name}", f"train.steps.alpha_pretrain={steps}", "train.eval_every_steps=200",
-                "train.warmup_steps=100", "eval.final=false",
-            ]
+        overrides = [
+            f"model.recognizer={name}", f"train.steps.alpha_pretrain={steps}", "train.eval_every_steps=200",
+            "train.warmup_steps=100", "eval.final=false",
+        ]
+        record = load_record(path, overrides)
+        if record is None:
             results, seconds = _train(out / f"select-{name}", root, overrides)
             record = {"recognizer": name, "steps": steps, "overrides": overrides, "results": results,
                       "seconds": seconds, "date": _dt.date.today().isoformat()}
-            _write_json(path, record)
+            save_record(path, record)
         scores[name] = float(record["results"]["baseline"]["groups"]["Total"])
     return max(scores, key=scores.get)
 
@@ -95,10 +68,10 @@ def train(root: Path, out: Path, recognizer: str, steps: int) -> dict[str, Any]:
     path = RESULTS / "final.json"
     overrides = [f"model.recognizer={recognizer}", f"train.steps.alpha_pretrain={steps}"]
     results, seconds = _train(out / "final", root, overrides)
-    previous = _read_json(path) or {}
+    previous = load_record(path, overrides) or {}
     record = {"recognizer": recognizer, "steps": steps, "overrides": overrides, "results": results,
               "seconds": float(previous.get("seconds", 0.0)) + seconds, "date": _dt.date.today().isoformat()}
-    _write_json(path, record)
+    save_record(path, record)
     return record
 
 
@@ -107,13 +80,13 @@ def report() -> str:
     lines = ["Choice of recognizer (same steps each, validation PCK@0.2 of the best round):", "",
              "| recognizer | steps | val PCK@0.2 | val PCK@0.1 | minutes |", "|---|---|---|---|---|"]
     for path in sorted(RESULTS.glob("select_*.json")):
-        r = _read_json(path)
-        if r is None:
+        r = json.loads(path.read_text())
+        if not r.get("results"):
             continue
         row = r["results"]["baseline"]
         lines.append(f"| {r['recognizer']} | {r['steps']} | {row['groups']['Total']:.2f} | "
                      f"{row.get('totals', {}).get('PCK@0.1', float('nan')):.2f} | {r['seconds'] / 60:.0f} |")
-    final = _read_json(RESULTS / "final.json")
+    final = json.loads((RESULTS / "final.json").read_text()) if (RESULTS / "final.json").is_file() else None
     if final is not None and "final" in final["results"].get("baseline", {}):
         row = final["results"]["baseline"]
         lines += ["", f"Final: {final['recognizer']}, {final['steps']} steps, selected {row.get('selected')}, "
@@ -136,8 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from lsp_table import replace_section  # noqa: E402  (the RESULTS.md section writer)
 
     winner = select(args.root.resolve(), args.out, args.select_steps, args.candidates)
     print(f"recognizer chosen on validation: {winner}", flush=True)

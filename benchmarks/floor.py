@@ -7,7 +7,7 @@ margin); written to ``benchmarks/results/floor.json`` and the section ``floor`` 
 ``benchmarks/RESULTS.md``.
 
 Usage:
-    python benchmarks/floor.py --root ../shared/data
+    python -m benchmarks.floor --root ../shared/data
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cli_runs import REPO, save_record
+from benchmarks.cli_runs import REPO, save_record
+
+from benchmarks.lsp_table import replace_section
 
 TRAINING_SETS = {
     "LSP train (1,000)": ("lsp",),
@@ -29,7 +31,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="folder holding lsp/ and lspet/")
     args = parser.parse_args(argv)
-    from lsp_table import replace_section
     from mirrornet.data import read_lsp, read_lspet
     from mirrornet.floor import records_floor
 
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              "annotated joints' box, margin 1.25), without looking at the image:", "",
              "| training poses, crop | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += [f"| {row} | " + " | ".join(f"{v:.2f}" for v in figures.values()) + " |" for row, figures in rows.items()]
-    text = "\n".join(lines) + "\n\nCommand: `python benchmarks/floor.py --root ../shared/data`.\n"
+    text = "\n".join(lines) + "\n\nCommand: `python -m benchmarks.floor --root ../shared/data`.\n"
     print(text)
     replace_section(REPO / "benchmarks" / "RESULTS.md", "floor", "The image-blind floor on LSP's test split", text)
     return 0

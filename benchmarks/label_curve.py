@@ -15,7 +15,7 @@ Resumable: each run lives in ``--out/n<labels>_t<steps>_s<seed>`` and its JSON i
 section ``label-curve`` of ``benchmarks/RESULTS.md`` is rewritten after every run.
 
 Usage:
-    python benchmarks/label_curve.py --root ../shared/data
+    python -m benchmarks.label_curve --root ../shared/data
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from cli_runs import REPO, load_record, save_record, train_run
+from benchmarks.cli_runs import REPO, load_record, save_record, train_run
+
+from benchmarks.lsp_table import replace_section
 
 CONFIG = REPO / "configs" / "cpu" / "lsp_scarce.yaml"
 RESULTS = REPO / "benchmarks" / "results" / "label-curve"
@@ -119,7 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "label-curve")
     parser.add_argument("--seeds", type=int, default=5, help="seeds at 45 and 90 labels")
     args = parser.parse_args(argv)
-    from lsp_table import replace_section  # the RESULTS.md section writer
 
     root = args.root.resolve()
     records: dict[tuple[int, int, int], dict[str, Any]] = {}

@@ -22,16 +22,15 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lsp_table  # noqa: E402  (a sibling script: replace_section)
-from synthetic_table import machine_description  # noqa: E402
+from benchmarks import lsp_table
+from benchmarks.common import machine_description
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _step_rate(model, optimizer, batch: int, seconds: float) -> float:
     """Training steps for ``seconds``: images per second."""
-    from mirrornet.bounds import labeled_elbo
+    from mirrornet.bounds import BoundSettings, labeled_elbo
 
     x = torch.randn(batch, 3, 64, 64)
     target = torch.rand(batch, 16, 16, 16)
@@ -39,7 +38,7 @@ def _step_rate(model, optimizer, batch: int, seconds: float) -> float:
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds or done < 2:
         out = model(x, s_annotated=target, pose_source="annotation")
-        loss = -labeled_elbo(out, target, weights, lam=0.01)["total"]
+        loss = -labeled_elbo(out, target, weights, BoundSettings(lam=0.01))["total"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
