@@ -51,6 +51,7 @@ from mirrornet.outputs import MirrorNetOutputs
 
 __all__ = [
     "BoundSettings",
+    "mirror_terms",
     "unlabeled_terms",
     "labeled_terms",
     "unlabeled_elbo",
@@ -94,7 +95,7 @@ def _s_is_annotation(out: MirrorNetOutputs) -> Tensor:
     return torch.zeros_like(out.annotated)
 
 
-def _mirror_terms(
+def mirror_terms(
     out: MirrorNetOutputs, generator_variance: str, pose_variance: float | None
 ) -> dict[str, Tensor]:
     """The terms shared by Eqs. 15 and 26, per sample (B,): fidelity, plausibility, three KLs.
@@ -130,7 +131,7 @@ def unlabeled_terms(out: MirrorNetOutputs, settings: BoundSettings = BoundSettin
             "unlabeled bound: some rows of out hold s = annotation (pose_source='annotation'); "
             "Eq. 15 needs s ~ q_alpha(s|x) — use labeled/semi_supervised_elbo for those rows"
         )
-    terms = _mirror_terms(out, settings.generator_variance, settings.pose_variance)
+    terms = mirror_terms(out, settings.generator_variance, settings.pose_variance)
     terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)  # H[q_α(s|x)]
     terms["total"] = (
         terms["fidelity"] + terms["plausibility"] + terms["entropy"]
@@ -174,7 +175,7 @@ def labeled_terms(
             f"has annotated={out.annotated.tolist()}; give MirrorNet.forward the annotation of every "
             "row (or use semi_supervised_elbo for a mixed batch)"
         )
-    terms = _mirror_terms(out, settings.generator_variance, settings.pose_variance)
+    terms = mirror_terms(out, settings.generator_variance, settings.pose_variance)
     total = terms["fidelity"] + terms["plausibility"] - terms["kl_a"] - terms["kl_g"] - terms["kl_z"]
     if out.pose_source == "recognizer":
         terms["entropy"] = gaussian_entropy(out.s_logvar, like=out.s_mean)

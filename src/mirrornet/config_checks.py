@@ -88,6 +88,9 @@ def check_train(t: Any) -> None:
         raise ConfigError(
             f"train.unlabeled_rampup_epochs must be a finite number >= 0, got {t.unlabeled_rampup_epochs}"
         )
+    for key in ("consistency_weight", "plausibility_weight", "fidelity_weight"):
+        if not (math.isfinite(getattr(t, key)) and getattr(t, key) >= 0):
+            raise ConfigError(f"train.{key} must be a finite number >= 0, got {getattr(t, key)}")
     if t.alpha_grad_norm_every < 0:
         raise ConfigError(f"train.alpha_grad_norm_every must be >= 0, got {t.alpha_grad_norm_every}")
     if t.batch_size <= 0:

@@ -299,6 +299,9 @@ class TrainConfig:
         unlabeled_rampup_epochs: the unlabelled weight rises as w_u·exp(−5(1 − t)²),
             t = epochs done / this, over the first epochs of the semi-supervised stage (0: no
             ramp, the paper). Not in the paper.
+        consistency_weight / plausibility_weight / fidelity_weight: the weights, in the
+            consistency stages (``mirrornet.consistency``), of the PoseCons term and of
+            MirrorNet's two terms on the unannotated rows (not in the paper; 1, 0, 0).
         alpha_grad_norm_every: in the joint stages, every this many steps the gradient norm
             into α's parameters of each term of the bound (fidelity, plausibility,
             λ·log q_α) is measured and logged as ``alpha_grad/<term>`` (0: never). Each
@@ -339,6 +342,9 @@ class TrainConfig:
     fresh_optimizer_stages: list[str] = field(default_factory=list)
     unlabeled_weight: float = 1.0
     unlabeled_rampup_epochs: float = 0.0
+    consistency_weight: float = 1.0
+    plausibility_weight: float = 0.0
+    fidelity_weight: float = 0.0
     alpha_grad_norm_every: int = 10
     lr: float = 1e-3
     seed: int = 0

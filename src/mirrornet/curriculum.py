@@ -34,7 +34,7 @@ from enum import Enum
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mirrornet import stage_objectives
+from mirrornet import consistency, stage_objectives
 from mirrornet.config import ConfigError, TrainConfig
 from mirrornet.stage_objectives import StageObjective
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NETS",
     "METHODS",
+    "ALL_METHODS",
     "METHOD_LABELS",
     "EPOCH_KEYS",
     "StateBuilder",
@@ -118,6 +119,8 @@ class Stage:
         views: builds one crop transform per view from the config (None: plain items). The
             stage's items then also carry ``views`` (V, 3, H, W), ``view_heatmap_affines`` and
             ``view_joint_orders`` (:class:`~mirrornet.data.views.MultiViewDataset`).
+        optional: the stage is not one of the paper's: a run without ``--stages`` leaves it out,
+            and it runs when it (or a stage after it) is named.
     """
 
     name: str
@@ -133,6 +136,7 @@ class Stage:
     label: str | None = None
     state: StateBuilder | None = None
     views: ViewsBuilder | None = None
+    optional: bool = False
 
     def __post_init__(self) -> None:
         # A misspelt net or length would otherwise freeze a net or fail only when the stage runs.
@@ -276,10 +280,44 @@ CURRICULUM: tuple[Stage, ...] = (
         label="Semi-supervised MirrorNet",
         description="step 3: from step 2a, semi-supervised bound Eq. 29 on mixed batches",
     ),
+    # Not in the paper: consistency training (PoseCons), alone and with MirrorNet's terms.
+    Stage(
+        name="consistency",
+        trains=("alpha",),
+        objectives=(consistency.consistency,),
+        data=StageData.MIXED,
+        epochs_key="baseline",
+        init_from="pretrain_alpha",
+        continues_optimizer=True,
+        evaluate=True,
+        method="consistency",
+        label="Consistency (PoseCons)",
+        description="α on annotated images + its own heatmaps from an easy view on a hard view (PoseCons)",
+        views=consistency.posecons_views,
+        optional=True,
+    ),
+    Stage(
+        name="consistency_mirrors",
+        trains=("alpha", "beta", "gamma", "theta", "delta", "phi"),
+        objectives=(consistency.consistency_mirrors,),
+        data=StageData.MIXED,
+        epochs_key="baseline",
+        init_from="pretrain_vaes",
+        continues_optimizer=True,
+        evaluate=True,
+        method="consistency_mirrors",
+        label="Consistency + mirrors",
+        description="PoseCons + MirrorNet's plausibility and fidelity terms on the unannotated images",
+        views=consistency.posecons_views,
+        optional=True,
+    ),
 )
 
 #: The methods compared in Tables 2–7, in curriculum order: the stages that give a figure.
-METHODS: tuple[str, ...] = tuple(s.method for s in CURRICULUM if s.method is not None)
+METHODS: tuple[str, ...] = tuple(s.method for s in CURRICULUM if s.method is not None and not s.optional)
+
+#: Every method of the curriculum, the optional ones (not in the paper) after the paper's.
+ALL_METHODS: tuple[str, ...] = tuple(s.method for s in CURRICULUM if s.method is not None)
 
 #: Each method's name in tables, legends and figures.
 METHOD_LABELS: dict[str, str] = {s.method: s.label for s in CURRICULUM if s.method is not None}
@@ -324,7 +362,7 @@ def resolve_stages(names: list[str] | None) -> list[Stage]:
         KeyError: an unknown name (the message lists the valid ones).
     """
     if not names:
-        return list(CURRICULUM)
+        return [s for s in CURRICULUM if not s.optional]
     wanted = {s.name for name in names for s in stage_chain(name)}
     return [s for s in CURRICULUM if s.name in wanted]
 

@@ -28,9 +28,55 @@ import torch
 from torch.utils.data import Dataset
 
 from mirrornet.data.dataset import PoseDataset
-from mirrornet.data.transforms import TopDownTransform, normalize_image
+from mirrornet.data.transforms import TopDownTransform, get_affine, normalize_image, warp_affine
+from mirrornet.skeleton import FLIP_PERMUTATION
 
-__all__ = ["MultiViewDataset", "view_affine", "view_joint_order"]
+__all__ = ["ComposedView", "MultiViewDataset", "view_affine", "view_joint_order"]
+
+
+class ComposedView:
+    """A view drawn on top of an earlier view of the same item (PoseCons's hard view).
+
+    The earlier view's crop is moved once more by ``transform``'s random scale, rotation and flip
+    about the crop's centre: this view's affine is that extra map composed with the earlier view's
+    (so a rotation of 30° on a view already turned by 20° turns the person by 50°), and its crop is
+    cut from the original image by the composed affine in one warp.
+
+    Args:
+        base_view: the index of the earlier view.
+        transform: draws the extra scale, rotation and flip (its ``sample``), and gives the crop's
+            sizes and backend.
+    """
+
+    def __init__(self, base_view: int, transform: TopDownTransform) -> None:
+        self.base_view = int(base_view)
+        self.transform = transform
+        self.input_size = transform.input_size
+        self.heatmap_stride = transform.heatmap_stride
+
+    def extra_affine(self, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+        """The extra (2, 3) map of crop pixels drawn from ``rng``, and whether it flips."""
+        mult, rotation, flipped = self.transform.sample(rng)
+        h, w = self.input_size
+        centre = ((w - 1) / 2.0, (h - 1) / 2.0)
+        # get_affine maps a region of side 200·scale·padding onto the crop; a region mult times
+        # the crop's own side zooms out by mult.
+        scale = mult * min(h, w) / (200.0 * self.transform.padding)
+        return get_affine(centre, scale, self.input_size, rotation, flipped, self.transform.padding), flipped
+
+    def compose(self, image: np.ndarray, base: dict, rng: np.random.Generator) -> dict:
+        """The view's crop, affines and joint order on top of the earlier view's output ``base``
+        (a :class:`~mirrornet.data.transforms.TopDownTransform` output)."""
+        extra, flipped = self.extra_affine(rng)
+        affine = (np.vstack([extra, [0.0, 0.0, 1.0]]) @ np.vstack([base["affine"], [0.0, 0.0, 1.0]]))[:2]
+        order = np.asarray(base["joint_order"])
+        return {
+            "image": warp_affine(image, affine, self.input_size, self.transform.image_backend),
+            "affine": affine,
+            "heatmap_affine": self.transform.heatmap_affine(affine),
+            # A flip swaps the channels once more: channel j now holds what channel FLIP[j] held.
+            "joint_order": order[list(FLIP_PERMUTATION)] if flipped else order,
+        }
 
 
 class MultiViewDataset(Dataset):
@@ -39,15 +85,18 @@ class MultiViewDataset(Dataset):
     Args:
         dataset: the pose dataset (its records, epoch and seed are used).
         transforms: one transform per view, e.g. ``(weak, strong)``; each must have the
-            dataset's input and heatmap sizes.
+            dataset's input and heatmap sizes. A :class:`ComposedView` builds on an earlier view.
 
     Raises:
         ValueError: no view, or a view whose sizes differ from the dataset's.
     """
 
-    def __init__(self, dataset: PoseDataset, transforms: Sequence[TopDownTransform]) -> None:
+    def __init__(self, dataset: PoseDataset, transforms: Sequence[TopDownTransform | ComposedView]) -> None:
         if not transforms:
             raise ValueError("MultiViewDataset needs at least one view transform")
+        for i, t in enumerate(transforms):
+            if isinstance(t, ComposedView) and not 0 <= t.base_view < i:
+                raise ValueError(f"view {i} is composed on view {t.base_view}, which must come before it")
         base = dataset.transform
         for i, t in enumerate(transforms):
             if t.input_size != base.input_size or t.heatmap_stride != base.heatmap_stride:
@@ -79,9 +128,13 @@ class MultiViewDataset(Dataset):
         item = self.dataset[index]
         record = self.dataset.records[index]
         image = self.dataset.read_image(record)
-        crops, affines, orders = [], [], []
+        crops, affines, orders, outs = [], [], [], []
         for v, transform in enumerate(self.transforms):
-            out = transform(image, record, None, self.view_rng(index, v))
+            if isinstance(transform, ComposedView):
+                out = transform.compose(image, outs[transform.base_view], self.view_rng(index, v))
+            else:
+                out = transform(image, record, None, self.view_rng(index, v))
+            outs.append(out)
             crops.append(normalize_image(out["image"]))
             affines.append(out["heatmap_affine"])
             orders.append(out["joint_order"])

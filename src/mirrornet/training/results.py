@@ -18,7 +18,7 @@ import numpy as np
 
 from mirrornet.checkpoints import build_model, read_checkpoint
 from mirrornet.config import Config
-from mirrornet.curriculum import CURRICULUM, METHODS, method_chain
+from mirrornet.curriculum import ALL_METHODS, CURRICULUM, method_chain
 from mirrornet.fileio import atomic_path, json_safe, write_json_atomic
 from mirrornet.training.curves import plot_joint_diagnostics, plot_learning_curves
 from mirrornet.training.selection import best_checkpoint_path, best_record
@@ -191,7 +191,7 @@ def collect_results(config: Config, out_dir: str | Path, finals: dict[str, dict]
     out_dir = Path(out_dir)
     records = _all_records(out_dir, finals or {})
     results: dict[str, dict] = {}
-    for method in METHODS:
+    for method in ALL_METHODS:
         chain = method_chain(method)
         final = chain[-1]
         if not records.get(final.name + ".completed", [{}])[0].get("completed"):
@@ -260,7 +260,7 @@ def write_run_outputs(config: Config, out_dir: Path, results: dict, finals: dict
     write_metrics_csv(out_dir / "metrics.csv", flat)
     write_json_atomic(out_dir / "results.json", json_safe(results))
     curves = {}
-    for method in METHODS:
+    for method in ALL_METHODS:
         chain = method_chain(method)
         history = [r for s in chain for r in records.get(s.name, [])]
         if any(r.get("eval") for r in history):
