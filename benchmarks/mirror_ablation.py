@@ -60,7 +60,7 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 RATIOS = (0.2, 0.6)
 SEEDS = (0, 1, 2)
 #: The methods whose α learns through the mirrors (their final stage trains more than α).
-MIRROR_METHODS = tuple(s.method for s in CURRICULUM if s.method and set(s.trains) != {"alpha"})
+MIRROR_METHODS = tuple(s.method for s in CURRICULUM if s.method and not s.optional and set(s.trains) != {"alpha"})
 
 
 def load_runs(json_dir: Path, label: str) -> dict[tuple[float, int], dict]:

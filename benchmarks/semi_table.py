@@ -1,0 +1,193 @@
+"""Does consistency training beat the baseline, and do MirrorNet's mirrors add to it?
+
+On the label-scarce LSP testbed (``configs/cpu/lsp_scarce.yaml``: 45 or 90 annotated LSP images,
+the rest of LSP and all of LSPET unannotated, the step budget the baseline's label curve chose on
+validation, ``benchmarks.label_curve``), every arm gives α the same optimizer steps S from the same
+fresh initialisation (``pretrain_alpha``'s) and is paired with the others on the same annotated
+pool and seed:
+
+1. ``baseline``: α on the annotated images (``pretrain_alpha`` for S steps);
+2. ``consistency``: PoseCons (``mirrornet.consistency``), batches of 16 annotated + 16 unannotated;
+3. ``plausibility``: consistency + the pose VAE's bound of α's pose (σ²_φ = 0.01, the informative
+   pose VAE of the mirror ablation), weight chosen from {0.01, 0.1, 1} on validation;
+4. ``fidelity``: consistency + the image VAE's bound with ψ's mask, weight chosen likewise;
+5. ``both``: consistency + both terms at their chosen weights;
+6. ``mirrornet``: MirrorNet as the paper writes it (α S/2 steps, then the labelled bound S/4 and the
+   semi-supervised bound S/4), and ``plus``, the mirror ablation's every-change variant.
+
+The VAEs of arms 3–6 are pretrained first (``pretrain_mask`` in epochs, ``pretrain_vaes`` for
+1,000 steps; α untouched). Weights are chosen on seed 0 by the validation PCK@0.1 of the selected round; the
+test split is evaluated once per run. Reported: PCK@0.1 (primary) and PCK@0.2 on LSP's test split
+with the floor, the paired differences with 95 % intervals (Student t over seeds) and the seeds
+that agree, and the bone-ratio violations are left to the plausibility table of ``lsp_table``.
+
+Resumable: each run lives in ``--out/n<labels>_<arm>[_w<weight>]_s<seed>`` with its JSON in
+``benchmarks/results/semi/``, keyed by its settings; the section ``semi`` of
+``benchmarks/RESULTS.md`` is rewritten after every run.
+
+Usage:
+    python -m benchmarks.semi_table --root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.cli_runs import REPO, load_record, save_record, train_run
+from benchmarks.lsp_table import replace_section
+
+CONFIG = REPO / "configs" / "cpu" / "lsp_scarce.yaml"
+RESULTS = REPO / "benchmarks" / "results" / "semi"
+CURVE = REPO / "benchmarks" / "results" / "label-curve"
+LABELS = (45, 90)
+WEIGHTS = (0.01, 0.1, 1.0)
+SEEDS = 5
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365}
+PLUS = ["model.lam=1", "model.pose_source=recognizer", "model.pose_bottleneck=coordinates",
+        "model.pose_variance=0.01", "train.unlabeled_rampup_epochs=4"]
+
+
+def chosen_budget(labels: int) -> int:
+    """The step budget the baseline's label curve chose on validation for ``labels``."""
+    runs = [json.loads(p.read_text()) for p in CURVE.glob(f"n{labels}_t*_s0.json")]
+    if not runs:
+        raise SystemExit(f"no label-curve run for {labels} labels in {CURVE}: run benchmarks.label_curve first")
+    return max(runs, key=lambda r: r["results"]["baseline"]["groups"]["Total"])["steps"]
+
+
+def arm(name: str, steps: int, weights: tuple[float, float]) -> tuple[list[str], list[str]]:
+    """(stages, overrides) of an arm with the add-on weights (plausibility, fidelity)."""
+    mixed = ["train.n_annotated=16", "train.n_unannotated=16"]
+    if name == "baseline":
+        return ["baseline"], [f"train.steps.alpha_pretrain={steps}", "train.steps.baseline=0"]
+    if name == "consistency":
+        return ["consistency"], ["train.steps.alpha_pretrain=0", f"train.steps.baseline={steps}", *mixed]
+    # The mirrors' VAEs learn the annotated poses and images first (α untouched, 1,000 steps).
+    vaes = ["train.steps.vae_pretrain=1000"]
+    if name in ("plausibility", "fidelity", "both"):
+        return ["consistency_mirrors"], [
+            "train.steps.alpha_pretrain=0", f"train.steps.baseline={steps}", *mixed, *vaes, "model.pose_variance=0.01",
+            f"train.plausibility_weight={weights[0]}", f"train.fidelity_weight={weights[1]}"]
+    budget = [f"train.steps.alpha_pretrain={steps // 2}", f"train.steps.supervised_first={steps // 4}",
+              f"train.steps.semi_supervised={steps // 4}", "train.steps.supervised_second=0", *vaes,
+              # Rounds of 100 steps, so that a quarter of every budget of the label curve is whole rounds.
+              "train.eval_every_steps=100"]
+    return ["semi_supervised"], budget + (PLUS if name == "plus" else [])
+
+
+def run(root: Path, out: Path, labels: int, name: str, steps: int, weights: tuple[float, float], seed: int,
+        tag: str = "") -> dict[str, Any]:
+    """One arm's run (trained, or read back when it exists with the same settings)."""
+    stages, overrides = arm(name, steps, weights)
+    overrides = [f"data.root={root / 'lsp'}", f"data.lspet_root={root / 'lspet'}", f"data.annotated_count={labels}",
+                 f"data.split_seed={seed}", f"train.seed={seed}", *overrides]
+    label = f"n{labels}_{name}{tag}_s{seed}"
+    record = load_record(RESULTS / f"{label}.json", overrides)
+    if record is None:
+        results, seconds = train_run(CONFIG, out / label, overrides, stages)
+        record = {"labels": labels, "arm": name, "steps": steps, "seed": seed, "overrides": overrides,
+                  "results": results, "seconds": seconds, "date": _dt.date.today().isoformat()}
+        save_record(RESULTS / f"{label}.json", record)
+    return record
+
+
+def figures(record: dict[str, Any]) -> dict[str, float]:
+    """The run's method row: validation and test figures and minutes."""
+    row = next(iter(record["results"].values()))
+    test = row["final"]["test"]
+    return {"val@0.1": float(row.get("totals", {}).get("PCK@0.1", float("nan"))),
+            "test@0.1": float(test["metrics"]["PCK@0.1"]["Total"]), "test@0.2": float(test["metrics"]["PCK@0.2"]["Total"]),
+            "floor@0.1": float(test["floor"]["PCK@0.1"]), "floor@0.2": float(test["floor"]["PCK@0.2"]),
+            "minutes": float(record["seconds"]) / 60}
+
+
+def interval(diffs: Sequence[float]) -> str:
+    """mean ± 95 % half-width (t over seeds), and the seeds above 0."""
+    if len(diffs) < 2:
+        return f"{diffs[0]:+.2f} (1 seed)" if diffs else "-"
+    half = T975.get(len(diffs) - 1, 1.96) * float(np.std(diffs, ddof=1)) / math.sqrt(len(diffs))
+    return f"{np.mean(diffs):+.2f} ± {half:.2f} ({sum(d > 0 for d in diffs)}/{len(diffs)} > 0)"
+
+
+def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str], float]) -> str:
+    """The section's markdown: per label count, each arm's test figures and the paired differences."""
+    lines = ["Weights chosen on validation (seed 0, PCK@0.1): "
+             + ", ".join(f"{n} labels {a} {w:g}" for (n, a), w in sorted(chosen.items())) + ".", ""]
+    arms = ("baseline", "consistency", "plausibility", "fidelity", "both", "mirrornet", "plus")
+    for labels in LABELS:
+        lines += [f"**{labels} labels** (LSP test, mean ± sd over seeds):", "",
+                  "| arm | seeds | PCK@0.1 | PCK@0.2 | − baseline @0.1 | − consistency @0.1 | − consistency @0.2 | min/run |",
+                  "|---|---|---|---|---|---|---|---|"]
+        by_arm = {a: {s: figures(r) for (n, aa, s), r in runs.items() if n == labels and aa == a} for a in arms}
+        for a in arms:
+            rows = by_arm[a]
+            if not rows:
+                continue
+            col = {k: [r[k] for r in rows.values()] for k in next(iter(rows.values()))}
+
+            def diff(ref: str, key: str) -> str:
+                seeds = [s for s in rows if s in by_arm[ref]]
+                return interval([rows[s][key] - by_arm[ref][s][key] for s in seeds]) if a != ref else "-"
+            lines.append(f"| {a} | {len(rows)} | {np.mean(col['test@0.1']):.2f} ± {np.std(col['test@0.1']):.2f} | "
+                         f"{np.mean(col['test@0.2']):.2f} | {diff('baseline', 'test@0.1')} | "
+                         f"{diff('consistency', 'test@0.1')} | {diff('consistency', 'test@0.2')} | "
+                         f"{np.mean(col['minutes']):.1f} |")
+        floors = [figures(r) for (n, _, _), r in runs.items() if n == labels]
+        if floors:
+            lines.append(f"| floor (image-blind) | | {np.mean([f['floor@0.1'] for f in floors]):.2f} | "
+                         f"{np.mean([f['floor@0.2'] for f in floors]):.2f} | | | | |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True, help="folder holding lsp/ and lspet/")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "semi")
+    parser.add_argument("--seeds", type=int, default=SEEDS)
+    parser.add_argument("--labels", type=int, nargs="+", default=list(LABELS), choices=LABELS)
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    runs: dict[tuple[int, str, int], dict] = {}
+    chosen: dict[tuple[int, str], float] = {}
+
+    def write() -> None:
+        replace_section(REPO / "benchmarks" / "RESULTS.md", "semi", "Consistency training and the mirrors on the "
+                        "label-scarce LSP testbed", report(runs, chosen) + "\n")
+
+    for labels in args.labels:
+        steps = chosen_budget(labels)
+        for add_on, index in (("plausibility", 0), ("fidelity", 1)):
+            scores = {}
+            for w in WEIGHTS:
+                weights = (w, 0.0) if index == 0 else (0.0, w)
+                record = run(root, args.out, labels, add_on, steps, weights, 0, tag=f"_w{w:g}")
+                scores[w] = figures(record)["val@0.1"]
+            chosen[(labels, add_on)] = max(WEIGHTS, key=lambda w: scores[w])
+            runs[(labels, add_on, 0)] = run(root, args.out, labels, add_on, steps,
+                                            (chosen[(labels, add_on)], 0.0) if index == 0 else
+                                            (0.0, chosen[(labels, add_on)]), 0, tag=f"_w{chosen[(labels, add_on)]:g}")
+            write()
+    for seed in range(args.seeds):
+        for labels in args.labels:
+            steps = chosen_budget(labels)
+            both = (chosen[(labels, "plausibility")], chosen[(labels, "fidelity")])
+            for name in ("baseline", "consistency", "plausibility", "fidelity", "both", "mirrornet", "plus"):
+                weights = {"plausibility": (both[0], 0.0), "fidelity": (0.0, both[1])}.get(name, both)
+                tag = {"plausibility": f"_w{both[0]:g}", "fidelity": f"_w{both[1]:g}"}.get(name, "")
+                runs[(labels, name, seed)] = run(root, args.out, labels, name, steps, weights, seed, tag)
+                write()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
