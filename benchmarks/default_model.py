@@ -27,6 +27,9 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
+import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +78,66 @@ def train(root: Path, out: Path, recognizer: str, steps: int) -> dict[str, Any]:
     return record
 
 
+CARD = REPO / "src" / "mirrornet" / "weights" / "default.json"
+#: The people of LSP's test split whose figure the card records and a test reproduces.
+SLICE = 100
+
+
+def slice_scores(checkpoint: Path, lsp_root: Path, first: int = SLICE) -> dict[str, float]:
+    """The Totals of every metric of ``checkpoint``'s α on the first ``first`` people of LSP's test split."""
+    from torch.utils.data import DataLoader, Subset
+
+    from mirrornet.checkpoints import load_checkpoint
+    from mirrornet.data.builders import build_codec_for, build_eval_dataset
+    from mirrornet.inference import collect_predictions, metric_for
+
+    model, config = load_checkpoint(checkpoint)
+    dataset = Subset(build_eval_dataset(config, "lsp", str(lsp_root), "test"), range(first))
+    predictions = collect_predictions(model, DataLoader(dataset, batch_size=50), build_codec_for(config))
+    return {name: float(r["groups"]["Total"]) for name, r in predictions.report(*metric_for(config)).items()}
+
+
+def predict_speed(checkpoint: Path, images: list[Path], threads: int = 1, backend: str = "torch") -> float:
+    """Images per second of ``PoseEstimator`` (each whole image one person), after one warm-up image."""
+    from mirrornet import PoseEstimator
+
+    estimator = PoseEstimator(checkpoint, device="cpu", threads=threads, backend=backend)
+    estimator(str(images[0]))
+    start = time.perf_counter()
+    estimator([str(i) for i in images])
+    return len(images) / (time.perf_counter() - start)
+
+
+def pack(root: Path, out: Path, steps_done: int | None = None) -> dict[str, Any]:
+    """Pack the best validation round of the final run as the default model and write its card data."""
+    import torch
+
+    from mirrornet.checkpoints import read_checkpoint
+    from mirrornet.pretrained import DEFAULT_MODEL, pack_default_model
+    from mirrornet.training.selection import best_record
+
+    ckpt_dir = out / "final" / "checkpoints"
+    history = read_checkpoint(ckpt_dir / "pretrain_alpha.ckpt", mmap=True)["history"]
+    best = best_record(history)
+    pack_default_model(ckpt_dir / "pretrain_alpha.best.ckpt", DEFAULT_MODEL)
+    payload = torch.load(DEFAULT_MODEL, map_location="cpu", weights_only=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    images = sorted((root / "lsp" / "images").glob("im1*.jpg"))[:200]
+    card = {
+        "preset": "configs/cpu/default_model.yaml", "commit": commit, "date": _dt.date.today().isoformat(),
+        "recognizer": payload["config"]["model"]["recognizer"], "config": payload["config"],
+        "steps_trained": int(sum(r["steps"] for r in history)), "steps_planned": steps_done,
+        "selected_round": {"round": int(best["epoch"]), "val": best["eval"]["totals"]},
+        "file_bytes": DEFAULT_MODEL.stat().st_size,
+        "slice": {"people": f"the first {SLICE} of LSP's test split (im1001 …)", **slice_scores(DEFAULT_MODEL, root / "lsp")},
+        "predict_images_per_s": {f"{backend}, {threads} thread(s)": predict_speed(DEFAULT_MODEL, images, threads, backend)
+                                 for backend in ("torch", "onnx") for threads in (1, 2)},
+        "load_average": os.getloadavg()[0],
+    }
+    save_record(CARD, {"results": card})
+    return card
+
+
 def report() -> str:
     """The markdown of the ``default-model`` section from the per-run JSON."""
     lines = ["Choice of recognizer (same steps each, validation PCK@0.2 of the best round):", "",
@@ -104,12 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="folder holding lsp/ and lspet/")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "default-model")
-    parser.add_argument("--phase", choices=("select", "train", "all"), default="all")
+    parser.add_argument("--phase", choices=("select", "train", "all", "pack"), default="all",
+                        help="pack: package the final run's best round so far as the default model")
     parser.add_argument("--select-steps", type=int, default=600)
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
     args = parser.parse_args(argv)
 
+    if args.phase == "pack":
+        card = pack(args.root.resolve(), args.out, args.steps)
+        print(json.dumps({k: v for k, v in card.items() if k != "config"}, indent=2))
+        return 0
     winner = select(args.root.resolve(), args.out, args.select_steps, args.candidates)
     print(f"recognizer chosen on validation: {winner}", flush=True)
     replace_section(REPO / "benchmarks" / "RESULTS.md", "default-model", "The packaged default model", report())
