@@ -135,7 +135,67 @@ def pack(root: Path, out: Path, steps_done: int | None = None) -> dict[str, Any]
         "load_average": os.getloadavg()[0],
     }
     save_record(CARD, {"results": card})
+    from mirrornet.fileio import write_text_atomic
+
+    write_text_atomic(REPO / "docs" / "model_card.md", model_card(card, _final_figures()))
     return card
+
+
+def _final_figures() -> dict[str, Any] | None:
+    """The final run's test figures (results.json of its finished run), or None before it ends."""
+    path = RESULTS / "final.json"
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())["results"].get("baseline", {})
+    return row.get("final")
+
+
+MODEL_CARD_TEXT = """# Model card: MirrorNet's default model
+
+`mirrornet predict IMAGE`, `mirrornet evaluate` without a checkpoint and `mirrornet.PoseEstimator()`
+use this recognizer α, packaged as `src/mirrornet/weights/default.ckpt` ({size:.1f} MB; its card
+data, from which this page is written, is `default.json` beside it).
+
+- **What it is:** {recognizer} at 128×128, 16 MPII-order joints (LSP's 14 and the pelvis and
+  thorax derived from them), trained by `python -m benchmarks.default_model --root ../shared/data`
+  (preset `{preset}`, commit {commit}, {date}): {steps_trained} optimizer steps of batch 32
+  {interim}, cosine schedule with warm-up, scale / rotation / flip / half-body / colour
+  augmentation, the weights of the best validation round (round {round}).
+- **Training data:** Leeds Sports Pose (its first 1,000 images) and LSP extended (10,000), the
+  5 % validation split held out; both datasets are Flickr photographs distributed by their
+  authors (Johnson & Everingham, BMVC 2010 and CVPR 2011) for research use — the weights inherit
+  that restriction. LSP's test split (its last 1,000 images) was never trained or chosen on.
+- **Accuracy** (LSP test; the floor is the mean training pose placed in each crop, without
+  looking at the image):
+
+{accuracy}
+
+- **Speed** (`PoseEstimator`, each whole LSP image one person, 2-core CPU at load average
+  {load:.1f}): {speed}.
+- **Known limits:** one person per box — give a detector's boxes (`--boxes`) for photos with
+  several or small people; trained on sports photos (LSP's poses and clothing), so everyday
+  scenes, children, crowds and unusual viewpoints are outside what it has seen; no face joints
+  (COCO output writes nose, eyes and ears as 0 with score 0).
+"""
+
+
+def model_card(card: dict[str, Any], final: dict[str, Any] | None) -> str:
+    """docs/model_card.md from the card data and, once the run has ended, its test figures."""
+    rows = ["| split | metric | α | floor |", "|---|---|---|---|"]
+    if final is not None:
+        for split in ("test", "test_flip", "test_jitter"):
+            for name, groups in final.get(split, {}).get("metrics", {}).items():
+                rows.append(f"| {split} | {name} | {groups['Total']:.2f} | {final[split]['floor'][name]:.2f} |")
+    slice_ = card["slice"]
+    rows += [f"| {slice_['people']} | {name} | {slice_[name]:.2f} | – |" for name in slice_ if name != "people"]
+    planned = card.get("steps_planned")
+    interim = (f"(an interim model: {card['steps_trained']} of the {planned} planned steps; the training continues)"
+               if planned and card["steps_trained"] < planned else "")
+    speed = "; ".join(f"{k}: {v:.0f} images/s" for k, v in card["predict_images_per_s"].items())
+    return MODEL_CARD_TEXT.format(
+        size=card["file_bytes"] / 2**20, recognizer=card["recognizer"], preset=card["preset"], commit=card["commit"],
+        date=card["date"], steps_trained=card["steps_trained"], interim=interim,
+        round=card["selected_round"]["round"], accuracy="\n".join(rows), load=card["load_average"], speed=speed)
 
 
 def report() -> str:
