@@ -79,11 +79,12 @@ def _print_json(data: Any) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mirrornet.demo import run_demo
-    from mirrornet.fileio import check_output_dir
+    from mirrornet.fileio import check_output_dir, folder_lock
 
     check_output_dir(args.out, "--out")  # before the data is written and the curriculum runs
-    result = run_demo(args.out, quick=args.quick, progress=_progress(args),
-                      tables_to=sys.stderr if args.json else sys.stdout)
+    with folder_lock(Path(args.out) / ".lock", f"--out {args.out}"):
+        result = run_demo(args.out, quick=args.quick, progress=_progress(args),
+                          tables_to=sys.stderr if args.json else sys.stdout)
     if args.json:
         _print_json(result)
     return 0
@@ -410,7 +411,9 @@ def _error_status(exc: Exception) -> int | None:
         return exc.status
     if isinstance(exc, _bad_input_errors()):
         return 2  # before the run failures: a ResumeConfigError is both, and bad input
-    if isinstance(exc, _run_failures()):
+    from mirrornet.fileio import FolderInUseError
+
+    if isinstance(exc, (*_run_failures(), FolderInUseError)):
         return 1
     # Library functions raise ValueError naming the bad value (a corrupt image, a bad box).
     return 2 if isinstance(exc, ValueError) else None

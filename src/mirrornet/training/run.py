@@ -23,6 +23,7 @@ gradient norm into α of each term of the bound, KL_z and α's score per joint-s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import warnings
@@ -35,6 +36,7 @@ from mirrornet.checkpoints import build_model, load_weights, read_checkpoint
 from mirrornet.config import Config, save_config
 from mirrornet.curriculum import Stage, method_chain, resolve_stages, stage_chain
 from mirrornet.data.builders import build_codec_for
+from mirrornet.fileio import check_output_dir, folder_lock
 from mirrornet.inference import metric_for
 from mirrornet.seeding import seed_all, stage_seed
 from mirrornet.training.checkpoint import remove_stale_temporaries, save_checkpoint, stage_payload
@@ -204,7 +206,25 @@ def run_experiment(
         selected = resolve_stages(stages)
     except KeyError as exc:
         raise RunError(str(exc.args[0])) from None
-    run = _prepare_run(config, Path(out_dir), selected, resume, progress, epoch_callback)
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir, "--out")  # a file in the way is named before the lock is taken
+    created = not out_dir.exists()
+    try:
+        # One run per folder: a second run on it is refused while the first lives (the lock dies
+        # with its process); DDP's other ranks belong to the run that holds it.
+        with folder_lock(out_dir / ".lock", f"--out {out_dir}") if _rank() == 0 else contextlib.nullcontext():
+            return _run_locked(config, out_dir, selected, resume, progress, epoch_callback)
+    finally:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a run refused before it wrote anything leaves no empty folder
+
+
+def _run_locked(
+    config: Config, out_dir: Path, selected: list[Stage], resume: bool, progress: bool,
+    epoch_callback: Callable[[dict], None] | None,
+) -> dict:
+    """:func:`run_experiment` once the folder's lock is held."""
+    run = _prepare_run(config, out_dir, selected, resume, progress, epoch_callback)
     # Final payloads of the stages of this run (weights, optimizer, records), kept in memory so
     # that every rank starts the next stage from the same state without reading files.
     finals: dict[str, dict] = {}
