@@ -145,3 +145,119 @@ def test_a_folder_held_by_a_live_run_is_refused(tmp_path, capsys, monkeypatch, v
     with folder_lock(lock, "x"):  # the dead holder's lock is gone
         pass
     assert not lock.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. The ONNX cache is verified before use
+
+
+@pytest.fixture()
+def two_alphas(checkpoint):
+    """Two recognizers of the tiny config with different weights, and their input size."""
+    import torch
+
+    from mirrornet.checkpoints import load_checkpoint
+
+    pytest.importorskip("onnxruntime", reason="the onnx backend needs onnxruntime")
+    a, config = load_checkpoint(checkpoint)
+    b, _ = load_checkpoint(checkpoint)
+    with torch.no_grad():
+        for p in b.alpha.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return a.alpha.eval(), b.alpha.eval(), tuple(config.data.input_size)
+
+
+def _last_stack(alpha, x):
+    import torch
+
+    with torch.no_grad():
+        out = alpha(x)
+    return out[-1] if isinstance(out, (list, tuple)) else out
+
+
+def test_another_models_export_at_the_cache_key_is_rebuilt(two_alphas, tmp_path) -> None:
+    import shutil
+
+    import torch
+
+    from mirrornet.onnx_runtime import OnnxRecognizer, _cache_path
+
+    a, b, size = two_alphas
+    cache = tmp_path / "cache"
+    OnnxRecognizer(a, size, threads=1, cache=cache)
+    from mirrornet import choices
+
+    path_a = next(cache.glob("alpha-*.onnx"))
+    path_b = _cache_path(b, size, choices.DEFAULT_ONNX_OPSET, cache)
+    shutil.copy(path_a, path_b)  # another model's export, under b's name, with a matching hash file
+    for sidecar in cache.glob("*.sha256"):
+        shutil.copy(sidecar, path_b.with_name(path_b.name + ".sha256"))
+    runner = OnnxRecognizer(b, size, threads=1, cache=cache)
+    assert not runner.cached
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(5))
+    assert float((runner(x) - _last_stack(b, x)).abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+@pytest.mark.parametrize("backend", ["onnx", "auto"])
+def test_a_damaged_cached_export_is_rebuilt(two_alphas, tmp_path, damage, backend) -> None:
+    import torch
+
+    from mirrornet.onnx_runtime import OnnxRecognizer, select_backend
+
+    a, _, size = two_alphas
+    cache = tmp_path / "cache"
+    OnnxRecognizer(a, size, threads=1, cache=cache)
+    (path,) = cache.glob("alpha-*.onnx")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"")
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.alpha = a
+
+        def recognize(self, x):
+            out = self.alpha(x)
+            return out if isinstance(out, list) else [out]
+
+    choice = select_backend(Model(), backend, "cpu", size, probe_batch=1, expected_crops=1000, threads=1, cache=cache)
+    # Never "ONNX Runtime's heatmaps differ" or "could not be exported": the entry was rebuilt.
+    assert choice.backend == "onnx" or ("differ" not in choice.reason and "could not" not in choice.reason), choice.reason
+    assert path.read_bytes() != data[: len(data) // 2] and path.stat().st_size > 0  # exported again
+    if backend == "onnx":
+        assert not choice.runner.cached
+    again = OnnxRecognizer(a, size, threads=1, cache=cache)
+    assert again.cached  # the rebuilt file is trusted from now on
+
+
+def test_temporaries_of_killed_exports_are_pruned(two_alphas, tmp_path) -> None:
+    from mirrornet.onnx_runtime import OnnxRecognizer
+
+    a, _, size = two_alphas
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = cache / f".alpha-0123abcd.{dead.pid}.tmp.onnx"
+    stale.write_bytes(b"\0" * 1000)
+    live = cache / f".alpha-0123abcd.{os.getppid()}.tmp.onnx"  # a live process: an export in progress
+    live.write_bytes(b"\0")
+    OnnxRecognizer(a, size, threads=1, cache=cache)
+    assert not stale.exists() and live.exists()
+
+
+def test_a_read_only_cache_exports_to_a_temporary_file(two_alphas, tmp_path, monkeypatch) -> None:
+    import torch
+
+    from mirrornet.onnx_runtime import OnnxRecognizer
+
+    a, _, size = two_alphas
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == cache else real_access(p, mode, **kw))
+    runner = OnnxRecognizer(a, size, threads=1, cache=cache)
+    assert list(cache.iterdir()) == []
+    x = torch.randn(1, 3, *size)
+    assert float((runner(x) - _last_stack(a, x)).abs().max()) < 1e-4

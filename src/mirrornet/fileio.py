@@ -256,3 +256,47 @@ def folder_lock(lock_file: str | Path, what: str) -> Iterator[None]:
         with contextlib.suppress(OSError):
             lock_file.unlink()
         os.close(fd)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's live process (or an unknowable pid): leave its file alone
+    return True
+
+
+def remove_dead_temporaries(folder: str | Path, name: str = r".+", suffix: str = "") -> list[Path]:
+    """Delete the temporaries (:func:`temporary_path`) that killed writers left in ``folder``.
+
+    A process killed inside :func:`atomic_path` (SIGKILL) leaves ``.<name>.<pid>.tmp<suffix>``
+    behind. Only files of that form whose process is gone (or is this one, which has no write in
+    progress while it cleans) are deleted.
+
+    Args:
+        folder: the folder of the written files (a missing folder is fine).
+        name: a regular expression for the written file's stem (with ``suffix``) or name.
+        suffix: the suffix given to :func:`temporary_path`.
+
+    Returns:
+        The files deleted.
+    """
+    import re
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(rf"^\.(?:{name})\.(\d+)\.tmp{re.escape(suffix)}$")
+    removed = []
+    for path in sorted(folder.iterdir()):
+        match = pattern.match(path.name)
+        if match is None or not path.is_file() or path.is_symlink():
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _process_alive(pid):
+            continue  # a write in progress
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
