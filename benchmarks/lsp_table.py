@@ -23,7 +23,8 @@ seeds are positive.
 Resumable: each run lives in ``--out/<label>/r<ratio>_s<seed>`` and continues where it stopped
 (``run_experiment(resume=True)``); a finished run is read back, not retrained. Each finished
 run's figures are written as JSON to ``benchmarks/results/<label>/r<ratio>_s<seed>.json`` beside
-the table, and the section ``<label>`` of ``benchmarks/RESULTS.md`` is rewritten after every run.
+the table, with the run's resolved config: a rerun reads back only a run of the same config (another
+``--override`` under the same ``--label`` is refused) and redoes a truncated file. The section ``<label>`` of ``benchmarks/RESULTS.md`` is rewritten after every run.
 
 Usage:
     python benchmarks/lsp_table.py --root ../shared/data                         # lsp_small, 4 ratios × 3 seeds
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -48,7 +48,8 @@ import numpy as np
 from mirrornet.fileio import write_text_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_table import machine_description, mean_std  # noqa: E402  (a sibling script)
+from _runs import read_run, run_script, write_run  # noqa: E402  (sibling modules)
+from synthetic_table import machine_description, mean_std  # noqa: E402
 
 METHODS = ("baseline", "supervised", "semi_supervised")
 LABELS = {"baseline": "Baseline", "supervised": "Supervised MirrorNet", "semi_supervised": "Semi-supervised MirrorNet"}
@@ -262,12 +263,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for ratio in ratios:
             name = f"r{int(round(ratio * 100)):02d}_s{seed}"
             summary_path = json_dir / f"{name}.json"
-            if summary_path.is_file():
-                runs[(ratio, seed)] = json.loads(summary_path.read_text())
-                continue
             run_dir = out / name
             config = load_config(preset, [*args.override, *data_keys, f"data.annotated_ratio={ratio}",
                                           f"data.split_seed={seed}", f"train.seed={seed}"])
+            # Read back only a run of this very config (another --override under the same label
+            # is refused); a truncated file is trained (resumed) again.
+            done = read_run(summary_path, config.to_dict(), run_dir)
+            if done is not None:
+                runs[(ratio, seed)] = done
+                continue
             print(f"[lsp] {ratio:.0%} annotated, seed {seed} -> {run_dir}", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
             from mirrornet.training import run_experiment
@@ -276,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seconds = time.perf_counter() - t0
             violations = bone_violations(config, results, run_dir)
             runs[(ratio, seed)] = summarise_run(results, violations, seconds)
-            write_text_atomic(summary_path, json.dumps(runs[(ratio, seed)], indent=2))
+            write_run(summary_path, config.to_dict(), runs[(ratio, seed)])
             print(f"[lsp] done in {seconds / 60:.1f} min: test Total "
                   + ", ".join(f"{m} {runs[(ratio, seed)][m]['test']['Total']:.2f}" for m in METHODS
                               if m in runs[(ratio, seed)]), file=sys.stderr, flush=True)
@@ -288,4 +292,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "lsp"))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lsp_table  # noqa: E402  (a sibling script)
+from _runs import read_run, run_script  # noqa: E402
 from synthetic_table import machine_description, mean_std  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,8 +69,9 @@ def load_runs(json_dir: Path, label: str) -> dict[tuple[float, int], dict]:
     for ratio in RATIOS:
         for seed in SEEDS:
             path = json_dir / label / f"r{int(round(ratio * 100)):02d}_s{seed}.json"
-            if path.is_file():
-                runs[(ratio, seed)] = json.loads(path.read_text())
+            run = read_run(path, None)  # a truncated file is a run still to do
+            if run is not None:
+                runs[(ratio, seed)] = run
     return runs
 
 
@@ -179,4 +180,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "ablation"))

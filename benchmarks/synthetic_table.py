@@ -40,6 +40,9 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import finished_results, run_script  # noqa: E402  (a sibling module)
+
 METHODS = ("baseline", "supervised", "semi_supervised")
 LABELS = {"baseline": "Baseline", "supervised": "Supervised MirrorNet", "semi_supervised": "Semi-supervised MirrorNet"}
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
@@ -154,14 +157,11 @@ def machine_description() -> str:
             f"({torch.get_num_threads()} threads), {gpu}, Python {platform.python_version()}")
 
 
-def _load(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def _run(config: Any, run_dir: Path, stages: list[str] | None, progress: bool) -> dict[str, Any]:
     from mirrornet.training import run_experiment
 
-    done = _load(run_dir / "results.json")
+    # Read back only a finished run of this very config; another config in the folder is refused.
+    done = finished_results(run_dir, config.to_dict())
     if done is not None and all(m in done for m in (stages or METHODS)):
         return done
     return run_experiment(config, run_dir, resume=True, stages=stages, progress=progress)
@@ -303,4 +303,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "grid"))

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -261,3 +262,91 @@ def test_a_read_only_cache_exports_to_a_temporary_file(two_alphas, tmp_path, mon
     assert list(cache.iterdir()) == []
     x = torch.randn(1, 3, *size)
     assert float((runner(x) - _last_stack(a, x)).abs().max()) < 1e-4
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Resumable benchmarks: runs keyed by their config, truncated files redone, SIGTERM reported
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture()
+def lsp_table(monkeypatch, tmp_path):
+    """benchmarks/lsp_table.py with training replaced by a stand-in that records its calls and
+    returns figures made of the run's λ (so that old and new numbers can be told apart)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import lsp_table as module
+
+    import mirrornet.training as training
+    from mirrornet.data.synthetic import export_synthetic
+
+    export_synthetic(tmp_path / "data" / "lsp", format="lsp", num=4, size=32, progress=False)
+    calls: list[float] = []
+
+    def fake_run(config, run_dir, resume=True, progress=False):
+        calls.append(config.model.lam)
+        groups = {g: 100 * config.model.lam for g in module.GROUPS}
+        final = {"test": {"groups": groups, "people": 2}, "test_flip": {"groups": groups, "people": 2}}
+        return {m: {"groups": groups, "final": final} for m in module.METHODS}
+
+    monkeypatch.setattr(training, "run_experiment", fake_run)
+    monkeypatch.setattr(module, "bone_violations", lambda *a: {m: 0.0 for m in module.METHODS})
+
+    def run(*extra: str) -> int:
+        argv = ["--root", str(tmp_path / "data"), "--ratios", "20", "--seeds", "0", "--label", "x",
+                "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "R.md"),
+                "--json-dir", str(tmp_path / "json"), *extra]
+        return _runs().run_script(lambda: module.main(argv), "lsp")
+
+    return SimpleNamespace(run=run, calls=calls, json=tmp_path / "json" / "x" / "r20_s0.json",
+                           results=tmp_path / "R.md")
+
+
+def _runs():
+    import _runs
+
+    return _runs
+
+
+def test_a_rerun_with_another_override_is_refused_not_read_back(lsp_table, capsys) -> None:
+    assert lsp_table.run("--override", "model.lam=0.5") == 0
+    assert lsp_table.calls == [0.5]
+    assert json.loads(lsp_table.json.read_text())["config"]["model"]["lam"] == 0.5
+    table = lsp_table.results.read_text()
+    capsys.readouterr()
+    assert lsp_table.run("--override", "model.lam=1") == 2
+    err = capsys.readouterr().err
+    assert f"{lsp_table.json} holds a run of another config" in err and "model.lam (0.5 -> 1.0)" in err
+    assert lsp_table.results.read_text() == table  # the old numbers were not printed under new settings
+    assert lsp_table.run("--override", "model.lam=0.5") == 0 and lsp_table.calls == [0.5]  # same config: read back
+
+
+@pytest.mark.parametrize("content", ["", "{}", '{"violations_pct": {"baseline": 1'])
+def test_a_truncated_or_empty_run_file_is_redone(lsp_table, content, capsys) -> None:
+    lsp_table.json.parent.mkdir(parents=True)
+    lsp_table.json.write_text(content)
+    assert lsp_table.run() == 0, capsys.readouterr().err
+    assert lsp_table.calls == [0.01]
+    assert "is truncated or empty; the run is done again" in capsys.readouterr().err
+    assert json.loads(lsp_table.json.read_text())["baseline"]["test"]["Total"] == pytest.approx(1.0)
+
+
+def test_sigterm_stops_a_benchmark_with_a_status_and_a_message(tmp_path) -> None:
+    """A benchmark killed with SIGTERM in the middle of a run exits 143 and says so."""
+    from mirrornet.data.synthetic import export_synthetic
+
+    export_synthetic(tmp_path / "data" / "lsp", format="lsp", num=4, size=32, progress=False)
+    code = (
+        "import os, runpy, signal, sys, time\n"
+        "import mirrornet.training as t\n"
+        "def fake(*a, **k):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)\n"
+        "t.run_experiment = fake\n"
+        f"sys.argv = ['lsp_table.py', '--root', {str(tmp_path / 'data')!r}, '--ratios', '20', '--seeds', '0',"
+        f" '--out', {str(tmp_path / 'runs')!r}, '--results', {str(tmp_path / 'R.md')!r},"
+        f" '--json-dir', {str(tmp_path / 'json')!r}]\n"
+        f"runpy.run_path({str(BENCHMARKS / 'lsp_table.py')!r}, run_name='__main__')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143, proc.stderr
+    assert "stopped by SIGTERM" in proc.stderr and "Traceback" not in proc.stderr

@@ -337,7 +337,17 @@ def _fit_stage(run: _Run, stage: Stage, model: Any, start: _StageStart) -> dict:
         epoch_callback=run.epoch_callback,
         metric=run.metric,
     )
-    _make_trainer(config, run.out_dir, stage, total, start.epoch, run.progress).fit(module)
+    trainer = _make_trainer(config, run.out_dir, stage, total, start.epoch, run.progress)
+    try:
+        trainer.fit(module)
+    except SystemExit as exc:
+        # Lightning ends an interrupted fit with sys.exit: status 1 after Ctrl-C, 0 after SIGTERM
+        # (its SIGTERMException). The interrupt goes on as itself, for the caller to report;
+        # the last finished epoch's checkpoint is kept.
+        if not trainer.interrupted:
+            raise
+        interrupt = exc.__context__ if isinstance(exc.__context__, KeyboardInterrupt) else KeyboardInterrupt()
+        raise interrupt from None
     return module.last_payload
 
 
