@@ -198,6 +198,10 @@ ROWS: list[tuple[str, str, Setup | None, int, str]] = [
      "'extends' must be a file name"),
     ("extends_a_cycle", "train {tmp}/a.yaml --out {tmp}/run",
      both(text("a.yaml", "extends: b.yaml\n"), text("b.yaml", "extends: a.yaml\n")), 2, "cycle"),
+    ("config_duplicate_key", "train {tmp}/dup.yaml --out {tmp}/run", text("dup.yaml", "train:\n  lr: 0.1\n  lr: 0.5\n"),
+     2, "{tmp}/dup.yaml (line 3, column 3): duplicate key 'lr'"),
+    ("config_nested_too_deeply", "train {tmp}/deep.yaml --out {tmp}/run",
+     text("deep.yaml", "data: " + "[" * 5000 + "]" * 5000 + "\n"), 2, "{tmp}/deep.yaml: it is nested too deeply"),
     # --- train: stages, data, output folder --------------------------------------------------
     ("unknown_stage", TRAIN + " --stages finetune", None, 2, "finetune"),
     ("data_root_missing", TRAIN + " --set data.format=lsp data.root={tmp}/nowhere", None, 2, "{tmp}/nowhere"),
@@ -274,6 +278,10 @@ ROWS: list[tuple[str, str, Setup | None, int, str]] = [
     ("boxes_1e308", PREDICT + " --boxes {tmp}/boxes.json", boxes('{"a.png": [0, 0, 1e308, 1e308]}'), 2, "a.png"),
     ("boxes_without_the_image", PREDICT + " --boxes {tmp}/boxes.json", boxes('{"b.png": [0, 0, 10, 10]}'), 2,
      "image {tmp}/a.png has no entry in the boxes file"),
+    ("boxes_duplicate_image", PREDICT + " --boxes {tmp}/boxes.json",
+     boxes('{"a.png": [0, 0, 10, 10],\n "a.png": [1, 1, 5, 5]}'), 2, "(line 2): image 'a.png' has two entries"),
+    ("boxes_nested_too_deeply", PREDICT + " --boxes {tmp}/boxes.json", boxes("[" * 200000 + "]" * 200000), 2,
+     "boxes.json is nested too deeply"),
     # --- predict: output paths ---------------------------------------------------------------
     ("predict_out_is_a_folder", "predict {ckpt} {tmp}/a.png --out {tmp}/sub", both(png("a.png"), folder("sub")), 2,
      "--out {tmp}/sub is a folder"),

@@ -350,3 +350,63 @@ def test_sigterm_stops_a_benchmark_with_a_status_and_a_message(tmp_path) -> None
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 143, proc.stderr
     assert "stopped by SIGTERM" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Duplicate keys (the fault table has the command-line rows)
+
+
+@pytest.mark.parametrize("text,line,key", [
+    ("train:\n  lr: 0.1\n  batch_size: 8\n  lr: 0.5\n", 4, "lr"),
+    ("data:\n  format: synthetic\nmodel:\n  lam: 1\ndata:\n  flip: false\n", 5, "data"),
+    ("train: {epochs: {baseline: 1, baseline: 2}}\n", 1, "baseline"),
+])
+def test_a_key_twice_in_a_config_is_refused_naming_file_line_and_key(tmp_path, text, line, key) -> None:
+    from mirrornet.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"{path} \(line {line}, column \d+\): duplicate key '{key}'"):
+        load_config(path)
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path) -> None:
+    from mirrornet.config import parse_yaml
+
+    assert parse_yaml("b: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n", "x")["c"] == {"x": 3, "y": 2}
+
+
+def test_an_image_twice_in_a_boxes_file_is_refused_naming_the_line(tmp_path) -> None:
+    from mirrornet.predict import PredictError, read_boxes
+
+    path = tmp_path / "b.json"
+    path.write_text('{\n  "a.png": [0, 0, 10, 10],\n  "b.png": [0, 0, 5, 5],\n  "a.png": [1, 1, 4, 4]\n}\n')
+    with pytest.raises(PredictError, match=rf"boxes file {path} \(line 4\): image 'a.png' has two entries"):
+        read_boxes(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Float TIFFs
+
+
+def test_a_float_tiff_in_0_to_1_is_scaled_not_black(tmp_path) -> None:
+    from mirrornet.data.images import load_image
+
+    values = np.linspace(0.0, 1.0, 40 * 30, dtype=np.float32).reshape(40, 30)
+    path = tmp_path / "f.tif"
+    Image.fromarray(values, mode="F").save(path)
+    rgb = load_image(path)
+    assert rgb.shape == (40, 30, 3)
+    assert np.abs(rgb[..., 0].astype(float) - values * 255).max() <= 1.0
+    assert rgb.max() == 255
+
+
+def test_a_float_tiff_with_nan_pixels_is_refused(tmp_path) -> None:
+    from mirrornet.data.images import DatasetFormatError, load_image
+
+    values = np.ones((8, 8), dtype=np.float32)
+    values[2, 3] = np.nan
+    path = tmp_path / "nan.tif"
+    Image.fromarray(values, mode="F").save(path)
+    with pytest.raises(DatasetFormatError, match=f"image {path} has NaN or infinite pixel values"):
+        load_image(path)

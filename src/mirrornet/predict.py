@@ -72,6 +72,30 @@ def _is_box(item: Any) -> bool:
     return item[2] > 0 and item[3] > 0
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's dict; a key given twice is an error (``json`` keeps the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _key_line(text: str, key: str) -> str:
+    """`` (line N)``: where ``key`` is given the second time in a JSON text (empty if not found)."""
+    import re
+
+    hits = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
+    return f" (line {text.count(chr(10), 0, hits[1]) + 1})" if len(hits) > 1 else ""
+
+
 def read_boxes(path: str | Path) -> dict[str, list[list[float]]]:
     """Read a boxes file: JSON mapping an image (file name or path) to [x, y, w, h] or a list of them.
 
@@ -81,7 +105,13 @@ def read_boxes(path: str | Path) -> dict[str, list[list[float]]]:
     """
     path = Path(path)
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_text()
+        raw = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise PredictError(f"boxes file {path}{_key_line(text, exc.key)}: image {exc.key!r} has two entries; "
+                           "give each image once") from None
+    except RecursionError:
+        raise PredictError(f"boxes file {path} is nested too deeply to be a boxes file") from None
     except FileNotFoundError:
         raise PredictError(f"boxes file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, a binary file

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mirrornet.checkpoints import checkpoint_config, read_checkpoint
-from mirrornet.config import Config, ConfigError, config_from_dict
+from mirrornet.config import Config, ConfigError, config_from_dict, parse_yaml
 from mirrornet.fileio import check_output_dir
 
 __all__ = ["RunError", "ResumeConfigError", "check_out_dir"]
@@ -53,11 +53,9 @@ def check_out_dir(config: Config, out_dir: Path, resume: bool) -> None:
     # where every saved config still holds.
     saved_configs: list[tuple[str, dict, set[str]]] = []
     if saved.is_file():
-        import yaml
-
         try:
-            previous = config_from_dict(yaml.safe_load(saved.read_text(encoding="utf-8"))).to_dict()
-        except (ConfigError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            previous = config_from_dict(parse_yaml(saved.read_text(encoding="utf-8"), str(saved))).to_dict()
+        except (ConfigError, UnicodeDecodeError) as exc:
             raise ResumeConfigError(f"cannot resume {out_dir}: its saved {saved} is not a valid config: {exc}") from None
         saved_configs.append((f"the saved {saved}", previous, {c.stem for c in ckpts}))
     for ckpt in sorted(ckpts):
