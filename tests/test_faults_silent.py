@@ -410,3 +410,26 @@ def test_a_float_tiff_with_nan_pixels_is_refused(tmp_path) -> None:
     Image.fromarray(values, mode="F").save(path)
     with pytest.raises(DatasetFormatError, match=f"image {path} has NaN or infinite pixel values"):
         load_image(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. --resume from another working directory
+
+
+def test_resume_elsewhere_with_a_relative_data_root_is_refused(tmp_path, capsys, monkeypatch) -> None:
+    from mirrornet.data.synthetic import export_synthetic
+
+    for place in ("a", "b"):  # two different datasets under the same relative name
+        export_synthetic(tmp_path / place / "data" / "lsp", format="lsp", num=8, size=32, seed=ord(place),
+                         progress=False)
+    out = tmp_path / "run"
+    argv = ["train", str(TINY), "--out", str(out), "--stages", "pretrain_alpha", "--no-progress",
+            "--set", "data.format=lsp", "data.root=data/lsp", "train.epochs.alpha_pretrain=0"]
+    monkeypatch.chdir(tmp_path / "a")
+    assert main(argv) == 0, capsys.readouterr().err
+    assert json.loads((out / "data_paths.json").read_text()) == {"data.root": str(tmp_path / "a" / "data" / "lsp")}
+    assert main([*argv, "--resume"]) == 0  # the same folder: resumes
+    monkeypatch.chdir(tmp_path / "b")
+    err = _error(capsys, [*argv, "--resume"])
+    assert f"data.root names {tmp_path / 'b' / 'data' / 'lsp'} here, but the run was trained on " \
+           f"{tmp_path / 'a' / 'data' / 'lsp'}" in err

@@ -44,7 +44,7 @@ from mirrornet.training.datamodule import TrainingData, build_training_data, sta
 from mirrornet.training.optimizer_state import merge_named_states, named_adam_states
 # Package-private helpers of the reporting module, shared with run_experiment.
 from mirrornet.training.results import _final_summary, _payload_of, collect_results, final_evaluation, write_run_outputs
-from mirrornet.training.run_folder import ResumeConfigError, RunError, check_out_dir
+from mirrornet.training.run_folder import ResumeConfigError, RunError, check_out_dir, save_data_paths
 
 __all__ = [
     "RunError",
@@ -256,6 +256,7 @@ def _prepare_run(
     if _rank() == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, out_dir / "config.yaml")
+        save_data_paths(config, out_dir)  # a relative data.root resumed elsewhere is refused
         # A run killed inside a checkpoint write leaves its temporary file behind; rank 0 is the
         # only writer of checkpoints and writes none yet.
         remove_stale_temporaries(out_dir / "checkpoints")
