@@ -433,3 +433,105 @@ def test_resume_elsewhere_with_a_relative_data_root_is_refused(tmp_path, capsys,
     err = _error(capsys, [*argv, "--resume"])
     assert f"data.root names {tmp_path / 'b' / 'data' / 'lsp'} here, but the run was trained on " \
            f"{tmp_path / 'a' / 'data' / 'lsp'}" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Impossible annotations (the config's augmentation ranges are rows of the fault table)
+
+
+def _lsp_with(tmp_path: Path, edit) -> Path:
+    """A small synthetic LSP folder whose joints.mat is changed by ``edit(joints (3, 14, N))``."""
+    import scipy.io
+
+    from mirrornet.data.synthetic import export_synthetic
+
+    root = tmp_path / "lsp"
+    export_synthetic(root, format="lsp", num=4, size=64, progress=False)
+    joints = scipy.io.loadmat(root / "joints.mat")["joints"]
+    joints = edit(joints.astype(np.float64)) if edit else joints
+    scipy.io.savemat(root / "joints.mat", {"joints": joints})
+    return root
+
+
+def _set(value, joint=2, image=1, axis=0):
+    def edit(j):
+        j = j.astype(np.result_type(j, np.asarray(value)))
+        j[axis, joint, image] = value
+        return j
+
+    return edit
+
+
+@pytest.mark.parametrize("edit,message", [
+    (_set(1e30), r"image im0002.jpg \(number 2\): joint 3 at \(1e\+30, [\d.]+\) lies more than the image size away "
+                 r"from the 64×64 image"),
+    (_set(1064.0), r"joint 3 at \(1064, [\d.]+\) lies more than the image size away"),
+    (_set(-100.0, axis=1), r"joint 3 at \([\d.]+, -100\) lies more than"),
+    (_set(np.inf), r"image im0002.jpg \(number 2\): joint 3 \(r_hip\) has an infinite coordinate"),
+    (_set(3 + 4j), r"LSP 'joints' must be a real numeric array, got complex numbers"),
+    (lambda j: j[:, :, :0], r"LSP 'joints' holds no people \(N = 0\)"),
+])
+def test_impossible_lsp_annotations_are_refused_naming_the_record(tmp_path, edit, message) -> None:
+    import warnings
+
+    from mirrornet.data import DatasetFormatError, read_lsp
+
+    root = _lsp_with(tmp_path, edit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a complex value used to pass with a ComplexWarning only
+        with pytest.raises(DatasetFormatError, match=message):
+            read_lsp(root, "all")
+
+
+def test_a_joints_mat_holding_a_cell_array_is_named(tmp_path) -> None:
+    import scipy.io
+
+    from mirrornet.data import DatasetFormatError, read_lsp
+
+    root = _lsp_with(tmp_path, None)
+    cells = np.empty((3, 14, 4), dtype=object)
+    for index in np.ndindex(cells.shape):
+        cells[index] = np.zeros((1, 2))
+    scipy.io.savemat(root / "joints.mat", {"joints": cells})
+    with pytest.raises(DatasetFormatError, match=r"joints.mat: LSP 'joints' must be a real numeric array, got a cell"):
+        read_lsp(root, "all")
+
+
+def test_nan_still_marks_an_unannotated_lsp_joint(tmp_path) -> None:
+    from mirrornet.data import read_lsp
+
+    from mirrornet.skeleton import JOINT_INDEX
+
+    records = read_lsp(_lsp_with(tmp_path, _set(np.nan)), "all")
+    assert records[1].labelled[JOINT_INDEX["r_hip"]] == 0 and records[0].labelled[JOINT_INDEX["r_hip"]] == 1
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("scale", "0.3", r"record 0 field 'scale' must hold numbers, got '0.3'"),
+    ("center", [15.0, "12"], r"record 0 field 'center' must hold numbers"),
+    ("joints", "strings", r"record 0 field 'joints' must hold numbers"),
+    ("scale", 1e300, r"record 0 has scale 1e\+300 \(must be > 0 and at most 100"),
+    ("joints", [[1000.0, 12.0]] * 16, r"record 0 \(image a.jpg\): joint 1 at \(999, 11\) lies more than the image size"),
+])
+def test_impossible_mpii_records_are_refused_naming_the_record(tmp_path, field, value, message) -> None:
+    from fixtures_formats import write_mpii
+
+    from mirrornet.data import DatasetFormatError, read_mpii
+
+    joints = np.random.default_rng(0).uniform(2, 28, size=(16, 2)).round(1).tolist()
+    person = {"image": "a.jpg", "center": [15.0, 12.0], "scale": 0.1, "joints": joints, "joints_vis": [1.0] * 16}
+    person[field] = value
+    write_mpii(tmp_path / "mpii", {"train": [person]})
+    with pytest.raises(DatasetFormatError, match=message):
+        read_mpii(tmp_path / "mpii", "train")
+
+
+def test_the_config_knows_every_recognizer_and_vae_width() -> None:
+    """The names the config checks (mirrornet.choices) are those the networks implement."""
+    import dataclasses
+
+    from mirrornet import choices
+    from mirrornet.nets import RECOGNIZERS, VAENetsConfig
+
+    assert set(choices.RECOGNIZER_NAMES) == set(RECOGNIZERS)
+    assert list(choices.VAE_WIDTH_MINIMUMS) == [f.name for f in dataclasses.fields(VAENetsConfig)]

@@ -33,6 +33,8 @@ __all__ = [
     "DEFAULT_BOTTLENECK_POWER",
     "METRICS",
     "BACKENDS",
+    "RECOGNIZER_NAMES",
+    "VAE_WIDTH_MINIMUMS",
     "IMAGE_BACKENDS",
     "DEFAULT_ONNX_OPSET",
     "DEFAULT_SCALE_FACTOR",
@@ -114,3 +116,14 @@ DEFAULT_ONNX_OPSET: Final = 18
 
 #: Where α runs at evaluation and prediction (``mirrornet.onnx_runtime.BACKENDS``, ``--backend``).
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+
+#: The names of the recognizers α (the keys of ``mirrornet.nets.RECOGNIZERS``, ``model.recognizer``).
+RECOGNIZER_NAMES: tuple[str, ...] = (
+    "hourglass", "hourglass_1x32", "hourglass_2x64", "hrnet_w32", "hrnet_w48", "hrnet_w8",
+    "resnet101", "resnet10_w8", "resnet18", "resnet18_w16", "resnet50",
+)
+
+#: The fields of ``mirrornet.nets.VAENetsConfig`` (``model.vae_widths``) and their least values.
+VAE_WIDTH_MINIMUMS: dict[str, int] = {
+    "latent_channels": 1, "encoder_width": 1, "theta_width": 1, "psi_width": 1, "psi_max_width": 0, "phi_width": 1,
+}

@@ -102,6 +102,9 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override {item!r}: cannot parse value {text!r}: {exc}") from None
     except RecursionError:
         raise ConfigError(f"override {key!r}: its value is nested too deeply to be a config value") from None
+    except ValueError:  # Python's limit on the digits of an int (4300)
+        raise ConfigError(f"override {key!r}: its value is a number of {len(text.strip())} characters, "
+                          "too long to be a config value") from None
     return key.split("."), value
 
 
@@ -188,6 +191,8 @@ def parse_yaml(text: str, what: str) -> Any:
         raise ConfigError(f"cannot parse {what}{where}: {problem}") from None
     except RecursionError:
         raise ConfigError(f"cannot parse {what}: it is nested too deeply to be a config") from None
+    except ValueError as exc:  # Python's limit on the digits of an int (4300)
+        raise ConfigError(f"cannot parse {what}: it holds a number too long to be a config value ({exc})") from None
 
 
 def _extends_entries(path: Path, bases: Any) -> list[str]:

@@ -26,6 +26,8 @@ __all__ = [
     "opencv_module",
     "DatasetFormatError",
     "DatasetFileNotFoundError",
+    "image_size",
+    "joints_outside_image",
     "load_image",
     "load_mask",
     "require_file",
@@ -107,6 +109,38 @@ def _open(path: Path | str, what: str, decode: bool = True) -> Image.Image:
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DatasetFormatError(f"cannot decode {what} {path}: {exc}") from exc
     return img
+
+
+def image_size(path: Path | str) -> tuple[int, int]:
+    """(width, height) of an image file, from its header (the pixels are not decoded).
+
+    Raises:
+        DatasetFileNotFoundError / DatasetFormatError: as :func:`load_image`.
+    """
+    with _open(path, "image", decode=False) as img:
+        return img.size
+
+
+def joints_outside_image(joints: np.ndarray, labelled: np.ndarray, size: tuple[int, int]) -> str | None:
+    """Why the labelled joints cannot belong to an image of ``size`` (None: they can).
+
+    A labelled joint may lie outside the image (LSP and LSPET annotate joints cut off by the
+    frame, up to 0.6 of the image size away), but not further than one image width or height
+    beyond its edges: such a coordinate is a typing or unit error that would move the person's
+    box and its PCK silently.
+
+    Args:
+        joints: (K, 2) x, y in pixels.
+        labelled: (K,) 1 for a labelled joint.
+        size: (width, height) of the image.
+    """
+    w, h = size
+    for k in np.flatnonzero(np.asarray(labelled) > 0):
+        x, y = (float(v) for v in joints[k])
+        if not (-w <= x <= 2 * w and -h <= y <= 2 * h):
+            return (f"joint {int(k) + 1} at ({x:g}, {y:g}) lies more than the image size away from the "
+                    f"{w}×{h} image (labelled joints must have -{w} <= x <= {2 * w} and -{h} <= y <= {2 * h})")
+    return None
 
 
 def _to_8bit(img: Image.Image, path: Path | str = "") -> Image.Image:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mirrornet.data.images import DatasetFormatError, require_dir, require_file
+from mirrornet.data.images import DatasetFormatError, image_size, joints_outside_image, require_dir, require_file
 from mirrornet.data.lsp import load_mat_variable
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.silhouettes import attach_silhouettes
@@ -40,6 +40,8 @@ MPII_MAT_JOINT_NAMES: tuple[str, ...] = (
 )
 # HRNet moves the annotated centre down by 15·scale pixels (towards the body's middle).
 CENTER_Y_SHIFT = 15.0
+#: The largest person scale accepted (height / 200 px): a person 20,000 px tall.
+MAX_SCALE = 100.0
 
 
 def _field(rec: dict[str, Any], key: str, path: Path, i: int) -> Any:
@@ -48,7 +50,16 @@ def _field(rec: dict[str, Any], key: str, path: Path, i: int) -> Any:
     return rec[key]
 
 
+def _numbers_only(value: Any) -> bool:
+    """Whether ``value`` is a JSON number or (nested) lists of them: no strings, no booleans."""
+    if isinstance(value, list):
+        return all(_numbers_only(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _array(value: Any, shape: tuple[int, ...], key: str, path: Path, i: int) -> np.ndarray:
+    if not _numbers_only(value):  # numpy would read "12.5" as 12.5
+        raise DatasetFormatError(f"{path}: record {i} field '{key}' must hold numbers, got {value!r}")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -135,6 +146,7 @@ def read_mpii(
 
     records: list[PoseRecord] = []
     checked: dict[str, Path] = {}
+    sizes: dict[str, tuple[int, int]] = {}
     for i, rec in enumerate(data):
         if not isinstance(rec, dict):
             raise DatasetFormatError(f"{json_path}: record {i} is not an object: {rec!r}")
@@ -149,8 +161,11 @@ def read_mpii(
                 "(absolute paths and '..' are not allowed)"
             )
         scale = float(_array(_field(rec, "scale", json_path, i), (), "scale", json_path, i))
-        if scale <= 0:
-            raise DatasetFormatError(f"{json_path}: record {i} has scale {scale} (must be > 0)")
+        if not 0 < scale <= MAX_SCALE:
+            raise DatasetFormatError(
+                f"{json_path}: record {i} has scale {scale:g} (must be > 0 and at most {MAX_SCALE:g}: "
+                f"a person {200 * MAX_SCALE:g} px tall)"
+            )
         center = _array(_field(rec, "center", json_path, i), (2,), "center", json_path, i).copy()
         if center[0] != -1:  # HRNet: -1 marks an unknown centre, left unshifted
             center[1] += CENTER_Y_SHIFT * scale
@@ -169,6 +184,10 @@ def read_mpii(
             joints, labelled, head_box = gt[0][i], gt[1][i], gt[2][i]
         if name not in checked:
             checked[name] = require_file(image_dir / name, "MPII image")
+            sizes[name] = image_size(checked[name])
+        problem = joints_outside_image(joints, labelled, sizes[name])
+        if problem:
+            raise DatasetFormatError(f"{json_path}: record {i} (image {name}): {problem}")
         records.append(
             PoseRecord(
                 image=checked[name],
