@@ -17,24 +17,20 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from mirrornet.cli_errors import Terminated, debug, error_status, on_sigterm
+from mirrornet.cli_errors import UserError as _UserError, message as _message  # the names the verbs use
 from mirrornet.choices import (
     BACKENDS, DATASET_FORMATS, DEFAULT_ONNX_OPSET, DEFAULT_VAE_PRESET, FILE_FORMATS, METRICS, VAE_PRESETS,
 )
 
 __all__ = ["main", "build_parser"]
-
-
-class _UserError(Exception):
-    """An error to report as ``error: ...`` with an exit status."""
-
-    def __init__(self, message: str, status: int = 2) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,21 +46,6 @@ def _progress(args: argparse.Namespace) -> bool:
     if getattr(args, "no_progress", False):
         return False
     return os.environ.get("MIRRORNET_NO_PROGRESS", "").strip() in ("", "0", "false", "no")
-
-
-def _message(exc: BaseException) -> str:
-    """The error's own message; a DataLoader worker's re-raised error carries the worker's
-    traceback in its text, of which only the last line (the original message) is kept."""
-    if isinstance(exc, FileExistsError) and exc.filename:
-        # The OS's "[Errno 17] File exists: 'x'": every folder here is made with exist_ok, so a
-        # plain file stands where an output folder goes.
-        return f"{exc.filename} exists and is not a folder; choose another --out (or move {exc.filename} away)"
-    text = str(exc)
-    if "Original Traceback" in text:
-        lines = [line for line in text.splitlines() if line.strip()]
-        last = lines[-1] if lines else text
-        return last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith(("Error", "Exception")) else last
-    return text
 
 
 def _print_json(data: Any) -> None:
@@ -380,43 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_options(p)
         p.add_argument("--no-progress", action="store_true", help="no progress bars (or set MIRRORNET_NO_PROGRESS=1)")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument("--debug", action="store_true", help="show the traceback of an error (or set MIRRORNET_DEBUG=1)")
         p.set_defaults(func=command)
     return parser
-
-
-def _bad_input_errors() -> tuple[type[BaseException], ...]:
-    """The errors that mean bad input (exit status 2)."""
-    from mirrornet.checkpoints import CheckpointError
-    from mirrornet.config import ConfigError
-    from mirrornet.data.builders import DataError
-    from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
-    from mirrornet.predict import PredictError
-
-    return (ConfigError, CheckpointError, DataError, PredictError, DatasetFileNotFoundError, DatasetFormatError,
-            FileNotFoundError, FileExistsError)
-
-
-def _run_failures() -> tuple[type[BaseException], ...]:
-    """The errors of a training run that fails (exit status 1), from the training modules already
-    imported: only a command that trains can raise them, and the other commands (evaluate,
-    predict, export) are not to load the training code and Lightning to report an error."""
-    names = (("mirrornet.training.lightning_module", "NonFiniteLossError"), ("mirrornet.training.run", "RunError"))
-    found = (getattr(sys.modules.get(module), name, None) for module, name in names)
-    return tuple(cls for cls in found if cls is not None)
-
-
-def _error_status(exc: Exception) -> int | None:
-    """The exit status of an error reported in one line; None: a bug, shown with its traceback."""
-    if isinstance(exc, _UserError):
-        return exc.status
-    if isinstance(exc, _bad_input_errors()):
-        return 2  # before the run failures: a ResumeConfigError is both, and bad input
-    from mirrornet.fileio import FolderInUseError
-
-    if isinstance(exc, (*_run_failures(), FolderInUseError)):
-        return 1
-    # Library functions raise ValueError naming the bad value (a corrupt image, a bad box).
-    return 2 if isinstance(exc, ValueError) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -428,21 +375,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.code in (0, None):
             raise  # --help: printed in full, nothing else to do
         return exc.code if isinstance(exc.code, int) else 2  # the refusal is printed already
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Checkpoints are written atomically after every epoch: the last finished epoch is kept.
         hint = ""
         if getattr(args, "func", None) is _cmd_train:
             hint = f"; resume with: mirrornet train {args.config} --out {_train_out(args)} --resume"
-        print(f"error: interrupted{hint}", file=sys.stderr)
-        return 130
+        terminated = isinstance(exc, Terminated)
+        print(f"error: {'terminated (SIGTERM)' if terminated else 'interrupted'}{hint}", file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as exc:
-        status = _error_status(exc)
-        if status is None:
+        status = error_status(exc)
+        if status is None and debug(args):
             raise
+        if status is None:
+            # Not an error MirrorNet knows: a bug, reported in one line unless --debug.
+            print(f"error: internal error: {type(exc).__name__}: {_message(exc)} (a bug in MirrorNet; run again "
+                  "with --debug or MIRRORNET_DEBUG=1 for the traceback)", file=sys.stderr)
+            return 1
         print(f"error: {_message(exc)}", file=sys.stderr)
+        if debug(args):
+            traceback.print_exc()
         return status
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    """Signal handlers can only be set from the main thread (``main`` may run in another)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 if __name__ == "__main__":
     sys.exit(main())

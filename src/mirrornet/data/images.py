@@ -26,6 +26,7 @@ __all__ = [
     "opencv_module",
     "DatasetFormatError",
     "DatasetFileNotFoundError",
+    "DataSettingError",
     "image_size",
     "joints_outside_image",
     "load_image",
@@ -67,6 +68,10 @@ def check_image_backend(backend: str) -> None:
 
 class DatasetFormatError(ValueError):
     """A dataset file exists but its content is not what the format prescribes."""
+
+
+class DataSettingError(ValueError):
+    """A dataset setting that cannot be used: an unknown split or format, a bad count or size."""
 
 
 class DatasetFileNotFoundError(FileNotFoundError):

@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 import scipy.io
 
-from mirrornet.data.images import DatasetFormatError, image_size, joints_outside_image, require_dir, require_file
+from mirrornet.data.images import DataSettingError, DatasetFormatError, image_size, joints_outside_image, require_dir, require_file
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.silhouettes import attach_silhouettes
 from mirrornet.skeleton import JOINT_INDEX, LSP_JOINT_NAMES, lsp_to_mpii
@@ -200,7 +200,7 @@ def read_lsp(
         One PoseRecord per image, in file order, `index` = position in the returned list.
     """
     if split not in ("train", "test", "all"):
-        raise ValueError(f"LSP split must be 'train', 'test' or 'all', got {split!r}")
+        raise DataSettingError(f"LSP split must be 'train', 'test' or 'all', got {split!r}")
     root = Path(root)
     mat_path = root / "joints.mat"
     raw = _numeric_joints(load_mat_variable(mat_path, "joints"), mat_path, "LSP", (3, 14))

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mirrornet.data.images import DatasetFormatError, image_size, joints_outside_image, require_dir, require_file
+from mirrornet.data.images import DataSettingError, DatasetFormatError, image_size, joints_outside_image, require_dir, require_file
 from mirrornet.data.lsp import load_mat_variable
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.silhouettes import attach_silhouettes
@@ -131,7 +131,7 @@ def read_mpii(
         One PoseRecord per person record, in file order; `image_id` is the image file name.
     """
     if split not in ("train", "valid", "test"):
-        raise ValueError(f"MPII split must be 'train', 'valid' or 'test', got {split!r}")
+        raise DataSettingError(f"MPII split must be 'train', 'valid' or 'test', got {split!r}")
     root = Path(root)
     json_path = require_file(root / "annot" / f"{split}.json", f"MPII {split} annotation file")
     try:

@@ -104,8 +104,10 @@ def _check_data_paths(config: Config, out_dir: Path) -> None:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return  # a damaged record: the config itself is still compared
     current = resolved_data_paths(config)
-    for key in sorted(set(saved) | set(current)):
-        if isinstance(saved, dict) and saved.get(key) != current.get(key):
+    # A key set on one side only is the config comparison's to judge (a silhouette folder may
+    # be added on resume).
+    for key in sorted(set(saved) & set(current)) if isinstance(saved, dict) else ():
+        if saved[key] != current[key]:
             raise ResumeConfigError(
                 f"cannot resume {out_dir}: {key} names {current.get(key)} here, but the run was trained on "
                 f"{saved.get(key)}; resume from the run's working directory, or give {key} as an absolute path"

@@ -36,6 +36,7 @@ from PIL import Image
 from mirrornet.choices import FILE_FORMATS
 from mirrornet.console import progress_bar
 from mirrornet.fileio import folder_lock
+from mirrornet.data.images import DataSettingError
 from mirrornet.data.synthetic.dataset import SyntheticPeople
 from mirrornet.skeleton import LSP_TO_MPII, NUM_JOINTS
 
@@ -89,10 +90,10 @@ def export_synthetic(
         ValueError: an unknown format or a bad count.
     """
     if format not in EXPORT_FORMATS:
-        raise ValueError(f"export_synthetic: unknown format {format!r}; choose one of {EXPORT_FORMATS}")
+        raise DataSettingError(f"export_synthetic: unknown format {format!r}; choose one of {EXPORT_FORMATS}")
     if int(num) != num or num < (2 if format in ("lsp", "mpii") else 1):
         need = 2 if format in ("lsp", "mpii") else 1
-        raise ValueError(f"export_synthetic: num must be an integer >= {need} for format {format!r}, got {num!r}")
+        raise DataSettingError(f"export_synthetic: num must be an integer >= {need} for format {format!r}, got {num!r}")
     out_dir = Path(out_dir)
     _check_new_folder(out_dir)
     people = SyntheticPeople(num, image_size=size, seed=seed, difficulty=difficulty, return_factors=True)
