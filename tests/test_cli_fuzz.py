@@ -215,7 +215,7 @@ ROWS: list[tuple[str, str, Setup | None, int, str]] = [
     ("epochs_1e23", TRAIN + " --set train.epochs.alpha_pretrain=100000000000000000000000", None, 2,
      "train.epochs.alpha_pretrain must be >= 0 and at most 100,000"),
     ("synthetic_num_test_1e12", TRAIN + " --set data.synthetic_num_test=1000000000000", None, 2,
-     "data.synthetic_num_test must be >= 0 and at most 1,000,000"),
+     "data.synthetic_num_test must be >= 1 and at most 1,000,000"),
     ("synthetic_size_1e6", TRAIN + " --set data.synthetic_size=1000000", None, 2,
      "data.synthetic_size must be >= 16 and at most 4,096"),
     ("number_of_5000_digits", TRAIN + " --set train.lr=" + "1" * 5000, None, 2,
@@ -280,7 +280,7 @@ ROWS: list[tuple[str, str, Setup | None, int, str]] = [
      "holds NaN or infinite values"),
     ("ckpt_config_synthetic_1e12", "evaluate {tmp}/big.ckpt --data-format synthetic",
      ckpt_file("big.ckpt", lambda p: p["config"]["data"].update(synthetic_num_test=10**12)), 2,
-     "data.synthetic_num_test must be >= 0 and at most 1,000,000"),
+     "data.synthetic_num_test must be >= 1 and at most 1,000,000"),
     ("ckpt_is_a_folder", "evaluate {tmp}/run --data-format synthetic", folder("run"), 2, "{tmp}/run is a folder"),
     # --- evaluate: data and options ----------------------------------------------------------
     ("unknown_data_format", "evaluate {ckpt} --data-format coco", None, 2, "--data-format: invalid choice: 'coco'"),

@@ -18,6 +18,7 @@ code; training writes them (:func:`mirrornet.training.checkpoint.save_checkpoint
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,14 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
             f"{path} is not a readable MirrorNet checkpoint ({size} bytes that torch.load cannot read: "
             f"{type(exc).__name__}; a truncated, corrupt or foreign file?)"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    newer = re.fullmatch(r"mirrornet-checkpoint-v(\d+)", fmt) if isinstance(fmt, str) else None
+    if newer and int(newer.group(1)) > int(CHECKPOINT_FORMAT.rsplit("v", 1)[1]):
+        raise CheckpointError(
+            f"{path} was written by a newer MirrorNet (checkpoint format {fmt}; this version reads "
+            f"{CHECKPOINT_FORMAT}); upgrade MirrorNet to use it"
+        )
+    if fmt != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a MirrorNet checkpoint")
     for key in ("config", "state_dict"):
         # Every MirrorNet checkpoint holds both; without them it can neither rebuild its model

@@ -86,8 +86,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _train_out(args: argparse.Namespace) -> str:
-    """``train``'s output folder: ``--out``, or ``runs/<config name>``."""
-    return args.out or str(Path("runs") / Path(args.config).stem)
+    """``train``'s output folder: ``--out``, or ``runs/<config name>`` (an empty ``--out`` is
+    refused by the run, not replaced by the default)."""
+    return str(Path("runs") / Path(args.config).stem) if args.out is None else args.out
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ are refused by :func:`check_output_file`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -67,7 +68,12 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path, suffix)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:  # named after the file being written, not its temporary
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+            raise
         if _is_stream(path):
             # A device or a FIFO is written through: renaming over it would replace the device
             # node by a plain file, and a reader waiting on the FIFO would never get the data.
@@ -150,6 +156,8 @@ def check_output_file(path: str | Path, option: str, inputs: Sequence[str | Path
             folders goes, the folder or the file is not writable, or ``path`` is one of ``inputs``.
     """
     shown = str(path)
+    if not shown.strip():
+        raise OutputPathError(f"{option} is empty; give the file to write")
     path = Path(path)
     if shown.endswith(("/", os.sep)) or path.is_dir():
         raise OutputPathError(f"{option} {shown} is a folder, where a file is to be written")
@@ -179,6 +187,8 @@ def check_output_dir(path: str | Path, option: str) -> Path:
         OutputPathError: ``path`` or one of its ancestors is a file, or it is not writable.
     """
     shown = str(path)
+    if not shown.strip():  # Path("") is the working directory: never a choice made on purpose
+        raise OutputPathError(f"{option} is empty; give the folder to write to")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{option} {shown} is a file, not a folder")

@@ -14,6 +14,7 @@ upright image.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections import Counter
@@ -340,10 +341,21 @@ def draw_predictions(image_path: str | Path, people: Sequence[Mapping[str, Any]]
         for px, py, _ in kp[placed]:
             draw.ellipse([px - r, py - r, px + r, py + r], fill=(255, 255, 255))
     out_path = Path(out_path)
-    # PIL picks the format by the suffix; a failed save leaves no partial drawing.
-    with atomic_path(out_path, suffix=out_path.suffix) as tmp:
-        image.save(tmp)
+    # Encoded in memory (PIL picks the format by the suffix), then written whole: a failed
+    # write (a full disk) is an OSError naming the drawing and leaves no partial file.
+    encoded = io.BytesIO()
+    image.save(encoded, format=Image.registered_extensions()[out_path.suffix.lower()])
+    with atomic_path(out_path) as tmp:
+        tmp.write_bytes(encoded.getvalue())
     return out_path
+
+
+def _drawable(name: str) -> str:
+    """``name``, or ``name.png`` when Pillow cannot write its suffix (none, ``.txt``, ``.bak``)."""
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(Path(name).suffix.lower())
+    return name if fmt in Image.SAVE else f"{name}.png"
 
 
 def drawing_names(images: Sequence[str | Path]) -> list[str]:
@@ -352,7 +364,8 @@ def drawing_names(images: Sequence[str | Path]) -> list[str]:
     A drawing is named like its image. Images that share a file name (``a/x.png``, ``b/x.png``)
     are named after their path as given instead, its folders joined by ``__`` (``a__x.png``,
     ``b__x.png``; the root and ``..`` left out); a name still taken gets ``-2``, ``-3``, ...
-    before its suffix. Names are compared ignoring case, as some file systems do.
+    before its suffix. Names are compared ignoring case, as some file systems do. A name whose
+    suffix Pillow cannot write (none, ``.txt``, ``.bak``) gets ``.png`` added.
     """
     paths = [Path(p) for p in images]
     shared = Counter(p.name.casefold() for p in paths)
@@ -362,6 +375,7 @@ def drawing_names(images: Sequence[str | Path]) -> list[str]:
         name = p.name
         if shared[name.casefold()] > 1:
             name = "__".join(part for part in p.parts if part not in (p.anchor, "..", ".")) or p.name
+        name = _drawable(name)
         candidate, n = name, 2
         while candidate.casefold() in taken:
             candidate = f"{Path(name).stem}-{n}{Path(name).suffix}"

@@ -206,8 +206,8 @@ def run_experiment(
         selected = resolve_stages(stages)
     except KeyError as exc:
         raise RunError(str(exc.args[0])) from None
+    check_output_dir(out_dir, "--out")  # an empty name, or a file in the way, before the lock is taken
     out_dir = Path(out_dir)
-    check_output_dir(out_dir, "--out")  # a file in the way is named before the lock is taken
     created = not out_dir.exists()
     try:
         # One run per folder: a second run on it is refused while the first lives (the lock dies

@@ -22,6 +22,7 @@ place at the end, so an interrupted export never leaves a folder that looks like
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -112,6 +113,11 @@ def export_synthetic(
             if out_dir.exists():
                 out_dir.rmdir()  # empty (checked above); rename cannot replace a folder
             os.replace(tmp, out_dir)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno == errno.ENOSPC:  # named after the dataset, not a file of the hidden folder
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out_dir)) from exc
+            raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
