@@ -258,3 +258,18 @@ def test_ctrl_c_during_training_exits_130_with_the_resume_command(tmp_path) -> N
     assert "Traceback" not in err
     assert (out / "checkpoints" / "pretrain_alpha.ckpt").is_file()
     assert not (out / ".lock").exists()
+
+
+def test_a_python_tag_in_a_saved_config_is_one_line(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    argv = ["train", str(TINY), "--out", str(out), "--stages", "pretrain_alpha", "--no-progress",
+            "--set", "train.epochs.alpha_pretrain=0"]
+    assert main(argv) == 0
+    saved = out / "config.yaml"
+    saved.write_text(saved.read_text().replace("input_size:\n  - 64\n  - 64", "input_size: !!python/tuple [64, 64]"))
+    assert "!!python/tuple" in saved.read_text()
+    code, err = _run(capsys, [*argv, "--resume"])
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"its saved {saved} is not a valid config: cannot parse {saved} (line" in err
+    assert "could not determine a constructor for the tag 'tag:yaml.org,2002:python/tuple'" in err
