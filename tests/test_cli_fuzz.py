@@ -200,6 +200,8 @@ ROWS: list[tuple[str, str, Setup | None, int, str]] = [
     ("devices_zero", TRAIN + " --set train.devices=0", None, 2, "train.devices must be a number of devices >= 1"),
     ("devices_negative", TRAIN + " --set train.devices=-5", None, 2, "got -5"),
     ("devices_a_word", TRAIN + " --set train.devices=banana", None, 2, "got 'banana'"),
+    ("cpu_devices_as_a_list", TRAIN + " --set train.devices=0,1", None, 2,
+     "Lightning cannot run them here: `devices` selected with `CPUAccelerator` should be an int > 0"),
     ("num_nodes_zero", TRAIN + " --set train.num_nodes=0", None, 2, "train.num_nodes must be >= 1, got 0"),
     ("gradient_clip_nan", TRAIN + " --set train.gradient_clip_val=.nan", None, 2,
      "train.gradient_clip_val must be a finite number"),

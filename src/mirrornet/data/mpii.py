@@ -71,6 +71,28 @@ def _array(value: Any, shape: tuple[int, ...], key: str, path: Path, i: int) -> 
     return arr
 
 
+def _scale(rec: dict[str, Any], path: Path, i: int) -> float:
+    """The record's person scale (height / 200 px): a number in (0, :data:`MAX_SCALE`]."""
+    scale = float(_array(_field(rec, "scale", path, i), (), "scale", path, i))
+    if not 0 < scale <= MAX_SCALE:
+        raise DatasetFormatError(
+            f"{path}: record {i} has scale {scale:g} (must be > 0 and at most {MAX_SCALE:g}: "
+            f"a person {200 * MAX_SCALE:g} px tall)"
+        )
+    return scale
+
+
+def _joints(rec: dict[str, Any], path: Path, i: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The record's joints (16, 2), 0-based, and labelled flags (16,); a test record may have none."""
+    if split == "test" and "joints" not in rec:
+        return np.zeros((NUM_JOINTS, 2)), np.zeros(NUM_JOINTS)
+    raw_joints = _array(_field(rec, "joints", path, i), (NUM_JOINTS, 2), "joints", path, i)
+    vis = _array(_field(rec, "joints_vis", path, i), (NUM_JOINTS,), "joints_vis", path, i)
+    missing = np.all(raw_joints == -1, axis=1)
+    labelled = ((vis > 0) & ~missing).astype(np.float64)
+    return np.where(labelled[:, None] > 0, raw_joints - 1.0, 0.0), labelled
+
+
 def _escapes(name: str) -> bool:
     """Whether the relative image path ``name`` could lead outside the images folder."""
     # Both separators count: a record written on Windows ("..\\x.jpg", "C:\\x.jpg") is judged
@@ -160,25 +182,12 @@ def read_mpii(
                 f"{json_path}: record {i} field 'image' {name!r} is not a path inside {image_dir} "
                 "(absolute paths and '..' are not allowed)"
             )
-        scale = float(_array(_field(rec, "scale", json_path, i), (), "scale", json_path, i))
-        if not 0 < scale <= MAX_SCALE:
-            raise DatasetFormatError(
-                f"{json_path}: record {i} has scale {scale:g} (must be > 0 and at most {MAX_SCALE:g}: "
-                f"a person {200 * MAX_SCALE:g} px tall)"
-            )
+        scale = _scale(rec, json_path, i)
         center = _array(_field(rec, "center", json_path, i), (2,), "center", json_path, i).copy()
         if center[0] != -1:  # HRNet: -1 marks an unknown centre, left unshifted
             center[1] += CENTER_Y_SHIFT * scale
         center -= 1.0
-        if split == "test" and "joints" not in rec:
-            joints = np.zeros((NUM_JOINTS, 2))
-            labelled = np.zeros(NUM_JOINTS)
-        else:
-            raw_joints = _array(_field(rec, "joints", json_path, i), (NUM_JOINTS, 2), "joints", json_path, i)
-            vis = _array(_field(rec, "joints_vis", json_path, i), (NUM_JOINTS,), "joints_vis", json_path, i)
-            missing = np.all(raw_joints == -1, axis=1)
-            labelled = ((vis > 0) & ~missing).astype(np.float64)
-            joints = np.where(labelled[:, None] > 0, raw_joints - 1.0, 0.0)
+        joints, labelled = _joints(rec, json_path, i, split)
         head_box = None
         if gt is not None:
             joints, labelled, head_box = gt[0][i], gt[1][i], gt[2][i]

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mirrornet.checkpoints import build_model, load_weights, read_checkpoint
-from mirrornet.config import Config, save_config
+from mirrornet.config import Config, ConfigError, save_config
 from mirrornet.curriculum import Stage, method_chain, resolve_stages, stage_chain
 from mirrornet.data.builders import build_codec_for
 from mirrornet.fileio import check_output_dir, folder_lock
@@ -249,6 +249,7 @@ def _prepare_run(
     the run here, naming what is missing.
     """
     check_out_dir(config, out_dir, resume)
+    _check_trainer_options(config)
     data = build_training_data(config)
     for stage in selected:
         stage_pools(config, data, stage.data)
@@ -262,6 +263,29 @@ def _prepare_run(
         remove_stale_temporaries(out_dir / "checkpoints")
     quiet_libraries()
     return _Run(config, out_dir, data, build_codec_for(config), metric_for(config), progress, epoch_callback)
+
+
+def _check_trainer_options(config: Config) -> None:
+    """Let Lightning judge the scale settings on this machine before anything is written (a GPU
+    asked where there is none, a strategy whose package is missing, devices its accelerator does
+    not take).
+
+    Raises:
+        ConfigError: naming the keys and Lightning's reason.
+    """
+    import lightning as L
+
+    t = config.train
+    quiet_libraries()
+    try:
+        L.Trainer(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+                  precision=t.precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False)
+    except Exception as exc:  # noqa: BLE001 - Lightning raises several types for these settings
+        raise ConfigError(
+            f"train.accelerator={t.accelerator}, train.devices={t.devices}, train.strategy={t.strategy}, "
+            f"train.precision={t.precision}: Lightning cannot run them here: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _stage_start(run: _Run, stage: Stage, finals: dict[str, dict], resume: bool) -> _StageStart:
