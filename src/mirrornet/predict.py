@@ -344,7 +344,7 @@ def draw_predictions(image_path: str | Path, people: Sequence[Mapping[str, Any]]
     # Encoded in memory (PIL picks the format by the suffix), then written whole: a failed
     # write (a full disk) is an OSError naming the drawing and leaves no partial file.
     encoded = io.BytesIO()
-    image.save(encoded, format=Image.registered_extensions()[out_path.suffix.lower()])
+    image.save(encoded, format=Image.registered_extensions().get(out_path.suffix.lower(), "PNG"))
     with atomic_path(out_path) as tmp:
         tmp.write_bytes(encoded.getvalue())
     return out_path
