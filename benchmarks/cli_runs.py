@@ -3,7 +3,8 @@
 A benchmark names each run by a folder under its ``--out`` and by a JSON file beside its table;
 :func:`train_run` trains the run (resuming it when its folder holds one) in a subprocess, so that
 a benchmark killed at any point continues where it stopped, and :func:`load_record` reads a
-finished run's JSON back only when it was made with the same settings.
+finished run's JSON back only when it was made with the same resolved config (the shared rules of
+:mod:`benchmarks._runs`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._runs import read_run, write_run
+
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO", "train_run", "load_record", "save_record"]
+__all__ = ["REPO", "train_run", "resolved_config", "load_record", "save_record"]
 
 
 def train_run(config: Path, out: Path, overrides: Sequence[str], stages: Sequence[str] = ("baseline",)) -> tuple[dict[str, Any], float]:
@@ -39,21 +42,30 @@ def train_run(config: Path, out: Path, overrides: Sequence[str], stages: Sequenc
     return json.loads((out / "results.json").read_text()), time.time() - start
 
 
-def load_record(path: Path, overrides: Sequence[str]) -> dict[str, Any] | None:
-    """A finished run's JSON, or None when it is missing, unreadable, empty or was made with
-    other settings (it is then redone)."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or not record.get("results") or record.get("overrides") != list(overrides):
-        return None
-    return record
+def resolved_config(config: Path, overrides: Sequence[str]) -> dict[str, Any]:
+    """The resolved config of a run of ``config`` with ``overrides`` (what its JSON is keyed by)."""
+    from mirrornet.config import load_config
+
+    return load_config(config, list(overrides)).to_dict()
 
 
-def save_record(path: Path, record: dict[str, Any]) -> None:
-    """Write a run's JSON atomically."""
-    from mirrornet.fileio import write_json_atomic
+def load_record(path: Path, config: dict[str, Any] | None, run_dir: Path | None = None) -> dict[str, Any] | None:
+    """A finished run's JSON read back (:func:`benchmarks._runs.read_run`): None when it is
+    missing, truncated or empty (it is then redone).
 
+    Raises:
+        benchmarks._runs.RunMismatch: the file holds a run of another resolved config.
+    """
+    record = read_run(path, config, run_dir)
+    return record if record and record.get("results") else None
+
+
+def save_record(path: Path, config: dict[str, Any] | None, record: dict[str, Any]) -> None:
+    """Write a run's JSON with its resolved config, atomically (:func:`benchmarks._runs.write_run`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, record)
+    if config is None:
+        from mirrornet.fileio import write_json_atomic
+
+        write_json_atomic(path, record)
+    else:
+        write_run(path, config, record)

@@ -34,7 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cli_runs import REPO, load_record, save_record, train_run
+from benchmarks._runs import run_script
+from benchmarks.cli_runs import REPO, load_record, resolved_config, save_record, train_run
 from benchmarks.lsp_table import replace_section
 
 CONFIG = REPO / "configs" / "cpu" / "default_model.yaml"
@@ -42,9 +43,13 @@ RESULTS = REPO / "benchmarks" / "results" / "default-model"
 CANDIDATES = ("resnet18_w32", "hourglass_2x64", "hrnet_w16")
 
 
+def _data(root: Path) -> list[str]:
+    return [f"data.root={root / 'lsp'}", f"data.lspet_root={root / 'lspet'}"]
+
+
 def _train(out: Path, root: Path, overrides: Sequence[str]) -> tuple[dict[str, Any], float]:
     """The default config trained in ``out`` with the data under ``root`` and ``overrides``."""
-    return train_run(CONFIG, out, [f"data.root={root / 'lsp'}", f"data.lspet_root={root / 'lspet'}", *overrides])
+    return train_run(CONFIG, out, [*_data(root), *overrides])
 
 
 def select(root: Path, out: Path, steps: int, candidates: Sequence[str]) -> str:
@@ -56,12 +61,13 @@ def select(root: Path, out: Path, steps: int, candidates: Sequence[str]) -> str:
             f"model.recognizer={name}", f"train.steps.alpha_pretrain={steps}", "train.eval_every_steps=200",
             "train.warmup_steps=100", "eval.final=false",
         ]
-        record = load_record(path, overrides)
+        config = resolved_config(CONFIG, [*_data(root), *overrides])
+        record = load_record(path, config, out / f"select-{name}")
         if record is None:
             results, seconds = _train(out / f"select-{name}", root, overrides)
             record = {"recognizer": name, "steps": steps, "overrides": overrides, "results": results,
                       "seconds": seconds, "date": _dt.date.today().isoformat()}
-            save_record(path, record)
+            save_record(path, config, record)
         scores[name] = float(record["results"]["baseline"]["groups"]["Total"])
     return max(scores, key=scores.get)
 
@@ -70,11 +76,12 @@ def train(root: Path, out: Path, recognizer: str, steps: int) -> dict[str, Any]:
     """Train the winner for ``steps`` steps; its record (results, seconds)."""
     path = RESULTS / "final.json"
     overrides = [f"model.recognizer={recognizer}", f"train.steps.alpha_pretrain={steps}"]
+    config = resolved_config(CONFIG, [*_data(root), *overrides])
+    previous = load_record(path, config, out / "final") or {}
     results, seconds = _train(out / "final", root, overrides)
-    previous = load_record(path, overrides) or {}
     record = {"recognizer": recognizer, "steps": steps, "overrides": overrides, "results": results,
               "seconds": float(previous.get("seconds", 0.0)) + seconds, "date": _dt.date.today().isoformat()}
-    save_record(path, record)
+    save_record(path, config, record)
     return record
 
 
@@ -134,7 +141,7 @@ def pack(root: Path, out: Path, steps_done: int | None = None) -> dict[str, Any]
                                  for backend in ("torch", "onnx") for threads in (1, 2)},
         "load_average": os.getloadavg()[0],
     }
-    save_record(CARD, {"results": card})
+    save_record(CARD, None, {"results": card})
     from mirrornet.fileio import write_text_atomic
 
     write_text_atomic(REPO / "docs" / "model_card.md", model_card(card, _final_figures()))
@@ -248,4 +255,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main, "default_model"))

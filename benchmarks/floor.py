@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train = [r for part in parts for r in readers[part]()]
         for size in (64, 128):
             rows[f"{name}, {size}×{size}"] = records_floor(train, test, (size, size), 1.25)
-    save_record(REPO / "benchmarks" / "results" / "floor.json", {"results": rows, "test_people": len(test)})
+    save_record(REPO / "benchmarks" / "results" / "floor.json", None, {"results": rows, "test_people": len(test)})
     names = list(next(iter(rows.values())))
     lines = ["The mean annotated training pose placed in each of LSP's 1,000 test crops (crop from the "
              "annotated joints' box, margin 1.25), without looking at the image:", "",

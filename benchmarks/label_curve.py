@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.cli_runs import REPO, load_record, save_record, train_run
+from benchmarks._runs import run_script
+from benchmarks.cli_runs import REPO, load_record, resolved_config, save_record, train_run
 
 from benchmarks.lsp_table import replace_section
 
@@ -52,12 +53,13 @@ def run(root: Path, out: Path, labels: int, steps: int, seed: int) -> dict[str, 
     """One run's record (trained, or read back when it exists with the same settings)."""
     overrides = _overrides(root, labels, steps, seed)
     name = f"n{labels}_t{steps}_s{seed}"
-    record = load_record(RESULTS / f"{name}.json", overrides)
+    config = resolved_config(CONFIG, overrides)
+    record = load_record(RESULTS / f"{name}.json", config, out / name)
     if record is None:
         results, seconds = train_run(CONFIG, out / name, overrides)
         record = {"labels": labels, "steps": steps, "seed": seed, "overrides": overrides, "results": results,
                   "seconds": seconds, "date": _dt.date.today().isoformat()}
-        save_record(RESULTS / f"{name}.json", record)
+        save_record(RESULTS / f"{name}.json", config, record)
     return record
 
 
@@ -144,4 +146,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "label_curve"))

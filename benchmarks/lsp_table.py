@@ -23,7 +23,8 @@ seeds are positive.
 Resumable: each run lives in ``--out/<label>/r<ratio>_s<seed>`` and continues where it stopped
 (``run_experiment(resume=True)``); a finished run is read back, not retrained. Each finished
 run's figures are written as JSON to ``benchmarks/results/<label>/r<ratio>_s<seed>.json`` beside
-the table, and the section ``<label>`` of ``benchmarks/RESULTS.md`` is rewritten after every run.
+the table, with the run's resolved config: a rerun reads back only a run of the same config (another
+``--override`` under the same ``--label`` is refused) and redoes a truncated file. The section ``<label>`` of ``benchmarks/RESULTS.md`` is rewritten after every run.
 
 Usage:
     python -m benchmarks.lsp_table --root ../shared/data                         # lsp_small, 4 ratios × 3 seeds
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -50,6 +50,7 @@ from mirrornet.curriculum import METHOD_LABELS as LABELS
 from mirrornet.curriculum import METHODS
 from mirrornet.fileio import write_text_atomic
 
+from benchmarks._runs import read_run, run_script, write_run
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -209,6 +210,30 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _grid_run(config: Any, ratio: float, seed: int, out: Path, json_dir: Path, progress: bool) -> dict[str, Any]:
+    """One run of the grid: read back when its JSON holds this very config, trained (or resumed)
+    otherwise; its summary."""
+    name = f"r{int(round(ratio * 100)):02d}_s{seed}"
+    summary_path, run_dir = json_dir / f"{name}.json", out / name
+    # Read back only a run of this very config (another --override under the same label is
+    # refused); a truncated file is trained (resumed) again.
+    done = read_run(summary_path, config.to_dict(), run_dir)
+    if done is not None:
+        return done
+    print(f"[lsp] {ratio:.0%} annotated, seed {seed} -> {run_dir}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    from mirrornet.training import run_experiment
+
+    results = run_experiment(config, run_dir, resume=True, progress=progress)
+    seconds = time.perf_counter() - t0
+    summary = summarise_run(results, bone_violations(config, results, run_dir), seconds)
+    write_run(summary_path, config.to_dict(), summary)
+    print(f"[lsp] done in {seconds / 60:.1f} min: test Total "
+          + ", ".join(f"{m} {summary[m]['test']['Total']:.2f}" for m in METHODS if m in summary),
+          file=sys.stderr, flush=True)
+    return summary
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the grid on real LSP and write the table; returns the exit status."""
     parser = _build_parser()
@@ -264,26 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for seed in seeds:  # seeds outermost: a stopped grid still has every ratio for the first seeds
         for ratio in ratios:
-            name = f"r{int(round(ratio * 100)):02d}_s{seed}"
-            summary_path = json_dir / f"{name}.json"
-            if summary_path.is_file():
-                runs[(ratio, seed)] = json.loads(summary_path.read_text())
-                continue
-            run_dir = out / name
             config = load_config(preset, [*args.override, *data_keys, f"data.annotated_ratio={ratio}",
                                           f"data.split_seed={seed}", f"train.seed={seed}"])
-            print(f"[lsp] {ratio:.0%} annotated, seed {seed} -> {run_dir}", file=sys.stderr, flush=True)
-            t0 = time.perf_counter()
-            from mirrornet.training import run_experiment
-
-            results = run_experiment(config, run_dir, resume=True, progress=progress)
-            seconds = time.perf_counter() - t0
-            violations = bone_violations(config, results, run_dir)
-            runs[(ratio, seed)] = summarise_run(results, violations, seconds)
-            write_text_atomic(summary_path, json.dumps(runs[(ratio, seed)], indent=2))
-            print(f"[lsp] done in {seconds / 60:.1f} min: test Total "
-                  + ", ".join(f"{m} {runs[(ratio, seed)][m]['test']['Total']:.2f}" for m in METHODS
-                              if m in runs[(ratio, seed)]), file=sys.stderr, flush=True)
+            runs[(ratio, seed)] = _grid_run(config, ratio, seed, out, json_dir, progress)
             write()
     write()
     print(f"[lsp] {len(runs)} runs in {(time.perf_counter() - started) / 60:.1f} min; table in {args.results}",
@@ -292,4 +300,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "lsp"))

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from benchmarks import lsp_table
+from benchmarks._runs import read_run, run_script
 from benchmarks.common import machine_description, mean_std
 from mirrornet.curriculum import CURRICULUM
 
@@ -69,8 +69,9 @@ def load_runs(json_dir: Path, label: str) -> dict[tuple[float, int], dict]:
     for ratio in RATIOS:
         for seed in SEEDS:
             path = json_dir / label / f"r{int(round(ratio * 100)):02d}_s{seed}.json"
-            if path.is_file():
-                runs[(ratio, seed)] = json.loads(path.read_text())
+            run = read_run(path, None)  # a truncated file is a run still to do
+            if run is not None:
+                runs[(ratio, seed)] = run
     return runs
 
 
@@ -179,4 +180,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "ablation"))

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mirrornet.fileio import write_text_atomic
 
 from benchmarks import lsp_table
+from benchmarks._runs import finished_results, read_run, run_script, write_run
 from benchmarks.common import machine_description, mean_std
 from mirrornet.curriculum import METHODS
 
@@ -43,15 +42,15 @@ def run_one(precision: str, seed: int, out: Path) -> dict:
     run_dir = out / f"{precision}-s{seed}"
     results_path = run_dir / "results.json"
     minutes = None
-    if not results_path.is_file():
-        config = load_config(REPO / "configs" / "cpu" / "demo.yaml",
-                             [f"train.precision={precision}", f"train.seed={seed}", f"data.split_seed={seed}"])
+    config = load_config(REPO / "configs" / "cpu" / "demo.yaml",
+                         [f"train.precision={precision}", f"train.seed={seed}", f"data.split_seed={seed}"])
+    results = finished_results(run_dir, config.to_dict())  # only a finished run of this config
+    if results is None:
         started = time.perf_counter()
-        run_experiment(config, run_dir, resume=True, progress=False)
+        results = run_experiment(config, run_dir, resume=True, progress=False)
         minutes = round((time.perf_counter() - started) / 60, 2)
     if minutes is None:  # trained earlier (or by `mirrornet train` with the same keys): its files' times
         minutes = round((results_path.stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime) / 60, 2)
-    results = json.loads(results_path.read_text())
     row = {m: results[m]["final"]["test"]["groups"]["Total"] for m in METHODS if m in results}
     row["minutes"] = minutes
     return row
@@ -95,11 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed in args.seeds:
         for precision in PRECISIONS:
             path = args.json_dir / f"{precision}-s{seed}.json"
-            if path.is_file():
-                runs[(precision, seed)] = json.loads(path.read_text())
+            keys = {"precision": precision, "seed": seed}  # what tells this grid's runs apart
+            done = read_run(path, keys)
+            if done is not None:
+                runs[(precision, seed)] = done
             else:
                 runs[(precision, seed)] = run_one(precision, seed, args.out)
-                write_text_atomic(path, json.dumps(runs[(precision, seed)], indent=2))
+                write_run(path, keys, runs[(precision, seed)])
             lsp_table.replace_section(args.results, "precision-ab", "fp32 against bf16 on SyntheticPeople",
                                       table(runs, args.seeds, command.strip()))
     print(table(runs, args.seeds, command.strip()))
@@ -107,4 +108,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "precision"))

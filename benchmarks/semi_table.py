@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.cli_runs import REPO, load_record, save_record, train_run
+from benchmarks._runs import run_script
+from benchmarks.cli_runs import REPO, load_record, resolved_config, save_record, train_run
 from benchmarks.lsp_table import replace_section
 
 CONFIG = REPO / "configs" / "cpu" / "lsp_scarce.yaml"
@@ -91,12 +92,13 @@ def run(root: Path, out: Path, labels: int, name: str, steps: int, weights: tupl
     overrides = [f"data.root={root / 'lsp'}", f"data.lspet_root={root / 'lspet'}", f"data.annotated_count={labels}",
                  f"data.split_seed={seed}", f"train.seed={seed}", *overrides]
     label = f"n{labels}_{name}{tag}_s{seed}"
-    record = load_record(RESULTS / f"{label}.json", overrides)
+    config = resolved_config(CONFIG, overrides)
+    record = load_record(RESULTS / f"{label}.json", config, out / label)
     if record is None:
         results, seconds = train_run(CONFIG, out / label, overrides, stages)
         record = {"labels": labels, "arm": name, "steps": steps, "seed": seed, "overrides": overrides,
                   "results": results, "seconds": seconds, "date": _dt.date.today().isoformat()}
-        save_record(RESULTS / f"{label}.json", record)
+        save_record(RESULTS / f"{label}.json", config, record)
     return record
 
 
@@ -190,4 +192,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "semi_table"))

@@ -41,6 +41,7 @@ from mirrornet.curriculum import METHOD_LABELS as LABELS
 from mirrornet.curriculum import METHODS
 from mirrornet.fileio import write_text_atomic
 
+from benchmarks._runs import finished_results, run_script
 GROUPS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total")
 # Table 9's compositions of a 128-image batch: (annotated, non-annotated).
 PAPER_COMPOSITIONS = ((32, 96), (48, 80), (64, 64), (80, 48), (96, 32))
@@ -126,14 +127,11 @@ def replace_section(path: Path, label: str, title: str, body: str) -> None:
     write_text_atomic(path, text)
 
 
-def _load(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def _run(config: Any, run_dir: Path, stages: list[str] | None, progress: bool) -> dict[str, Any]:
     from mirrornet.training import run_experiment
 
-    done = _load(run_dir / "results.json")
+    # Read back only a finished run of this very config; another config in the folder is refused.
+    done = finished_results(run_dir, config.to_dict())
     if done is not None and all(m in done for m in (stages or METHODS)):
         return done
     return run_experiment(config, run_dir, resume=True, stages=stages, progress=progress)
@@ -300,4 +298,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "grid"))

@@ -118,9 +118,40 @@ class BoxesFile:
         return sum(len(b.boxes) for b in (*self.by_name.values(), *self.by_id.values()))
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's dict; a key given twice is an error (``json`` keeps the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _key_line(text: str, key: str) -> str:
+    """`` (line N)``: where ``key`` is given the second time in a JSON text (empty if not found)."""
+    import re
+
+    hits = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
+    return f" (line {text.count(chr(10), 0, hits[1]) + 1})" if len(hits) > 1 else ""
+
+
 def _load_json(path: Path, what: str) -> Any:
+    text = ""
     try:
-        return json.loads(path.read_text())
+        text = path.read_text()
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise _error(f"{what} {path}{_key_line(text, exc.key)}: image {exc.key!r} has two entries; give "
+                     "each image (and each key) once") from None
+    except RecursionError:
+        raise _error(f"{what} {path} is nested too deeply to be a {what}") from None
     except FileNotFoundError:
         raise _error(f"{what} not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, a binary file

@@ -23,6 +23,7 @@ code; training writes them (:func:`mirrornet.training.checkpoint.save_checkpoint
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +155,16 @@ def read_checkpoint(path: str | Path, mmap: bool = False, recognizer_ok: bool = 
             f"{path} is not a readable MirrorNet checkpoint ({size} bytes that torch.load cannot read: "
             f"{type(exc).__name__}; a truncated, corrupt or foreign file?)"
         ) from None
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    newer = re.fullmatch(r"mirrornet-checkpoint-v(\d+)", fmt) if isinstance(fmt, str) else None
+    if newer and int(newer.group(1)) > int(CHECKPOINT_FORMAT.rsplit("v", 1)[1]):
+        raise CheckpointError(
+            f"{path} was written by a newer MirrorNet (checkpoint format {fmt}; this version reads "
+            f"{CHECKPOINT_FORMAT}); upgrade MirrorNet to use it"
+        )
     formats = (CHECKPOINT_FORMAT, RECOGNIZER_FORMAT) if recognizer_ok else (CHECKPOINT_FORMAT,)
-    if not isinstance(payload, dict) or payload.get("format") not in formats:
-        if isinstance(payload, dict) and payload.get("format") == RECOGNIZER_FORMAT:
+    if fmt not in formats:
+        if fmt == RECOGNIZER_FORMAT:
             raise CheckpointError(
                 f"{path} holds the recognizer α alone (for predict and evaluate); training needs a full checkpoint"
             )

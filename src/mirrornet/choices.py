@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_BOTTLENECK_POWER",
     "METRICS",
     "BACKENDS",
+    "VAE_WIDTH_MINIMUMS",
     "IMAGE_BACKENDS",
     "DEFAULT_ONNX_OPSET",
     "DEFAULT_SCALE_FACTOR",
@@ -118,3 +119,8 @@ DEFAULT_ONNX_OPSET: Final = 18
 
 #: Where α runs at evaluation and prediction (``mirrornet.onnx_runtime.BACKENDS``, ``--backend``).
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+
+#: The fields of ``mirrornet.nets.VAENetsConfig`` (``model.vae_widths``) and their least values.
+VAE_WIDTH_MINIMUMS: dict[str, int] = {
+    "latent_channels": 1, "encoder_width": 1, "theta_width": 1, "psi_width": 1, "psi_max_width": 0, "phi_width": 1,
+}

@@ -15,29 +15,24 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from mirrornet.cli_errors import Terminated, debug, error_status, on_sigterm
+from mirrornet.cli_errors import UserError as _UserError, message as _message  # the names the verbs use
 from mirrornet.choices import (
     BACKENDS, DATASET_FORMATS, DEFAULT_ONNX_OPSET, DEFAULT_VAE_PRESET, FILE_FORMATS, METRICS, VAE_PRESETS,
 )
 from mirrornet.cli_common import backend as _backend
-from mirrornet.cli_common import message as _message
 from mirrornet.cli_common import print_json as _print_json
 from mirrornet.cli_common import progress as _progress
 from mirrornet.cli_predict import add_predict_options, cmd_predict, load_model
 
 __all__ = ["main", "build_parser"]
-
-
-class _UserError(Exception):
-    """An error to report as ``error: ...`` with an exit status."""
-
-    def __init__(self, message: str, status: int = 2) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,11 +50,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mirrornet.demo import run_demo
-    from mirrornet.fileio import check_output_dir
+    from mirrornet.fileio import check_output_dir, folder_lock
 
     check_output_dir(args.out, "--out")  # before the data is written and the curriculum runs
-    result = run_demo(args.out, quick=args.quick, progress=_progress(args),
-                      tables_to=sys.stderr if args.json else sys.stdout)
+    with folder_lock(Path(args.out) / ".lock", f"--out {args.out}"):
+        result = run_demo(args.out, quick=args.quick, progress=_progress(args),
+                          tables_to=sys.stderr if args.json else sys.stdout)
     if args.json:
         _print_json(result)
     return 0
@@ -80,8 +76,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _train_out(args: argparse.Namespace) -> str:
-    """``train``'s output folder: ``--out``, or ``runs/<config name>``."""
-    return args.out or str(Path("runs") / Path(args.config).stem)
+    """``train``'s output folder: ``--out``, or ``runs/<config name>`` (an empty ``--out`` is
+    refused by the run, not replaced by the default)."""
+    return str(Path("runs") / Path(args.config).stem) if args.out is None else args.out
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -276,41 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_options(p)
         p.add_argument("--no-progress", action="store_true", help="no progress bars (or set MIRRORNET_NO_PROGRESS=1)")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument("--debug", action="store_true", help="show the traceback of an error (or set MIRRORNET_DEBUG=1)")
         p.set_defaults(func=command)
     return parser
-
-
-def _bad_input_errors() -> tuple[type[BaseException], ...]:
-    """The errors that mean bad input (exit status 2)."""
-    from mirrornet.checkpoints import CheckpointError
-    from mirrornet.config import ConfigError
-    from mirrornet.data.builders import DataError
-    from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError
-    from mirrornet.predict import PredictError
-
-    return (ConfigError, CheckpointError, DataError, PredictError, DatasetFileNotFoundError, DatasetFormatError,
-            FileNotFoundError, FileExistsError)
-
-
-def _run_failures() -> tuple[type[BaseException], ...]:
-    """The errors of a training run that fails (exit status 1), from the training modules already
-    imported: only a command that trains can raise them, and the other commands (evaluate,
-    predict, export) are not to load the training code and Lightning to report an error."""
-    names = (("mirrornet.training.lightning_module", "NonFiniteLossError"), ("mirrornet.training.run", "RunError"))
-    found = (getattr(sys.modules.get(module), name, None) for module, name in names)
-    return tuple(cls for cls in found if cls is not None)
-
-
-def _error_status(exc: Exception) -> int | None:
-    """The exit status of an error reported in one line; None: a bug, shown with its traceback."""
-    if isinstance(exc, _UserError):
-        return exc.status
-    if isinstance(exc, _bad_input_errors()):
-        return 2  # before the run failures: a ResumeConfigError is both, and bad input
-    if isinstance(exc, _run_failures()):
-        return 1
-    # Library functions raise ValueError naming the bad value (a corrupt image, a bad box).
-    return 2 if isinstance(exc, ValueError) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,21 +287,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.code in (0, None):
             raise  # --help: printed in full, nothing else to do
         return exc.code if isinstance(exc.code, int) else 2  # the refusal is printed already
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Checkpoints are written atomically after every epoch: the last finished epoch is kept.
         hint = ""
         if getattr(args, "func", None) is _cmd_train:
             hint = f"; resume with: mirrornet train {args.config} --out {_train_out(args)} --resume"
-        print(f"error: interrupted{hint}", file=sys.stderr)
-        return 130
+        terminated = isinstance(exc, Terminated)
+        print(f"error: {'terminated (SIGTERM)' if terminated else 'interrupted'}{hint}", file=sys.stderr)
+        return 143 if terminated else 130
     except Exception as exc:
-        status = _error_status(exc)
-        if status is None:
+        status = error_status(exc)
+        if status is None and debug(args):
             raise
+        if status is None:
+            # Not an error MirrorNet knows: a bug, reported in one line unless --debug.
+            print(f"error: internal error: {type(exc).__name__}: {_message(exc)} (a bug in MirrorNet; run again "
+                  "with --debug or MIRRORNET_DEBUG=1 for the traceback)", file=sys.stderr)
+            return 1
         print(f"error: {_message(exc)}", file=sys.stderr)
+        if debug(args):
+            traceback.print_exc()
         return status
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    """Signal handlers can only be set from the main thread (``main`` may run in another)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from mirrornet.cli_errors import message  # one copy of the error-message rules
+
 __all__ = ["progress", "message", "print_json", "backend"]
 
 
@@ -16,21 +18,6 @@ def progress(args: argparse.Namespace) -> bool:
     if getattr(args, "no_progress", False):
         return False
     return os.environ.get("MIRRORNET_NO_PROGRESS", "").strip() in ("", "0", "false", "no")
-
-
-def message(exc: BaseException) -> str:
-    """The error's own message; a DataLoader worker's re-raised error carries the worker's
-    traceback in its text, of which only the last line (the original message) is kept."""
-    if isinstance(exc, FileExistsError) and exc.filename:
-        # The OS's "[Errno 17] File exists: 'x'": every folder here is made with exist_ok, so a
-        # plain file stands where an output folder goes.
-        return f"{exc.filename} exists and is not a folder; choose another --out (or move {exc.filename} away)"
-    text = str(exc)
-    if "Original Traceback" in text:
-        lines = [line for line in text.splitlines() if line.strip()]
-        last = lines[-1] if lines else text
-        return last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith(("Error", "Exception")) else last
-    return text
 
 
 def print_json(data: Any) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "load_config",
     "config_from_dict",
     "save_config",
+    "parse_yaml",
 ]
 
 
@@ -101,6 +102,11 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"override {item!r}: cannot parse value {text!r}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"override {key!r}: its value is nested too deeply to be a config value") from None
+    except ValueError:  # Python's limit on the digits of an int (4300)
+        raise ConfigError(f"override {key!r}: its value is a number of {len(text.strip())} characters, "
+                          "too long to be a config value") from None
     return key.split("."), value
 
 
@@ -123,15 +129,7 @@ def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        # PyYAML's own text spans several lines and calls the file "<unicode string>": the
-        # position and the problem say it in one.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"cannot parse config file {path}{where}: {problem}") from None
+    raw = parse_yaml(text, f"config file {path}")
     if raw is None:
         # An empty file (or only comments / `null`) is almost always a mistake (a wrong path, a
         # truncated copy); silently training with the paper-size defaults would hide it.
@@ -147,6 +145,56 @@ def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any
                 base_path = path.parent / base_path
             merged = _merge(merged, _read_yaml_with_extends(base_path, (*seen, resolved)), Config)
     return _merge(merged, raw, Config)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key that a mapping holds twice (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """Build a mapping; raise a ``ConstructorError`` at the second of two equal keys."""
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *base`` merges a mapping whose keys this one may override
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: PyYAML's own error names it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first}); a key may appear once",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, what: str) -> Any:
+    """Parse YAML ``text`` (safely; a key twice in one mapping is refused).
+
+    Args:
+        text: the YAML document.
+        what: the file, as messages name it (e.g. ``config file runs/x/config.yaml``).
+
+    Raises:
+        ConfigError: one line naming ``what``, the line and column, and the problem: a syntax
+            error, a duplicate key, a tag outside plain YAML (``!!python/...``), or a nesting
+            deeper than Python's recursion allows.
+    """
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        # PyYAML's own text spans several lines and calls the file "<unicode string>": the
+        # position and the problem say it in one.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = (getattr(exc, "problem", None) or str(exc)).splitlines()[0]
+        raise ConfigError(f"cannot parse {what}{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"cannot parse {what}: it is nested too deeply to be a config") from None
+    except ValueError as exc:  # Python's limit on the digits of an int (4300)
+        raise ConfigError(f"cannot parse {what}: it holds a number too long to be a config value ({exc})") from None
 
 
 def _extends_entries(path: Path, bases: Any) -> list[str]:

@@ -422,6 +422,9 @@ class Config:
         if self.eval.last_k_epochs < 1:
             raise ConfigError(f"eval.last_k_epochs must be >= 1, got {self.eval.last_k_epochs}")
         _check_eval(self.eval)
+        from mirrornet.config_ranges import check_ranges  # the ranges of the remaining keys
+
+        check_ranges(self)
         return self
 
 

@@ -9,6 +9,7 @@ that touches one. A box is drawn around each person, except when the box is the 
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -121,10 +122,29 @@ def draw_predictions(
 
     drawn = draw_people(load_image(image_path), people, style)
     out_path = Path(out_path)
-    # PIL picks the format by the suffix; a failed save leaves no partial drawing.
-    with atomic_path(out_path, suffix=out_path.suffix) as tmp:
-        Image.fromarray(drawn).save(tmp)
+    # Encoded in memory (in the format the suffix names; PNG for a suffix Pillow cannot write),
+    # then written whole: a failed write (a full disk) is an OSError naming the drawing and
+    # leaves no partial file.
+    encoded = io.BytesIO()
+    Image.fromarray(drawn).save(encoded, format=Image.registered_extensions().get(out_path.suffix.lower(), "PNG"))
+    with atomic_path(out_path) as tmp:
+        tmp.write_bytes(encoded.getvalue())
     return out_path
+
+
+#: Drawing names kept as they are: the drawn videos (``mirrornet.inputs.VideoWriter``).
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4",)
+
+
+def _drawable(name: str) -> str:
+    """``name``, or ``name.png`` when Pillow cannot write its suffix (none, ``.txt``, ``.bak``)."""
+    from PIL import Image
+
+    suffix = Path(name).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return name  # a drawn video, written by OpenCV
+    fmt = Image.registered_extensions().get(suffix)
+    return name if fmt in Image.SAVE else f"{name}.png"
 
 
 def drawing_names(images: Sequence[str | Path]) -> list[str]:
@@ -133,7 +153,8 @@ def drawing_names(images: Sequence[str | Path]) -> list[str]:
     A drawing is named like its image. Images that share a file name (``a/x.png``, ``b/x.png``)
     are named after their path as given instead, its folders joined by ``__`` (``a__x.png``,
     ``b__x.png``; the root and ``..`` left out); a name still taken gets ``-2``, ``-3``, ...
-    before its suffix. Names are compared ignoring case, as some file systems do.
+    before its suffix. Names are compared ignoring case, as some file systems do. A name whose
+    suffix Pillow cannot write (none, ``.txt``, ``.bak``) gets ``.png`` added.
     """
     paths = [Path(p) for p in images]
     shared = Counter(p.name.casefold() for p in paths)
@@ -143,6 +164,7 @@ def drawing_names(images: Sequence[str | Path]) -> list[str]:
         name = p.name
         if shared[name.casefold()] > 1:
             name = "__".join(part for part in p.parts if part not in (p.anchor, "..", ".")) or p.name
+        name = _drawable(name)
         candidate, n = name, 2
         while candidate.casefold() in taken:
             candidate = f"{Path(name).stem}-{n}{Path(name).suffix}"

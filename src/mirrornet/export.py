@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from mirrornet import choices
-from mirrornet.fileio import atomic_path, temporary_path
+from mirrornet.fileio import atomic_path, remove_dead_temporaries, temporary_path
 
 __all__ = ["ExportError", "LastStack", "check_opset", "export_onnx"]
 
@@ -105,6 +106,8 @@ def export_onnx(
     """
     check_opset(opset)
     out_path = Path(out_path)
+    # A killed export (SIGKILL) left its hidden temporary beside the target: removed now.
+    remove_dead_temporaries(out_path.parent, re.escape(out_path.stem), ".onnx")
     module = LastStack(alpha).eval().float().cpu()
     h, w = input_size
     example = torch.zeros(2, 3, h, w)

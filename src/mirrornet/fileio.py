@@ -4,14 +4,22 @@ Every output file (results.json, metrics.csv, predictions, drawings, curves, che
 exports, saved configs) is written through :func:`atomic_path`: to a temporary name in the same
 folder, then renamed over the target. A rename within a file system is atomic, so an interrupted
 run leaves either the old file or the new one, never half of one.
+
+Special targets: a symbolic link is kept, and the file it points to is replaced (the link is
+followed); a character device (``/dev/null``, a terminal) or a FIFO is never replaced, the
+finished file is written through to it instead. Other special files (sockets, block devices)
+are refused by :func:`check_output_file`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import shutil
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,14 +63,35 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         >>> with atomic_path("out/table.csv") as tmp:  # doctest: +SKIP
         ...     tmp.write_text("a,b\\n")
     """
-    path = Path(path)
+    # A symlink stays a symlink: the file it points to is the one written.
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path, suffix)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        try:
+            yield tmp
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:  # named after the file being written, not its temporary
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+            raise
+        if _is_stream(path):
+            # A device or a FIFO is written through: renaming over it would replace the device
+            # node by a plain file, and a reader waiting on the FIFO would never get the data.
+            with open(tmp, "rb") as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _is_stream(path: Path) -> bool:
+    """Whether ``path`` is a character device or a FIFO (written through, never replaced)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -156,9 +185,13 @@ def check_output_file(path: str | Path, option: str, inputs: Sequence[str | Path
             folders goes, the folder or the file is not writable, or ``path`` is one of ``inputs``.
     """
     shown = str(path)
+    if not shown.strip():
+        raise OutputPathError(f"{option} is empty; give the file to write")
     path = Path(path)
     if shown.endswith(("/", os.sep)) or path.is_dir():
         raise OutputPathError(f"{option} {shown} is a folder, where a file is to be written")
+    if path.exists() and not (path.is_file() or _is_stream(path)):
+        raise OutputPathError(f"{option} {shown} is a special file (a socket or a block device); give a file")
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputPathError(f"{option} {shown}: cannot write the file (permission denied)")
     _check_ancestors(path, option, shown)
@@ -183,6 +216,8 @@ def check_output_dir(path: str | Path, option: str) -> Path:
         OutputPathError: ``path`` or one of its ancestors is a file, or it is not writable.
     """
     shown = str(path)
+    if not shown.strip():  # Path("") is the working directory: never a choice made on purpose
+        raise OutputPathError(f"{option} is empty; give the folder to write to")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"{option} {shown} is a file, not a folder")
@@ -192,3 +227,115 @@ def check_output_dir(path: str | Path, option: str) -> Path:
         return path
     _check_ancestors(path, option, shown)
     return path
+
+
+class FolderInUseError(RuntimeError):
+    """Another live MirrorNet process holds the lock of an output folder."""
+
+
+#: The lock files this process holds: a command that locks its folder and then calls a function
+#: that locks it again (``demo`` runs ``run_experiment`` in its own folder) holds it once.
+_HELD_LOCKS: set[str] = set()
+
+
+@contextlib.contextmanager
+def folder_lock(lock_file: str | Path, what: str) -> Iterator[None]:
+    """Hold an advisory lock (``fcntl.flock``) on ``lock_file`` for the body, or refuse at once.
+
+    The lock belongs to the open file: the OS releases it when the process ends, however it
+    ends, so a killed run never leaves its folder blocked. The file holds the holder's process
+    id (for the message) and is removed when the body ends. Where ``fcntl`` does not exist
+    (Windows) nothing is locked.
+
+    Args:
+        lock_file: the lock file (its folder is created).
+        what: the folder it guards, as the message names it (e.g. ``--out runs/x``).
+
+    Raises:
+        FolderInUseError: another process holds the lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock_file = Path(lock_file)
+    key = os.path.abspath(lock_file)
+    if key in _HELD_LOCKS:
+        yield
+        return
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise FolderInUseError(
+                f"{what} is in use by another MirrorNet process (process {holder}); "
+                "wait for it to end or choose another folder"
+            ) from None
+        # The holder before us may have removed the file after we opened it: our lock is then
+        # on a file nobody else sees, so start again on the file that is there now.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock_file))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _HELD_LOCKS.add(key)
+        yield
+    finally:
+        _HELD_LOCKS.discard(key)
+        with contextlib.suppress(OSError):
+            lock_file.unlink()
+        os.close(fd)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's live process (or an unknowable pid): leave its file alone
+    return True
+
+
+def remove_dead_temporaries(folder: str | Path, name: str = r".+", suffix: str = "") -> list[Path]:
+    """Delete the temporaries (:func:`temporary_path`) that killed writers left in ``folder``.
+
+    A process killed inside :func:`atomic_path` (SIGKILL) leaves ``.<name>.<pid>.tmp<suffix>``
+    behind. Only files of that form whose process is gone (or is this one, which has no write in
+    progress while it cleans) are deleted.
+
+    Args:
+        folder: the folder of the written files (a missing folder is fine).
+        name: a regular expression for the written file's stem (with ``suffix``) or name.
+        suffix: the suffix given to :func:`temporary_path`.
+
+    Returns:
+        The files deleted.
+    """
+    import re
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(rf"^\.(?:{name})\.(\d+)\.tmp{re.escape(suffix)}$")
+    removed = []
+    for path in sorted(folder.iterdir()):
+        match = pattern.match(path.name)
+        if match is None or not path.is_file() or path.is_symlink():
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _process_alive(pid):
+            continue  # a write in progress
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

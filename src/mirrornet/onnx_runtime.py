@@ -18,11 +18,14 @@ heatmaps to 1e-4.
 Exports are cached by α's architecture and weights (``$MIRRORNET_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/mirrornet``, else ``~/.cache/mirrornet``; subfolder ``onnx``; the
 :data:`CACHE_SIZE` most recently used are kept), so only the first run of a checkpoint pays for
-the export.
+the export. A cached export is checked before use (its content hash, recorded beside it, and a
+probe crop against α) and exported again when it fails; a read-only cache folder without a good
+export gets a temporary one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import importlib.util
@@ -39,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from mirrornet import choices
+from mirrornet.fileio import remove_dead_temporaries, write_text_atomic
 
 __all__ = [
     "BACKENDS",
@@ -116,8 +120,42 @@ def _prune(folder: Path, keep: int) -> None:
         files = sorted(folder.glob("alpha-*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[keep:]:
             old.unlink(missing_ok=True)
+            _digest_path(old).unlink(missing_ok=True)
     except OSError:  # another process pruning at the same time, or a read-only cache
         pass
+
+
+def _digest_path(path: Path) -> Path:
+    """The file beside a cached export that records its content hash."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@torch.no_grad()
+def _agrees(alpha: nn.Module, session: Any, input_size: tuple[int, int]) -> bool:
+    """Whether ``session`` gives α's last-stack heatmaps on a random probe crop."""
+    from mirrornet.export import LastStack
+
+    weight = next(alpha.parameters())
+    probe = torch.randn(1, 3, *input_size, generator=torch.Generator().manual_seed(0))
+    training = alpha.training
+    alpha.eval()  # batch norm's running statistics stay as they are
+    try:
+        expected = LastStack(alpha)(probe.to(weight.device, weight.dtype)).float().cpu()
+    finally:
+        alpha.train(training)
+    (got,) = session.run(None, {session.get_inputs()[0].name: probe.numpy()})
+    if tuple(got.shape) != tuple(expected.shape):
+        return False
+    scale = max(1.0, float(expected.abs().max()))
+    return float(np.abs(got - expected.numpy()).max()) <= AGREEMENT_TOLERANCE * scale
 
 
 def _is_cached(
@@ -193,24 +231,47 @@ class OnnxRecognizer:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: no start-up chatter on stderr
         path = _cache_path(alpha, self.input_size, opset, cache)
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError:
-                path = None  # an unwritable cache: export to a temporary file instead
-        if path is not None:
-            self.cached = path.is_file()
-            if self.cached:
-                os.utime(path)  # the most recently used exports are the ones kept
-            else:
-                self._export(alpha, path, opset)
-                _prune(path.parent, keep=CACHE_SIZE)
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        else:
+        self.session = None if path is None else self._cached_session(alpha, path, opset, options)
+        if self.session is None:  # no cache, or a read-only one without a good export
             with tempfile.TemporaryDirectory(prefix="mirrornet-onnx-") as tmp:
                 path = self._export(alpha, Path(tmp) / "alpha.onnx", opset)
                 self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+
+    def _cached_session(self, alpha: nn.Module, path: Path, opset: int, options: Any) -> Any:
+        """A session of α's cached export, verified before use and rebuilt when bad; None when
+        the cache folder cannot be written and holds no good export.
+
+        A cached file is used only when its content hash matches the one recorded beside it at
+        export (a truncated or emptied file does not) and its heatmaps agree with α's on a
+        probe crop (another model's export under this name does not); otherwise it is exported
+        again. Temporaries of killed exports are removed first.
+        """
+        import onnxruntime as ort
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        writable = os.access(path.parent, os.W_OK | os.X_OK)
+        if writable:
+            remove_dead_temporaries(path.parent, r"alpha-[0-9a-f]+", ".onnx")
+        if _digest_path(path).is_file() and path.is_file() and _digest_path(path).read_text().strip() == _file_digest(path):
+            try:
+                session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                if _agrees(alpha, session, self.input_size):
+                    self.cached = True
+                    with contextlib.suppress(OSError):
+                        os.utime(path)  # the most recently used exports are the ones kept
+                    return session
+            except Exception:  # noqa: BLE001 - a file ONNX Runtime cannot load is exported again
+                pass
+        if not writable:
+            return None
+        self._export(alpha, path, opset)
+        write_text_atomic(_digest_path(path), _file_digest(path) + "\n")
+        _prune(path.parent, keep=CACHE_SIZE)
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _export(self, alpha: nn.Module, path: Path, opset: int) -> Path:
         from mirrornet.export import export_onnx

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from mirrornet.data.dataset import PoseDataset
-from mirrornet.data.images import DatasetFileNotFoundError, DatasetFormatError, load_image, load_mask
+from mirrornet.data.images import DataSettingError, DatasetFileNotFoundError, DatasetFormatError, load_image, load_mask
 from mirrornet.data.lsp import read_lsp, read_lspet
 from mirrornet.data.mpii import read_mpii
 from mirrornet.data.records import PoseRecord
@@ -29,6 +29,7 @@ __all__ = [
     "IMAGE_STD",
     "DatasetFormatError",
     "DatasetFileNotFoundError",
+    "DataSettingError",
     "load_image",
     "load_mask",
     "load_silhouette",
@@ -63,8 +64,8 @@ def read_dataset(
         return read_lsp(root, split, silhouette_root=silhouette_root)  # type: ignore[arg-type]
     if format == "lspet":
         if split not in ("train", "all"):
-            raise ValueError(f"LSPET is training data only: split must be 'train' or 'all', got {split!r}")
+            raise DataSettingError(f"LSPET is training data only: split must be 'train' or 'all', got {split!r}")
         return read_lspet(root, silhouette_root=silhouette_root)
     if format == "mpii":
         return read_mpii(root, split, silhouette_root=silhouette_root)  # type: ignore[arg-type]
-    raise ValueError(f"unknown dataset format {format!r}; choose 'lsp', 'lspet' or 'mpii'")
+    raise DataSettingError(f"unknown dataset format {format!r}; choose 'lsp', 'lspet' or 'mpii'")

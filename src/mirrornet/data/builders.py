@@ -8,6 +8,7 @@ Training (:mod:`mirrornet.training.datamodule`) and inference (``mirrornet evalu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -79,6 +80,10 @@ def read_split(
         return list(people.records())
     if not root:
         raise DataError(f"data.root is required for the {fmt} format")
+    root = os.path.expanduser(root)  # "~/data/lsp", given in a config or quoted on the command line
+    if Path(root).is_file():
+        raise DataError(f"dataset folder {root} is a file (data.format={fmt}); give the folder that holds it "
+                        f"({Path(root).parent})")
     if not Path(root).is_dir():
         raise DataError(f"dataset folder not found: {root} (data.format={fmt})")
     from mirrornet.data import lsp, mpii
@@ -139,7 +144,8 @@ def build_eval_dataset(config: Config, fmt: str, root: str | None, split: str | 
     """A non-augmented PoseDataset over one split, with the crops and codec of ``config``."""
     from mirrornet.data import PoseDataset
 
-    records = read_split(fmt, root, split or default_split(fmt, False), config)
+    split = split or default_split(fmt, False)
+    records = read_split(fmt, root, split, config)
     if not records:
         raise DataError(f"the {split} split of {fmt} at {root} is empty")
     return PoseDataset(records, build_transform(config, False), build_codec_for(config), seed=config.train.seed)

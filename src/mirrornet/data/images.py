@@ -26,6 +26,9 @@ __all__ = [
     "opencv_module",
     "DatasetFormatError",
     "DatasetFileNotFoundError",
+    "DataSettingError",
+    "image_size",
+    "joints_outside_image",
     "load_image",
     "load_mask",
     "require_file",
@@ -65,6 +68,10 @@ def check_image_backend(backend: str) -> None:
 
 class DatasetFormatError(ValueError):
     """A dataset file exists but its content is not what the format prescribes."""
+
+
+class DataSettingError(ValueError):
+    """A dataset setting that cannot be used: an unknown split or format, a bad count or size."""
 
 
 class DatasetFileNotFoundError(FileNotFoundError):
@@ -109,18 +116,58 @@ def _open(path: Path | str, what: str, decode: bool = True) -> Image.Image:
     return img
 
 
-def _to_8bit(img: Image.Image) -> Image.Image:
-    """Integer grey images (16-bit PNG / TIFF) scaled to 8 bits; other modes unchanged.
+def image_size(path: Path | str) -> tuple[int, int]:
+    """(width, height) of an image file, from its header (the pixels are not decoded).
 
-    Pillow's ``convert("RGB")`` clips such values at 255, which turns a 16-bit photo white.
-    ``I;16*`` images span 0 … 65535 and are divided by 257; ``I`` (32-bit) images are divided by
-    the smallest full range that holds their values: 255, 65535, or their own maximum.
+    Raises:
+        DatasetFileNotFoundError / DatasetFormatError: as :func:`load_image`.
     """
-    if not (img.mode.startswith("I;16") or img.mode == "I"):
+    with _open(path, "image", decode=False) as img:
+        return img.size
+
+
+def joints_outside_image(joints: np.ndarray, labelled: np.ndarray, size: tuple[int, int]) -> str | None:
+    """Why the labelled joints cannot belong to an image of ``size`` (None: they can).
+
+    A labelled joint may lie outside the image (LSP and LSPET annotate joints cut off by the
+    frame, up to 0.6 of the image size away), but not further than one image width or height
+    beyond its edges: such a coordinate is a typing or unit error that would move the person's
+    box and its PCK silently.
+
+    Args:
+        joints: (K, 2) x, y in pixels.
+        labelled: (K,) 1 for a labelled joint.
+        size: (width, height) of the image.
+    """
+    w, h = size
+    for k in np.flatnonzero(np.asarray(labelled) > 0):
+        x, y = (float(v) for v in joints[k])
+        if not (-w <= x <= 2 * w and -h <= y <= 2 * h):
+            return (f"joint {int(k) + 1} at ({x:g}, {y:g}) lies more than the image size away from the "
+                    f"{w}×{h} image (labelled joints must have -{w} <= x <= {2 * w} and -{h} <= y <= {2 * h})")
+    return None
+
+
+def _to_8bit(img: Image.Image, path: Path | str = "") -> Image.Image:
+    """Integer and float grey images (16-bit PNG / TIFF, 32-bit float TIFF) scaled to 8 bits;
+    other modes unchanged.
+
+    Pillow's ``convert("RGB")`` clips such values at 255 (and truncates floats), which turns a
+    16-bit photo white and a float one in 0 … 1 black. ``I;16*`` images span 0 … 65535 and are
+    divided by 257; ``I`` (32-bit) and ``F`` (32-bit float) images are divided by the smallest
+    full range that holds their values: 1 (floats only), 255, 65535, or their own maximum.
+
+    Raises:
+        DatasetFormatError: a float image with NaN or infinite pixels.
+    """
+    if not (img.mode.startswith("I;16") or img.mode in ("I", "F")):
         return img
     arr = np.asarray(img).astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise DatasetFormatError(f"image {path} has NaN or infinite pixel values")
     top = float(arr.max(initial=0.0))
-    full = 65535.0 if img.mode.startswith("I;16") else (255.0 if top <= 255 else 65535.0 if top <= 65535 else top)
+    ranges = (1.0, 255.0, 65535.0) if img.mode == "F" else (255.0, 65535.0)
+    full = 65535.0 if img.mode.startswith("I;16") else next((r for r in ranges if top <= r), top)
     scaled = np.clip(np.rint(arr * (255.0 / full)), 0, 255).astype(np.uint8)
     return Image.fromarray(scaled)  # (H, W) uint8: mode L
 
@@ -149,7 +196,7 @@ def load_image(
 
     Args:
         path: any format Pillow decodes (JPEG, PNG, ...). Grey, palette and RGBA images are
-            converted to RGB; 16-bit grey images are scaled to 8 bits.
+            converted to RGB; 16-bit and float grey images are scaled to 8 bits.
         exif_orientation: turn the image as its EXIF orientation tag says (cameras and phones
             store photos sideways and tag them), so that it comes out upright. Dataset readers
             whose annotations are in stored-pixel coordinates switch it off.
@@ -179,7 +226,7 @@ def load_image(
             img = ImageOps.exif_transpose(img)
         except (OSError, SyntaxError, ValueError, TypeError) as exc:  # a malformed EXIF block
             raise DatasetFormatError(f"cannot read the EXIF orientation of image {path}: {exc}") from exc
-    return np.asarray(_to_8bit(img).convert("RGB"), dtype=np.uint8).copy()
+    return np.asarray(_to_8bit(img, path).convert("RGB"), dtype=np.uint8).copy()
 
 
 def load_mask(path: Path | str) -> np.ndarray:

@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 import scipy.io
 
-from mirrornet.data.images import DatasetFormatError, require_dir, require_file
+from mirrornet.data.images import DataSettingError, DatasetFormatError, image_size, joints_outside_image, require_dir, require_file
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.silhouettes import attach_silhouettes
 from mirrornet.skeleton import JOINT_INDEX, LSP_JOINT_NAMES, lsp_to_mpii
@@ -122,6 +122,13 @@ def _records_from_14(
         finite = np.isfinite(xy).all(axis=1)
         if annotated14 is not None:
             finite = finite & (annotated14[n] > 0)
+        # NaN marks an unannotated joint; an infinite or far-off coordinate is an error.
+        infinite = np.flatnonzero(np.isinf(xy).any(axis=1))
+        problem = (f"joint {infinite[0] + 1} ({LSP_JOINT_NAMES[infinite[0]]}) has an infinite coordinate "
+                   "(NaN marks an unannotated joint)") if infinite.size else None
+        problem = problem or joints_outside_image(np.where(finite[:, None], xy, 0.0), finite, image_size(image))
+        if problem:
+            raise DatasetFormatError(f"{mat_path}: image {image.name} (number {n + 1}): {problem}")
         labelled14 = finite.astype(np.float64)
         vis14 = visible14[n] * labelled14
         joints, visible = lsp_to_mpii(np.where(finite[:, None], xy, 0.0), vis14)
@@ -144,6 +151,20 @@ def _records_from_14(
             )
         )
     return records
+
+
+def _numeric_joints(raw: np.ndarray, mat_path: Path, layout: str, shape: tuple[int, int]) -> np.ndarray:
+    """``joints`` as float64 (3-D, ``shape`` first, at least one person), or an error naming the file."""
+    if raw.dtype.kind not in "biuf":
+        kind = {"c": "complex numbers", "O": "a cell array or struct", "U": "text"}.get(raw.dtype.kind, raw.dtype.name)
+        raise DatasetFormatError(f"{mat_path}: {layout} 'joints' must be a real numeric array, got {kind}")
+    if raw.ndim != 3 or raw.shape[:2] != shape:
+        raise DatasetFormatError(
+            f"{mat_path}: {layout} 'joints' must have shape ({shape[0]}, {shape[1]}, N), got {raw.shape}"
+        )
+    if raw.shape[2] == 0:
+        raise DatasetFormatError(f"{mat_path}: {layout} 'joints' holds no people (N = 0)")
+    return raw.astype(np.float64)
 
 
 def _check_flags(flags: np.ndarray, mat_path: Path, what: str, digits: int) -> None:
@@ -179,13 +200,10 @@ def read_lsp(
         One PoseRecord per image, in file order, `index` = position in the returned list.
     """
     if split not in ("train", "test", "all"):
-        raise ValueError(f"LSP split must be 'train', 'test' or 'all', got {split!r}")
+        raise DataSettingError(f"LSP split must be 'train', 'test' or 'all', got {split!r}")
     root = Path(root)
     mat_path = root / "joints.mat"
-    raw = load_mat_variable(mat_path, "joints")
-    if raw.ndim != 3 or raw.shape[:2] != (3, 14):
-        raise DatasetFormatError(f"{mat_path}: LSP 'joints' must have shape (3, 14, N), got {raw.shape}")
-    raw = raw.astype(np.float64)
+    raw = _numeric_joints(load_mat_variable(mat_path, "joints"), mat_path, "LSP", (3, 14))
     num = raw.shape[2]
     _check_flags(raw[2], mat_path, "occlusion", digits=4)
     joints14 = np.transpose(raw[:2], (2, 1, 0))  # (N, 14, 2)
@@ -215,10 +233,7 @@ def read_lspet(root: Path | str, silhouette_root: Path | str | None = None) -> l
     """
     root = Path(root)
     mat_path = root / "joints.mat"
-    raw = load_mat_variable(mat_path, "joints")
-    if raw.ndim != 3 or raw.shape[:2] != (14, 3):
-        raise DatasetFormatError(f"{mat_path}: LSPET 'joints' must have shape (14, 3, N), got {raw.shape}")
-    raw = raw.astype(np.float64)
+    raw = _numeric_joints(load_mat_variable(mat_path, "joints"), mat_path, "LSPET", (14, 3))
     num = raw.shape[2]
     _check_flags(raw[:, 2], mat_path, "visibility", digits=5)
     joints14 = np.transpose(raw[:, :2], (2, 0, 1))  # (N, 14, 2)

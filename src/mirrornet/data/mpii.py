@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mirrornet.data.images import DatasetFormatError, require_dir, require_file
+from mirrornet.data.images import DataSettingError, DatasetFormatError, image_size, joints_outside_image, require_dir, require_file
 from mirrornet.data.lsp import load_mat_variable
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.silhouettes import attach_silhouettes
@@ -40,6 +40,8 @@ MPII_MAT_JOINT_NAMES: tuple[str, ...] = (
 )
 # HRNet moves the annotated centre down by 15·scale pixels (towards the body's middle).
 CENTER_Y_SHIFT = 15.0
+#: The largest person scale accepted (height / 200 px): a person 20,000 px tall.
+MAX_SCALE = 100.0
 
 
 def _field(rec: dict[str, Any], key: str, path: Path, i: int) -> Any:
@@ -48,7 +50,16 @@ def _field(rec: dict[str, Any], key: str, path: Path, i: int) -> Any:
     return rec[key]
 
 
+def _numbers_only(value: Any) -> bool:
+    """Whether ``value`` is a JSON number or (nested) lists of them: no strings, no booleans."""
+    if isinstance(value, list):
+        return all(_numbers_only(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _array(value: Any, shape: tuple[int, ...], key: str, path: Path, i: int) -> np.ndarray:
+    if not _numbers_only(value):  # numpy would read "12.5" as 12.5
+        raise DatasetFormatError(f"{path}: record {i} field '{key}' must hold numbers, got {value!r}")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -58,6 +69,28 @@ def _array(value: Any, shape: tuple[int, ...], key: str, path: Path, i: int) -> 
     if not np.isfinite(arr).all():
         raise DatasetFormatError(f"{path}: record {i} field '{key}' has non-finite values")
     return arr
+
+
+def _scale(rec: dict[str, Any], path: Path, i: int) -> float:
+    """The record's person scale (height / 200 px): a number in (0, :data:`MAX_SCALE`]."""
+    scale = float(_array(_field(rec, "scale", path, i), (), "scale", path, i))
+    if not 0 < scale <= MAX_SCALE:
+        raise DatasetFormatError(
+            f"{path}: record {i} has scale {scale:g} (must be > 0 and at most {MAX_SCALE:g}: "
+            f"a person {200 * MAX_SCALE:g} px tall)"
+        )
+    return scale
+
+
+def _joints(rec: dict[str, Any], path: Path, i: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The record's joints (16, 2), 0-based, and labelled flags (16,); a test record may have none."""
+    if split == "test" and "joints" not in rec:
+        return np.zeros((NUM_JOINTS, 2)), np.zeros(NUM_JOINTS)
+    raw_joints = _array(_field(rec, "joints", path, i), (NUM_JOINTS, 2), "joints", path, i)
+    vis = _array(_field(rec, "joints_vis", path, i), (NUM_JOINTS,), "joints_vis", path, i)
+    missing = np.all(raw_joints == -1, axis=1)
+    labelled = ((vis > 0) & ~missing).astype(np.float64)
+    return np.where(labelled[:, None] > 0, raw_joints - 1.0, 0.0), labelled
 
 
 def _escapes(name: str) -> bool:
@@ -120,7 +153,7 @@ def read_mpii(
         One PoseRecord per person record, in file order; `image_id` is the image file name.
     """
     if split not in ("train", "valid", "test"):
-        raise ValueError(f"MPII split must be 'train', 'valid' or 'test', got {split!r}")
+        raise DataSettingError(f"MPII split must be 'train', 'valid' or 'test', got {split!r}")
     root = Path(root)
     json_path = require_file(root / "annot" / f"{split}.json", f"MPII {split} annotation file")
     try:
@@ -135,6 +168,7 @@ def read_mpii(
 
     records: list[PoseRecord] = []
     checked: dict[str, Path] = {}
+    sizes: dict[str, tuple[int, int]] = {}
     for i, rec in enumerate(data):
         if not isinstance(rec, dict):
             raise DatasetFormatError(f"{json_path}: record {i} is not an object: {rec!r}")
@@ -148,27 +182,21 @@ def read_mpii(
                 f"{json_path}: record {i} field 'image' {name!r} is not a path inside {image_dir} "
                 "(absolute paths and '..' are not allowed)"
             )
-        scale = float(_array(_field(rec, "scale", json_path, i), (), "scale", json_path, i))
-        if scale <= 0:
-            raise DatasetFormatError(f"{json_path}: record {i} has scale {scale} (must be > 0)")
+        scale = _scale(rec, json_path, i)
         center = _array(_field(rec, "center", json_path, i), (2,), "center", json_path, i).copy()
         if center[0] != -1:  # HRNet: -1 marks an unknown centre, left unshifted
             center[1] += CENTER_Y_SHIFT * scale
         center -= 1.0
-        if split == "test" and "joints" not in rec:
-            joints = np.zeros((NUM_JOINTS, 2))
-            labelled = np.zeros(NUM_JOINTS)
-        else:
-            raw_joints = _array(_field(rec, "joints", json_path, i), (NUM_JOINTS, 2), "joints", json_path, i)
-            vis = _array(_field(rec, "joints_vis", json_path, i), (NUM_JOINTS,), "joints_vis", json_path, i)
-            missing = np.all(raw_joints == -1, axis=1)
-            labelled = ((vis > 0) & ~missing).astype(np.float64)
-            joints = np.where(labelled[:, None] > 0, raw_joints - 1.0, 0.0)
+        joints, labelled = _joints(rec, json_path, i, split)
         head_box = None
         if gt is not None:
             joints, labelled, head_box = gt[0][i], gt[1][i], gt[2][i]
         if name not in checked:
             checked[name] = require_file(image_dir / name, "MPII image")
+            sizes[name] = image_size(checked[name])
+        problem = joints_outside_image(joints, labelled, sizes[name])
+        if problem:
+            raise DatasetFormatError(f"{json_path}: record {i} (image {name}): {problem}")
         records.append(
             PoseRecord(
                 image=checked[name],

@@ -10,8 +10,10 @@ renamed, so that an interrupted write never leaves a truncated checkpoint behind
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,17 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         payload: a dict of tensors / primitives (the layout of :mod:`mirrornet.checkpoints`).
     """
     with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
+        try:
+            torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
+        except RuntimeError as exc:
+            # torch.save reports a full disk as "basic_ios::clear: iostream error"; said plainly.
+            if shutil.disk_usage(tmp.parent).free < _FULL_DISK_BYTES:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+            raise
+
+
+#: Free space below which a failed checkpoint write is taken for a full disk.
+_FULL_DISK_BYTES = 1 << 20
 
 
 # The temporary name that save_checkpoint's atomic_path gives "<stage>.ckpt"

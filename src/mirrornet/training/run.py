@@ -23,6 +23,7 @@ gradient norm into α of each term of the bound, KL_z and α's score per joint-s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import warnings
@@ -32,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from mirrornet.checkpoints import build_model, load_weights, read_checkpoint
-from mirrornet.config import Config, save_config
+from mirrornet.config import Config, ConfigError, save_config
 from mirrornet.curriculum import Stage, check_stage_names, method_chain, resolve_stages, stage_chain
 from mirrornet.data.builders import build_codec_for
+from mirrornet.fileio import check_output_dir, folder_lock
 from mirrornet.inference import metric_for
 from mirrornet.seeding import seed_all
 from mirrornet.stage_seeds import stage_seed
@@ -43,7 +45,7 @@ from mirrornet.training.datamodule import TrainingData, build_training_data, sta
 from mirrornet.training.optimizer_state import merge_named_states, named_adam_states
 # Package-private helpers of the reporting module, shared with run_experiment.
 from mirrornet.training.results import _final_summary, _payload_of, collect_results, final_evaluation, write_run_outputs
-from mirrornet.training.run_folder import ResumeConfigError, RunError, check_out_dir
+from mirrornet.training.run_folder import ResumeConfigError, RunError, check_out_dir, save_data_paths
 from mirrornet.training.schedule import stage_length
 
 __all__ = [
@@ -214,7 +216,25 @@ def run_experiment(
     from mirrornet.threads import apply_threads
 
     apply_threads(config.train.threads, config.data.num_workers)  # see mirrornet.threads: PyTorch's default oversubscribes
-    run = _prepare_run(config, Path(out_dir), selected, resume, progress, epoch_callback)
+    check_output_dir(out_dir, "--out")  # an empty name, or a file in the way, before the lock is taken
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    try:
+        # One run per folder: a second run on it is refused while the first lives (the lock dies
+        # with its process); DDP's other ranks belong to the run that holds it.
+        with folder_lock(out_dir / ".lock", f"--out {out_dir}") if _rank() == 0 else contextlib.nullcontext():
+            return _run_locked(config, out_dir, selected, resume, progress, epoch_callback)
+    finally:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a run refused before it wrote anything leaves no empty folder
+
+
+def _run_locked(
+    config: Config, out_dir: Path, selected: list[Stage], resume: bool, progress: bool,
+    epoch_callback: Callable[[dict], None] | None,
+) -> dict:
+    """:func:`run_experiment` once the folder's lock is held."""
+    run = _prepare_run(config, out_dir, selected, resume, progress, epoch_callback)
     # Final payloads of the stages of this run (weights, optimizer, records), kept in memory so
     # that every rank starts the next stage from the same state without reading files.
     finals: dict[str, dict] = {}
@@ -239,6 +259,7 @@ def _prepare_run(
     the run here, naming what is missing.
     """
     check_out_dir(config, out_dir, resume)
+    _check_trainer_options(config)
     data = build_training_data(config)
     for stage in selected:
         stage_pools(config, data, stage.data)
@@ -246,11 +267,35 @@ def _prepare_run(
     if _rank() == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, out_dir / "config.yaml")
+        save_data_paths(config, out_dir)  # a relative data.root resumed elsewhere is refused
         # A run killed inside a checkpoint write leaves its temporary file behind; rank 0 is the
         # only writer of checkpoints and writes none yet.
         remove_stale_temporaries(out_dir / "checkpoints")
     quiet_libraries()
     return _Run(config, out_dir, data, build_codec_for(config), metric_for(config), progress, epoch_callback)
+
+
+def _check_trainer_options(config: Config) -> None:
+    """Let Lightning judge the scale settings on this machine before anything is written (a GPU
+    asked where there is none, a strategy whose package is missing, devices its accelerator does
+    not take).
+
+    Raises:
+        ConfigError: naming the keys and Lightning's reason.
+    """
+    import lightning as L
+
+    t = config.train
+    quiet_libraries()
+    try:
+        L.Trainer(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+                  precision=t.precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False)
+    except Exception as exc:  # noqa: BLE001 - Lightning raises several types for these settings
+        raise ConfigError(
+            f"train.accelerator={t.accelerator}, train.devices={t.devices}, train.strategy={t.strategy}, "
+            f"train.precision={t.precision}: Lightning cannot run them here: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _stage_start(run: _Run, stage: Stage, finals: dict[str, dict], resume: bool) -> _StageStart:
@@ -329,7 +374,17 @@ def _fit_stage(run: _Run, stage: Stage, model: Any, start: _StageStart) -> dict:
         metric=run.metric,
         stage_state=start.stage_state,
     )
-    _make_trainer(config, run.out_dir, stage, total, start.epoch, run.progress).fit(module)
+    trainer = _make_trainer(config, run.out_dir, stage, total, start.epoch, run.progress)
+    try:
+        trainer.fit(module)
+    except SystemExit as exc:
+        # Lightning ends an interrupted fit with sys.exit: status 1 after Ctrl-C, 0 after SIGTERM
+        # (its SIGTERMException). The interrupt goes on as itself, for the caller to report;
+        # the last finished epoch's checkpoint is kept.
+        if not trainer.interrupted:
+            raise
+        interrupt = exc.__context__ if isinstance(exc.__context__, KeyboardInterrupt) else KeyboardInterrupt()
+        raise interrupt from None
     return module.last_payload
 
 

@@ -7,12 +7,14 @@ written.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 from mirrornet.checkpoints import checkpoint_config, read_checkpoint
-from mirrornet.config import Config, ConfigError, config_from_dict
-from mirrornet.fileio import check_output_dir
+from mirrornet.config import Config, ConfigError, config_from_dict, parse_yaml
+from mirrornet.fileio import check_output_dir, write_json_atomic
 
 __all__ = ["RunError", "ResumeConfigError", "check_out_dir"]
 
@@ -48,16 +50,15 @@ def check_out_dir(config: Config, out_dir: Path, resume: bool) -> None:
         )
     if not resume:
         return
+    _check_data_paths(config, out_dir)
     # The config the run was started with (config.yaml), and the one each checkpoint's weights
     # were trained with: config.yaml can be deleted or edited by hand, so the run continues only
     # where every saved config still holds.
     saved_configs: list[tuple[str, dict, set[str]]] = []
     if saved.is_file():
-        import yaml
-
         try:
-            previous = config_from_dict(yaml.safe_load(saved.read_text(encoding="utf-8"))).to_dict()
-        except (ConfigError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            previous = config_from_dict(parse_yaml(saved.read_text(encoding="utf-8"), str(saved))).to_dict()
+        except (ConfigError, UnicodeDecodeError) as exc:
             raise ResumeConfigError(f"cannot resume {out_dir}: its saved {saved} is not a valid config: {exc}") from None
         saved_configs.append((f"the saved {saved}", previous, {c.stem for c in ckpts}))
     for ckpt in sorted(ckpts):
@@ -71,6 +72,45 @@ def check_out_dir(config: Config, out_dir: Path, resume: bool) -> None:
                 f"cannot resume {out_dir}: the config differs from {source} in "
                 + ", ".join(f"{k} ({a!r} -> {b!r})" for k, a, b in diffs[:5])
                 + "; resume with that config or choose another --out"
+            )
+
+
+#: The data keys that name folders; relative ones are relative to the working directory.
+DATA_PATH_KEYS = ("root", "test_root", "lspet_root", "silhouette_root", "mask_root")
+
+#: The file of a run folder that records the folders its data keys named, resolved.
+DATA_PATHS_FILE = "data_paths.json"
+
+
+def resolved_data_paths(config: Config) -> dict[str, str]:
+    """``data.<key>`` → the absolute folder it names (``~`` expanded, relative to the working
+    directory), for every data key of :data:`DATA_PATH_KEYS` that is set."""
+    paths = {f"data.{k}": getattr(config.data, k) for k in DATA_PATH_KEYS}
+    return {k: os.path.abspath(os.path.expanduser(v)) for k, v in paths.items() if v}
+
+
+def save_data_paths(config: Config, out_dir: Path) -> None:
+    """Record the resolved data folders of a run in ``out_dir`` (compared on ``--resume``)."""
+    write_json_atomic(out_dir / DATA_PATHS_FILE, resolved_data_paths(config))
+
+
+def _check_data_paths(config: Config, out_dir: Path) -> None:
+    """Refuse a resume whose relative data keys now name other folders (another working directory)."""
+    saved_file = out_dir / DATA_PATHS_FILE
+    if not saved_file.is_file():
+        return  # a run started before the folders were recorded
+    try:
+        saved = json.loads(saved_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # a damaged record: the config itself is still compared
+    current = resolved_data_paths(config)
+    # A key set on one side only is the config comparison's to judge (a silhouette folder may
+    # be added on resume).
+    for key in sorted(set(saved) & set(current)) if isinstance(saved, dict) else ():
+        if saved[key] != current[key]:
+            raise ResumeConfigError(
+                f"cannot resume {out_dir}: {key} names {current.get(key)} here, but the run was trained on "
+                f"{saved.get(key)}; resume from the run's working directory, or give {key} as an absolute path"
             )
 
 

@@ -15,6 +15,7 @@ from typing import Any, overload
 import numpy as np
 from torch.utils.data import Dataset
 
+from mirrornet.data.images import DataSettingError
 from mirrornet.data.records import PoseRecord
 from mirrornet.data.synthetic.appearance import Appearance, sample_appearance
 from mirrornet.data.synthetic.body import BodyShape, PosedBody, pose_body, sample_body_shape
@@ -127,13 +128,13 @@ class SyntheticPeople(Dataset):
     def __init__(self, num: int, image_size: int = 128, seed: int = 0, difficulty: float = 0.5,
                  return_factors: bool = False) -> None:
         if int(num) != num or num < 0:
-            raise ValueError(f"SyntheticPeople: num must be a non-negative integer, got {num!r}")
+            raise DataSettingError(f"SyntheticPeople: num must be a non-negative integer, got {num!r}")
         if int(image_size) != image_size or image_size < 16:
-            raise ValueError(f"SyntheticPeople: image_size must be an integer >= 16, got {image_size!r}")
+            raise DataSettingError(f"SyntheticPeople: image_size must be an integer >= 16, got {image_size!r}")
         if int(seed) != seed or seed < 0:
-            raise ValueError(f"SyntheticPeople: seed must be a non-negative integer, got {seed!r}")
+            raise DataSettingError(f"SyntheticPeople: seed must be a non-negative integer, got {seed!r}")
         if not (0.0 <= float(difficulty) <= 1.0):
-            raise ValueError(f"SyntheticPeople: difficulty must lie in [0, 1], got {difficulty!r}")
+            raise DataSettingError(f"SyntheticPeople: difficulty must lie in [0, 1], got {difficulty!r}")
         self.num = int(num)
         self.image_size = int(image_size)
         self.seed = int(seed)

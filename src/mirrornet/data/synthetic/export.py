@@ -22,6 +22,7 @@ place at the end, so an interrupted export never leaves a folder that looks like
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -35,6 +36,8 @@ from PIL import Image
 
 from mirrornet.choices import FILE_FORMATS
 from mirrornet.console import progress_bar
+from mirrornet.fileio import folder_lock
+from mirrornet.data.images import DataSettingError
 from mirrornet.data.synthetic.dataset import SyntheticPeople
 from mirrornet.skeleton import LSP_TO_MPII, NUM_JOINTS
 
@@ -88,11 +91,41 @@ def export_synthetic(
         ValueError: an unknown format or a bad count.
     """
     if format not in EXPORT_FORMATS:
-        raise ValueError(f"export_synthetic: unknown format {format!r}; choose one of {EXPORT_FORMATS}")
+        raise DataSettingError(f"export_synthetic: unknown format {format!r}; choose one of {EXPORT_FORMATS}")
     if int(num) != num or num < (2 if format in ("lsp", "mpii") else 1):
         need = 2 if format in ("lsp", "mpii") else 1
-        raise ValueError(f"export_synthetic: num must be an integer >= {need} for format {format!r}, got {num!r}")
+        raise DataSettingError(f"export_synthetic: num must be an integer >= {need} for format {format!r}, got {num!r}")
     out_dir = Path(out_dir)
+    _check_new_folder(out_dir)
+    people = SyntheticPeople(num, image_size=size, seed=seed, difficulty=difficulty, return_factors=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # One export per folder at a time; under the lock, a hidden partial folder of this name is
+    # the leftover of a killed export (SIGKILL; other ends remove their own) and goes.
+    with folder_lock(out_dir.parent / f".{out_dir.name}.lock", f"--out {out_dir}"):
+        _check_new_folder(out_dir)  # again: an export that held the lock may have filled it
+        for stale in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
+        try:
+            writer = {"lsp": _export_lsp, "lspet": _export_lsp, "mpii": _export_mpii}[format]
+            writer(people, tmp, format, progress)
+            if out_dir.exists():
+                out_dir.rmdir()  # empty (checked above); rename cannot replace a folder
+            os.replace(tmp, out_dir)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno == errno.ENOSPC:  # named after the dataset, not a file of the hidden folder
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out_dir)) from exc
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return out_dir
+
+
+def _check_new_folder(out_dir: Path) -> None:
+    """Refuse ``out_dir`` unless it is absent or an empty folder (an export never overwrites)."""
     if out_dir.exists():
         if not out_dir.is_dir():
             raise FileExistsError(f"export_synthetic: {out_dir} exists and is not a folder")
@@ -101,20 +134,6 @@ def export_synthetic(
                 f"export_synthetic: {out_dir} already exists and is not empty; choose a new folder "
                 "or remove it first (an export never overwrites)"
             )
-    people = SyntheticPeople(num, image_size=size, seed=seed, difficulty=difficulty, return_factors=True)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
-    try:
-        writer = {"lsp": _export_lsp, "lspet": _export_lsp, "mpii": _export_mpii}[format]
-        writer(people, tmp, format, progress)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty (checked above); rename cannot replace a folder
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
 
 
 def _samples(people: Any, desc: str, progress: bool):
