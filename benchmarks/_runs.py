@@ -51,8 +51,19 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix[:-1]} ({old!r} -> {new!r})"]
 
 
+def _resolved(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved config with today's defaults for the keys it predates (so that a run saved before a
+    key existed reads as that key's default); as saved when it no longer loads."""
+    from mirrornet.config import ConfigError, config_from_dict
+
+    try:
+        return config_from_dict(dict(saved)).to_dict()
+    except (ConfigError, TypeError, ValueError):
+        return dict(saved)
+
+
 def _check_config(path: Path, saved: Mapping[str, Any], config: Mapping[str, Any]) -> None:
-    diffs = _differences(dict(saved), dict(config))
+    diffs = _differences(_resolved(saved), dict(config))
     if diffs:
         raise RunMismatch(
             f"error: {path} holds a run of another config (it differs in {', '.join(diffs[:5])}); "
