@@ -122,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, required=True, help="folder holding lsp/ and lspet/")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "label-curve")
     parser.add_argument("--seeds", type=int, default=5, help="seeds at 45 and 90 labels")
+    parser.add_argument("--report", action="store_true", help="write the table from the finished runs only")
     args = parser.parse_args(argv)
 
     root = args.root.resolve()
@@ -132,6 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         replace_section(REPO / "benchmarks" / "RESULTS.md", "label-curve",
                         "The baseline's label curve on the label-scarce LSP testbed", report(records, chosen) + "\n")
 
+    if args.report:
+        for path in sorted(RESULTS.glob("n*_t*_s*.json")):
+            record = load_record(path, None)
+            if record is not None:
+                records[(record["labels"], record["steps"], record["seed"])] = record
+        for labels in POOLS:
+            if all((labels, b, 0) in records for b in BUDGETS):
+                chosen[labels] = max(BUDGETS, key=lambda b: _figures(records[(labels, b, 0)])["val"])
+        write()
+        return 0
     for labels in POOLS:
         for steps in BUDGETS:
             records[(labels, steps, 0)] = run(root, args.out, labels, steps, 0)
