@@ -250,6 +250,9 @@ def test_ctrl_c_during_training_exits_130_with_the_resume_command(tmp_path) -> N
         [sys.executable, "-m", "mirrornet.cli", "train", str(TINY), "--out", str(out), "--stages", "pretrain_alpha",
          "--no-progress", "--set", "train.epochs.alpha_pretrain=500"],
         stderr=subprocess.PIPE, text=True,
+        # As from a terminal: a shell's background job (`make test &`) starts with SIGINT ignored,
+        # which the child would inherit and Python then respects (no KeyboardInterrupt at all).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_for(lambda: (out / "checkpoints" / "pretrain_alpha.ckpt").is_file(), proc)  # epoch 1 done: training
     proc.send_signal(signal.SIGINT)
