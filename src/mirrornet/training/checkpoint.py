@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 from mirrornet.checkpoints import CHECKPOINT_FORMAT
-from mirrornet.fileio import atomic_path
+from mirrornet.fileio import atomic_path, remove_dead_temporaries
 
 __all__ = ["stage_payload", "save_checkpoint", "remove_stale_temporaries"]
 
@@ -89,21 +88,6 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 _FULL_DISK_BYTES = 1 << 20
 
 
-# The temporary name that save_checkpoint's atomic_path gives "<stage>.ckpt"
-# (fileio.temporary_path): ".<stage>.ckpt.<pid>.tmp".
-_TEMPORARY_NAME = re.compile(r"^\..+\.ckpt\.(\d+)\.tmp$")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # someone else's live process (or an unknowable pid): leave its file alone
-    return True
-
-
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete the temporary files that killed checkpoint writes left in ``folder``.
 
@@ -118,17 +102,5 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     Returns:
         The files deleted.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    removed = []
-    for path in sorted(folder.iterdir()):
-        match = _TEMPORARY_NAME.match(path.name)
-        if match is None or not path.is_file() or path.is_symlink():
-            continue
-        pid = int(match.group(1))
-        if pid != os.getpid() and _process_alive(pid):
-            continue  # a write in progress
-        path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
+    # save_checkpoint's temporaries are ".<stage>.ckpt.<pid>.tmp" (fileio.temporary_path).
+    return remove_dead_temporaries(folder, name=r".+\.ckpt")
