@@ -52,6 +52,7 @@ CURVE = REPO / "benchmarks" / "results" / "label-curve"
 LABELS = (45, 90)
 WEIGHTS = (0.01, 0.1, 1.0)
 SEEDS = 5
+ARMS = ("baseline", "consistency", "plausibility", "fidelity", "both", "mirrornet", "plus")
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365}
 PLUS = ["model.lam=1", "model.pose_source=recognizer", "model.pose_bottleneck=coordinates",
         "model.pose_variance=0.01", "train.unlabeled_rampup_epochs=4"]
@@ -93,12 +94,16 @@ def run(root: Path, out: Path, labels: int, name: str, steps: int, weights: tupl
                  f"data.split_seed={seed}", f"train.seed={seed}", *overrides]
     label = f"n{labels}_{name}{tag}_s{seed}"
     config = resolved_config(CONFIG, overrides)
-    record = load_record(RESULTS / f"{label}.json", config, out / label)
+    path = RESULTS / f"{label}.json"
+    if name == "baseline" and not path.is_file():
+        # The baseline arm is the label curve's run of the same settings: read it back, not retrain it.
+        path = CURVE / f"n{labels}_t{steps}_s{seed}.json"
+    record = load_record(path, config, out / label)
     if record is None:
         results, seconds = train_run(CONFIG, out / label, overrides, stages)
         record = {"labels": labels, "arm": name, "steps": steps, "seed": seed, "overrides": overrides,
                   "results": results, "seconds": seconds, "date": _dt.date.today().isoformat()}
-        save_record(RESULTS / f"{label}.json", config, record)
+        save_record(path, config, record)
     return record
 
 
@@ -124,7 +129,7 @@ def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str],
     """The section's markdown: per label count, each arm's test figures and the paired differences."""
     lines = ["Weights chosen on validation (seed 0, PCK@0.1): "
              + ", ".join(f"{n} labels {a} {w:g}" for (n, a), w in sorted(chosen.items())) + ".", ""]
-    arms = ("baseline", "consistency", "plausibility", "fidelity", "both", "mirrornet", "plus")
+    arms = ARMS
     for labels in LABELS:
         lines += [f"**{labels} labels** (LSP test, mean ± sd over seeds):", "",
                   "| arm | seeds | PCK@0.1 | PCK@0.2 | − baseline @0.1 | − consistency @0.1 | − consistency @0.2 | min/run |",
@@ -151,12 +156,28 @@ def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str],
     return "\n".join(lines)
 
 
+def choose_weights(root: Path, out: Path, labels: int, steps: int, chosen: dict, runs: dict, write) -> None:
+    """Each add-on's weight from WEIGHTS by seed 0's validation PCK@0.1, into ``chosen``."""
+    for add_on, index in (("plausibility", 0), ("fidelity", 1)):
+        scores = {}
+        for w in WEIGHTS:
+            weights = (w, 0.0) if index == 0 else (0.0, w)
+            scores[w] = figures(run(root, out, labels, add_on, steps, weights, 0, tag=f"_w{w:g}"))["val@0.1"]
+        best = max(WEIGHTS, key=lambda w: scores[w])
+        chosen[(labels, add_on)] = best
+        runs[(labels, add_on, 0)] = run(root, out, labels, add_on, steps, (best, 0.0) if index == 0 else (0.0, best),
+                                        0, tag=f"_w{best:g}")
+        write()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="folder holding lsp/ and lspet/")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "semi")
     parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument("--labels", type=int, nargs="+", default=list(LABELS), choices=LABELS)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
+                        help="the arms to run (all by default)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     runs: dict[tuple[int, str, int], dict] = {}
@@ -166,24 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         replace_section(REPO / "benchmarks" / "RESULTS.md", "semi", "Consistency training and the mirrors on the "
                         "label-scarce LSP testbed", report(runs, chosen) + "\n")
 
-    for labels in args.labels:
-        steps = chosen_budget(labels)
-        for add_on, index in (("plausibility", 0), ("fidelity", 1)):
-            scores = {}
-            for w in WEIGHTS:
-                weights = (w, 0.0) if index == 0 else (0.0, w)
-                record = run(root, args.out, labels, add_on, steps, weights, 0, tag=f"_w{w:g}")
-                scores[w] = figures(record)["val@0.1"]
-            chosen[(labels, add_on)] = max(WEIGHTS, key=lambda w: scores[w])
-            runs[(labels, add_on, 0)] = run(root, args.out, labels, add_on, steps,
-                                            (chosen[(labels, add_on)], 0.0) if index == 0 else
-                                            (0.0, chosen[(labels, add_on)]), 0, tag=f"_w{chosen[(labels, add_on)]:g}")
-            write()
+    mirrors = {"plausibility", "fidelity", "both"} & set(args.arms)
+    for labels in args.labels if mirrors else ():
+        choose_weights(root, args.out, labels, chosen_budget(labels), chosen, runs, write)
+    # Seed by seed, so that the paired differences at both label counts grow together.
     for seed in range(args.seeds):
         for labels in args.labels:
             steps = chosen_budget(labels)
-            both = (chosen[(labels, "plausibility")], chosen[(labels, "fidelity")])
-            for name in ("baseline", "consistency", "plausibility", "fidelity", "both", "mirrornet", "plus"):
+            both = (chosen.get((labels, "plausibility"), 0.0), chosen.get((labels, "fidelity"), 0.0))
+            for name in (a for a in ARMS if a in args.arms):
                 weights = {"plausibility": (both[0], 0.0), "fidelity": (0.0, both[1])}.get(name, both)
                 tag = {"plausibility": f"_w{both[0]:g}", "fidelity": f"_w{both[1]:g}"}.get(name, "")
                 runs[(labels, name, seed)] = run(root, args.out, labels, name, steps, weights, seed, tag)
