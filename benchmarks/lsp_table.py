@@ -36,7 +36,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -45,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine_description, mean_std
+from benchmarks.common import mean_std, run_header
 from mirrornet.curriculum import METHOD_LABELS as LABELS
 from mirrornet.curriculum import METHODS
 from mirrornet.fileio import write_text_atomic
@@ -263,19 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[tuple[float, int], dict[str, Any]] = {}
 
     def write() -> None:
-        command = "python -m benchmarks.lsp_table " + " ".join(argv if argv is not None else sys.argv[1:])
         minutes = [r["train_minutes"] for r in runs.values() if r.get("train_minutes")]
         header = {
-            "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-            "machine": machine_description(),
-            "command": f"`{command.strip()}`",
-            "preset": f"`{preset.relative_to(REPO) if preset.is_relative_to(REPO) else preset}`"
-                      + (f" with `{' '.join(args.override)}`" if args.override else ""),
-            "setting": f"{base.model.recognizer}, {base.data.input_size[0]}×{base.data.input_size[1]} input, "
-                       f"{base.data.codec} targets, pose source {base.model.pose_source}, λ={base.model.lam}, "
-                       f"generator variance {base.model.generator_variance}, batch {base.train.batch_size} "
-                       f"({base.train.n_annotated}+{base.train.n_unannotated}), mixed epoch "
-                       f"{base.train.mixed_epoch}, validation {base.data.val_ratio:.0%} of the training images",
+            **run_header("lsp_table", argv, preset, args.override, base,
+                         f"generator variance {base.model.generator_variance}, {{batch}}, mixed epoch "
+                         f"{base.train.mixed_epoch}, validation {base.data.val_ratio:.0%} of the training images"),
             "seeds": ", ".join(map(str, seeds)) + " (a seed draws the annotated split and the training randomness)",
             "minutes per run": f"{mean_std(minutes)} (runs trained in this invocation)" if minutes else "–",
             "per-run JSON": f"`{json_dir.relative_to(REPO) if json_dir.is_relative_to(REPO) else json_dir}/`",

@@ -26,7 +26,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import re
 import shutil
@@ -36,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine_description, mean_std
+from benchmarks.common import mean_std, run_header
 from mirrornet.curriculum import METHOD_LABELS as LABELS
 from mirrornet.curriculum import METHODS
 from mirrornet.fileio import write_text_atomic
@@ -182,18 +181,10 @@ def _grid_header(argv: Sequence[str] | None, args: argparse.Namespace, preset: P
                  n_people: int, n_eval: int, seconds: float) -> dict[str, str]:
     """The "key: value" lines that open a results section (date, machine, command, setting …)."""
     minutes = seconds / 60
-    command = "python -m benchmarks.synthetic_table " + " ".join(argv if argv is not None else sys.argv[1:])
     return {
-        "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "machine": machine_description(),
-        "command": f"`{command.strip()}`",
-        "preset": f"`{preset.relative_to(REPO) if preset.is_relative_to(REPO) else preset}`"
-                  + (f" with `{' '.join(args.override)}`" if args.override else ""),
-        "setting": f"{base.model.recognizer}, {base.data.input_size[0]}×{base.data.input_size[1]} input, "
-                   f"{base.data.codec} targets, pose source {base.model.pose_source}, λ={base.model.lam}, "
-                   f"batch {base.train.batch_size} ({base.train.n_annotated}+{base.train.n_unannotated}), "
-                   f"{n_people} training people (the annotated share is the row's ratio)"
-                   f", {n_eval} test people",
+        **run_header("synthetic_table", argv, preset, args.override, base,
+                     f"{{batch}}, {n_people} training people (the annotated share is the row's ratio), "
+                     f"{n_eval} test people"),
         "seeds": ", ".join(map(str, seeds)) + " (a seed draws the annotated split and the training randomness)",
         "wall time": f"{minutes:.1f} min for the runs of this invocation" if minutes >= 0.1
                      else "– (every run was finished before; their results were read back)",
