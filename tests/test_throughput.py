@@ -74,6 +74,27 @@ def test_smoke_data_inference_and_predict_on_lspet_files(tp, lspet_root) -> None
     assert "### Data pipeline" in markdown and "### Inference" in markdown and "mirrornet predict" in markdown
 
 
+def test_predict_model_runs_the_given_checkpoint_and_its_target(tp, lspet_root, tmp_path, monkeypatch) -> None:
+    from mirrornet import pretrained
+    from mirrornet.checkpoints import build_model
+    from mirrornet.config import config_from_dict
+    from mirrornet.training.checkpoint import save_checkpoint
+
+    config = config_from_dict({"data": {"format": "synthetic", "input_size": [32, 32], "codec": "onehot"},
+                               "model": {"recognizer": "hourglass_1x32", "vae_preset": "small"}})
+    ckpt = tmp_path / "model.ckpt"
+    save_checkpoint(ckpt, {"config": config.to_dict(), "stage": "baseline", "epoch": 0, "completed": True,
+                           "state_dict": build_model(config).state_dict(), "optimizer": None, "history": []})
+    argv = ["--smoke", "--sections", "predict", "--data-root", str(lspet_root), "--threads", "1", "--no-write"]
+    results = tp.run([*argv, "--predict-model", str(ckpt)], log=lambda _: None)
+    # The checkpoint's own input size, not the smoke plan's 64.
+    assert results["predict"]["input"] == 32 and results["predict"]["checkpoint"] == str(ckpt)
+    monkeypatch.setattr(pretrained, "DEFAULT_MODEL", ckpt)
+    results = tp.run([*argv, "--predict-model", "default"], log=lambda _: None)
+    target = next(t for t in results["targets"] if "mirrornet predict" in t["target"])
+    assert "≥ 20 images/s (the default model" in target["target"]
+
+
 def test_sections_without_real_images_are_skipped_with_the_reason(tp, tmp_path) -> None:
     results = tp.run(["--smoke", "--sections", "data", "predict", "--data-root", str(tmp_path / "none"), "--no-write"],
                      log=lambda _: None)

@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "against each other)")
     p.add_argument("--recognizers", nargs="+", help="measure these recognizers instead of the plan's")
     p.add_argument("--batch-size", type=int, help="training batch size instead of the plan's")
+    p.add_argument("--predict-model", metavar="CKPT", help="the predict section runs this checkpoint (`default`: the "
+                   "packaged default model) instead of random weights of the plan's recognizer")
     p.add_argument("--results-md", type=Path, help="append the section here (default: benchmarks/RESULTS.md; --smoke: nowhere)")
     p.add_argument("--json-out", type=Path, help="raw figures (default: benchmarks/results/throughput-<device>.json; --smoke: nowhere)")
     p.add_argument("--no-write", action="store_true", help="print only")
@@ -119,6 +121,8 @@ def run(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = N
         torch.backends.cudnn.benchmark = True  # the fastest convolution algorithms for fixed shapes
     plan = make_plan(device_type, quick=args.quick, smoke=args.smoke, threads=args.threads,
                      recognizers=args.recognizers, batch_size=args.batch_size)
+    if args.predict_model:
+        plan = replace(plan, predict_checkpoint=args.predict_model)
     command = "python -m benchmarks.throughput " + " ".join(argv)
     started = time.perf_counter()
     results: dict[str, Any] = {"meta": {

@@ -222,19 +222,25 @@ def run_predict(plan: Plan, device: torch.device, data_root: Path, cache: Path, 
     if root is None:
         return _no_lspet(data_root)
     images = sorted((root / "images").iterdir())[: plan.predict_images]
-    size, recognizer = plan.predict_size, plan.predict_recognizer
-    # Only α runs at prediction time; the small VAEs keep the checkpoint light.
-    config = config_from_dict({
-        "data": {"format": "synthetic", "input_size": [size, size], "codec": "onehot"},
-        "model": {"recognizer": recognizer, "vae_preset": "small"},
-    })
-    out: dict[str, Any] = {"recognizer": recognizer, "input": size, "images": len(images), "backends": {},
-                           "gflops_per_image": alpha_gflops(recognizer, size)}
     with tempfile.TemporaryDirectory(prefix="mirrornet-throughput-") as tmp:
-        torch.manual_seed(0)
         ckpt = Path(tmp) / "model.ckpt"
-        save_checkpoint(ckpt, {"config": config.to_dict(), "stage": "baseline", "epoch": 0, "completed": True,
-                               "state_dict": build_model(config).state_dict(), "optimizer": None, "history": []})
+        if plan.predict_checkpoint:
+            ckpt = _predict_checkpoint(plan.predict_checkpoint)
+            saved = load_checkpoint(ckpt)[1]
+            size, recognizer = int(saved.data.input_size[0]), saved.model.recognizer
+        else:
+            size, recognizer = plan.predict_size, plan.predict_recognizer
+            # Only α runs at prediction time; the small VAEs keep the checkpoint light.
+            config = config_from_dict({
+                "data": {"format": "synthetic", "input_size": [size, size], "codec": "onehot"},
+                "model": {"recognizer": recognizer, "vae_preset": "small"},
+            })
+            torch.manual_seed(0)
+            save_checkpoint(ckpt, {"config": config.to_dict(), "stage": "baseline", "epoch": 0, "completed": True,
+                                   "state_dict": build_model(config).state_dict(), "optimizer": None, "history": []})
+        out: dict[str, Any] = {"recognizer": recognizer, "input": size, "images": len(images), "backends": {},
+                               "gflops_per_image": alpha_gflops(recognizer, size),
+                               "checkpoint": plan.predict_checkpoint or "random weights"}
         start = time.perf_counter()
         model, config = load_checkpoint(ckpt)
         out["load_s"] = time.perf_counter() - start
@@ -272,6 +278,15 @@ def run_predict(plan: Plan, device: torch.device, data_root: Path, cache: Path, 
         log(f"  mirrornet predict --backend {best} on {len(images)} photos: {wall:.1f} s "
             f"(process start, imports and checkpoint load included), status {proc.returncode}")
     return out
+
+
+def _predict_checkpoint(name: str) -> Path:
+    """The checkpoint ``--predict-model`` names: ``default`` is the packaged default model."""
+    if name == "default":
+        from mirrornet.pretrained import default_model_path
+
+        return default_model_path()
+    return Path(name)
 
 
 def _predict_parts(images: list[Path], config: Any, choice: Any, device: torch.device) -> dict[str, float]:

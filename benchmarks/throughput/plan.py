@@ -42,6 +42,7 @@ TARGET_GPU_INFERENCE = 5000.0  # α images/s on the GPU
 TARGET_DATA = 500.0  # images/s per worker at 256×256
 TARGET_ORT_LATENCY = 0.5  # ONNX Runtime latency ≤ ½ of PyTorch eager's at batch 1
 TARGET_PREDICT = 10.0  # images/s, hrnet_w32 at 256×256, decode included, drawing off
+TARGET_PREDICT_DEFAULT_MODEL = 20.0  # images/s, the packaged default model, decode included, drawing off
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,6 +119,9 @@ class Plan:
     predict_size: int
     predict_images: int
     profile: bool = True
+    #: A checkpoint for the predict section (its recognizer and input size) instead of random
+    #: weights of predict_recognizer at predict_size: the packaged default model with ``--predict-model default``.
+    predict_checkpoint: str | None = None
 
 
 def make_plan(
