@@ -40,3 +40,29 @@ def test_the_add_on_arms_differ_only_in_their_weights() -> None:
 def test_intervals_count_the_seeds_that_agree() -> None:
     assert semi_table.interval([1.0, 2.0, 3.0]).endswith("(3/3 > 0)")
     assert semi_table.interval([1.0, -1.0]).startswith("+0.00 ± ")
+
+
+def test_the_baseline_arm_is_the_label_curves_run_of_the_same_settings(tmp_path) -> None:
+    # semi_table reads the label curve's run back as its baseline arm: only right when the two
+    # resolve to the same config (a new key in one of them would make the pairing wrong).
+    from benchmarks import label_curve
+    from benchmarks.cli_runs import resolved_config
+
+    stages, overrides = semi_table.arm("baseline", 3600, (0.0, 0.0))
+    ours = [f"data.root={tmp_path / 'lsp'}", f"data.lspet_root={tmp_path / 'lspet'}", "data.annotated_count=45",
+            "data.split_seed=2", "train.seed=2", *overrides]
+    assert stages == ["baseline"]
+    assert resolved_config(semi_table.CONFIG, ours) == resolved_config(
+        label_curve.CONFIG, label_curve._overrides(tmp_path, 45, 3600, 2))
+
+
+def test_the_cosine_schedule_run_is_the_label_curves_run(tmp_path) -> None:
+    from benchmarks import label_curve, schedules
+    from benchmarks.cli_runs import resolved_config
+
+    curve = resolved_config(label_curve.CONFIG, label_curve._overrides(tmp_path, schedules.LABELS, schedules.STEPS, 0))
+    assert resolved_config(schedules.CONFIG, schedules.overrides(tmp_path, "cosine")) == curve
+    constant = resolved_config(schedules.CONFIG, schedules.overrides(tmp_path, "constant"))
+    assert constant["train"]["lr_schedule"] == "constant" and curve["train"]["lr_schedule"] == "cosine"
+    assert {k: v for k, v in constant["train"].items() if k != "lr_schedule"} == {
+        k: v for k, v in curve["train"].items() if k != "lr_schedule"}
