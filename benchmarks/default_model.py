@@ -172,8 +172,11 @@ data, from which this page is written, is `default.json` beside it).
   5 % validation split held out; both datasets are Flickr photographs distributed by their
   authors (Johnson & Everingham, BMVC 2010 and CVPR 2011) for research use — the weights inherit
   that restriction. LSP's test split (its last 1,000 images) was never trained or chosen on.
-- **Accuracy** (LSP test; the floor is the mean training pose placed in each crop, without
-  looking at the image):
+- **Accuracy** (LSP test, 1,000 people, evaluated once; `test_flip` averages the flipped crop,
+  `test_jitter` cuts the crop from a box jittered like a detector's, ±10 % scale and ±5 % shift).
+  The floor is a mean pose placed in each crop without looking at the image: the mean of the
+  model's own training poses (LSP + LSPET, squat because LSPET's people are upright in only 70 %
+  of images) and, the stronger one to clear, the mean of LSP's training poses:
 
 {accuracy}
 
@@ -186,15 +189,32 @@ data, from which this page is written, is `default.json` beside it).
 """
 
 
+FLOOR = REPO / "benchmarks" / "results" / "floor.json"
+
+
+def lsp_pose_floor() -> dict[str, float]:
+    """The stronger floor on LSP's test split: the mean of LSP's own training poses (``benchmarks.floor``).
+
+    The default model's run places the mean of its own training poses, LSP's and LSPET's; LSPET's
+    people are upright in 70 % of images (LSP's in 95 %), so that mean pose is squat and scores
+    far lower. The LSP-pose floor is the one a model must clear to have looked at the image.
+    """
+    if not FLOOR.is_file():
+        return {}
+    return json.loads(FLOOR.read_text())["results"]["LSP train (1,000), 128×128"]
+
+
 def model_card(card: dict[str, Any], final: dict[str, Any] | None) -> str:
     """docs/model_card.md from the card data and, once the run has ended, its test figures."""
-    rows = ["| split | metric | α | floor |", "|---|---|---|---|"]
+    rows = ["| split | metric | α | floor (LSP + LSPET poses) | floor (LSP poses) |", "|---|---|---|---|---|"]
+    lsp_floor = lsp_pose_floor()
     if final is not None:
         for split in ("test", "test_flip", "test_jitter"):
             for name, groups in final.get(split, {}).get("metrics", {}).items():
-                rows.append(f"| {split} | {name} | {groups['Total']:.2f} | {final[split]['floor'][name]:.2f} |")
+                rows.append(f"| {split} | {name} | {groups['Total']:.2f} | {final[split]['floor'][name]:.2f} | "
+                            f"{lsp_floor.get(name, float('nan')):.2f} |")
     slice_ = card["slice"]
-    rows += [f"| {slice_['people']} | {name} | {slice_[name]:.2f} | – |" for name in slice_ if name != "people"]
+    rows += [f"| {slice_['people']} | {name} | {slice_[name]:.2f} | – | – |" for name in slice_ if name != "people"]
     planned = card.get("steps_planned")
     interim = (f"(an interim model: {card['steps_trained']} of the {planned} planned steps; the training continues)"
                if planned and card["steps_trained"] < planned else "")
@@ -220,13 +240,16 @@ def report() -> str:
     if final is not None and "final" in final["results"].get("baseline", {}):
         row = final["results"]["baseline"]
         lines += ["", f"Final: {final['recognizer']}, {final['steps']} steps, selected {row.get('selected')}, "
-                  f"{final['seconds'] / 3600:.1f} h.", "", "| split | metric | α | floor |", "|---|---|---|---|"]
+                  f"{final['seconds'] / 3600:.1f} h.", "", "| split | metric | α | floor (its training poses) | "
+                  "floor (LSP poses) |", "|---|---|---|---|---|"]
+        lsp_floor = lsp_pose_floor()
         for split in ("test", "test_flip", "test_jitter", "val"):
             entry = row["final"].get(split)
             if entry is None:
                 continue
             for name, groups in entry["metrics"].items():
-                lines.append(f"| {split} | {name} | {groups['Total']:.2f} | {entry['floor'][name]:.2f} |")
+                stronger = f"{lsp_floor.get(name, float('nan')):.2f}" if split != "val" else "–"
+                lines.append(f"| {split} | {name} | {groups['Total']:.2f} | {entry['floor'][name]:.2f} | {stronger} |")
     return "\n".join(lines)
 
 
