@@ -173,7 +173,8 @@ data, from which this page is written, is `default.json` beside it).
   authors (Johnson & Everingham, BMVC 2010 and CVPR 2011) for research use — the weights inherit
   that restriction. LSP's test split (its last 1,000 images) was never trained or chosen on.
 - **Accuracy** (LSP test, 1,000 people, evaluated once; `test_flip` averages the flipped crop,
-  `test_jitter` cuts the crop from a box jittered like a detector's, ±10 % scale and ±5 % shift).
+  `test_jitter` cuts the crop from a box jittered like a detector's: scale × clip(1 + 0.1·N(0,1), 0.8,
+  1.2), centre moved by 0.05·N(0,1) box sides, the same boxes for every run).
   The floor is a mean pose placed in each crop without looking at the image: the mean of the
   model's own training poses (LSP + LSPET, squat because LSPET's people are upright in only 70 %
   of images) and, the stronger one to clear, the mean of LSP's training poses:
