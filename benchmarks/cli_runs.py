@@ -9,6 +9,7 @@ finished run's JSON back only when it was made with the same resolved config (th
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import subprocess
@@ -22,7 +23,7 @@ from benchmarks._runs import read_run, write_run
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO", "train_run", "resolved_config", "load_record", "save_record"]
+__all__ = ["REPO", "train_run", "resolved_config", "load_record", "save_record", "finished_run"]
 
 
 def train_run(config: Path, out: Path, overrides: Sequence[str], stages: Sequence[str] = ("baseline",)) -> tuple[dict[str, Any], float]:
@@ -69,3 +70,27 @@ def save_record(path: Path, config: dict[str, Any] | None, record: dict[str, Any
         write_json_atomic(path, record)
     else:
         write_run(path, config, record)
+
+
+def finished_run(path: Path, config_file: Path, out: Path, overrides: Sequence[str], stages: Sequence[str] = ("baseline",),
+                 read_from: Path | None = None, **fields: Any) -> dict[str, Any]:
+    """A run's record: read back when its JSON holds a finished run of the same resolved config,
+    else trained (:func:`train_run` in ``out``) and written to ``path``.
+
+    Args:
+        path: the run's JSON.
+        config_file / overrides / stages: what the run trains.
+        out: the run's folder.
+        read_from: another benchmark's JSON of the same settings, read back while ``path`` is missing
+            (a run two tables share is trained once).
+        fields: what the record says of the run beside its overrides, results, seconds and date.
+    """
+    config = resolved_config(config_file, overrides)
+    source = read_from if read_from is not None and not path.is_file() else path
+    record = load_record(source, config, out)
+    if record is None:
+        results, seconds = train_run(config_file, out, overrides, stages)
+        record = {**fields, "overrides": list(overrides), "results": results, "seconds": seconds,
+                  "date": _dt.date.today().isoformat()}
+        save_record(path, config, record)
+    return record

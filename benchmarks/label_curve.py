@@ -21,7 +21,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import math
 import sys
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._runs import run_script
-from benchmarks.cli_runs import REPO, load_record, resolved_config, save_record, train_run
+from benchmarks.cli_runs import REPO, finished_run, load_record
 
 from benchmarks.lsp_table import replace_section
 
@@ -51,16 +50,9 @@ def _overrides(root: Path, labels: int, steps: int, seed: int) -> list[str]:
 
 def run(root: Path, out: Path, labels: int, steps: int, seed: int) -> dict[str, Any]:
     """One run's record (trained, or read back when it exists with the same settings)."""
-    overrides = _overrides(root, labels, steps, seed)
     name = f"n{labels}_t{steps}_s{seed}"
-    config = resolved_config(CONFIG, overrides)
-    record = load_record(RESULTS / f"{name}.json", config, out / name)
-    if record is None:
-        results, seconds = train_run(CONFIG, out / name, overrides)
-        record = {"labels": labels, "steps": steps, "seed": seed, "overrides": overrides, "results": results,
-                  "seconds": seconds, "date": _dt.date.today().isoformat()}
-        save_record(RESULTS / f"{name}.json", config, record)
-    return record
+    return finished_run(RESULTS / f"{name}.json", CONFIG, out / name, _overrides(root, labels, steps, seed),
+                        labels=labels, steps=steps, seed=seed)
 
 
 def _figures(record: dict[str, Any]) -> dict[str, float]:

@@ -21,14 +21,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks._runs import run_script
-from benchmarks.cli_runs import REPO, load_record, resolved_config, save_record, train_run
+from benchmarks.cli_runs import REPO, finished_run
 from benchmarks.lsp_table import replace_section
 
 CONFIG = REPO / "configs" / "cpu" / "lsp_scarce.yaml"
@@ -48,18 +47,9 @@ def overrides(root: Path, schedule: str) -> list[str]:
 
 def run(root: Path, out: Path, schedule: str) -> dict[str, Any]:
     """One schedule's record (trained, or read back when it exists with the same settings)."""
-    settings = overrides(root, schedule)
-    config = resolved_config(CONFIG, settings)
-    path = RESULTS / f"{schedule}.json"
-    if schedule == "cosine" and not path.is_file():
-        path = CURVE / f"n{LABELS}_t{STEPS}_s0.json"
-    record = load_record(path, config, out / schedule)
-    if record is None:
-        results, seconds = train_run(CONFIG, out / schedule, settings)
-        record = {"schedule": schedule, "labels": LABELS, "steps": STEPS, "overrides": settings, "results": results,
-                  "seconds": seconds, "date": _dt.date.today().isoformat()}
-        save_record(path, config, record)
-    return record
+    curve = CURVE / f"n{LABELS}_t{STEPS}_s0.json" if schedule == "cosine" else None
+    return finished_run(RESULTS / f"{schedule}.json", CONFIG, out / schedule, overrides(root, schedule), read_from=curve,
+                        schedule=schedule, labels=LABELS, steps=STEPS)
 
 
 def report(records: dict[str, dict[str, Any]]) -> str:

@@ -32,7 +32,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
 import sys
@@ -43,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._runs import run_script
-from benchmarks.cli_runs import REPO, load_record, resolved_config, save_record, train_run
+from benchmarks.cli_runs import REPO, finished_run
 from benchmarks.lsp_table import replace_section
 
 CONFIG = REPO / "configs" / "cpu" / "lsp_scarce.yaml"
@@ -93,18 +92,10 @@ def run(root: Path, out: Path, labels: int, name: str, steps: int, weights: tupl
     overrides = [f"data.root={root / 'lsp'}", f"data.lspet_root={root / 'lspet'}", f"data.annotated_count={labels}",
                  f"data.split_seed={seed}", f"train.seed={seed}", *overrides]
     label = f"n{labels}_{name}{tag}_s{seed}"
-    config = resolved_config(CONFIG, overrides)
-    path = RESULTS / f"{label}.json"
-    if name == "baseline" and not path.is_file():
-        # The baseline arm is the label curve's run of the same settings: read it back, not retrain it.
-        path = CURVE / f"n{labels}_t{steps}_s{seed}.json"
-    record = load_record(path, config, out / label)
-    if record is None:
-        results, seconds = train_run(CONFIG, out / label, overrides, stages)
-        record = {"labels": labels, "arm": name, "steps": steps, "seed": seed, "overrides": overrides,
-                  "results": results, "seconds": seconds, "date": _dt.date.today().isoformat()}
-        save_record(path, config, record)
-    return record
+    # The baseline arm is the label curve's run of the same settings: read back, not retrained.
+    curve = CURVE / f"n{labels}_t{steps}_s{seed}.json" if name == "baseline" else None
+    return finished_run(RESULTS / f"{label}.json", CONFIG, out / label, overrides, stages, read_from=curve,
+                        labels=labels, arm=name, steps=steps, seed=seed)
 
 
 def figures(record: dict[str, Any]) -> dict[str, float]:
