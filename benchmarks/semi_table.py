@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._runs import run_script
-from benchmarks.cli_runs import REPO, finished_run
+from benchmarks.cli_runs import REPO, finished_run, load_record
 from benchmarks.lsp_table import replace_section
 
 CONFIG = REPO / "configs" / "cpu" / "lsp_scarce.yaml"
@@ -135,7 +135,7 @@ def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str],
             def diff(ref: str, key: str) -> str:
                 seeds = [s for s in rows if s in by_arm[ref]]
                 return interval([rows[s][key] - by_arm[ref][s][key] for s in seeds]) if a != ref else "-"
-            lines.append(f"| {a} | {len(rows)} | {np.mean(col['test@0.1']):.2f} ± {np.std(col['test@0.1']):.2f} | "
+            lines.append(f"| {a} | {len(rows)} | {np.mean(col['test@0.1']):.2f} ± {np.std(col['test@0.1'], ddof=1) if len(rows) > 1 else 0.0:.2f} | "
                          f"{np.mean(col['test@0.2']):.2f} | {diff('baseline', 'test@0.1')} | "
                          f"{diff('consistency', 'test@0.1')} | {diff('consistency', 'test@0.2')} | "
                          f"{np.mean(col['minutes']):.1f} |")
@@ -161,6 +161,31 @@ def choose_weights(root: Path, out: Path, labels: int, steps: int, chosen: dict,
         write()
 
 
+def _weight(record: dict[str, Any], add_on: str) -> float:
+    """The ``train.<add_on>_weight`` a run was made with (0 when it sets none)."""
+    key = f"train.{add_on}_weight="
+    return next((float(o[len(key):]) for o in record["overrides"] if o.startswith(key)), 0.0)
+
+
+def finished_runs(runs: dict, chosen: dict) -> None:
+    """Fill ``runs`` and ``chosen`` from the per-run JSON alone (``--report``): every arm's runs, the
+    add-ons at the weight seed 0's validation chose, the baselines from the label curve."""
+    records = [r for r in (load_record(p, None) for p in sorted(RESULTS.glob("n*_s*.json"))) if r]
+    for labels in LABELS:
+        for add_on in ("plausibility", "fidelity"):
+            scored = [r for r in records if (r["labels"], r["arm"], r["seed"]) == (labels, add_on, 0)]
+            if scored:
+                chosen[(labels, add_on)] = _weight(max(scored, key=lambda r: figures(r)["val@0.1"]), add_on)
+    for r in records:
+        add_on = r["arm"] if r["arm"] in ("plausibility", "fidelity") else None
+        if add_on is None or _weight(r, add_on) == chosen.get((r["labels"], add_on)):
+            runs[(r["labels"], r["arm"], r["seed"])] = r
+    for labels, _, seed in list(runs):
+        baseline = load_record(CURVE / f"n{labels}_t{chosen_budget(labels)}_s{seed}.json", None)
+        if baseline is not None:
+            runs.setdefault((labels, "baseline", seed), baseline)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="folder holding lsp/ and lspet/")
@@ -169,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--labels", type=int, nargs="+", default=list(LABELS), choices=LABELS)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
                         help="the arms to run (all by default)")
+    parser.add_argument("--report", action="store_true", help="write the table from the finished runs only")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     runs: dict[tuple[int, str, int], dict] = {}
@@ -178,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         replace_section(REPO / "benchmarks" / "RESULTS.md", "semi", "Consistency training and the mirrors on the "
                         "label-scarce LSP testbed", report(runs, chosen) + "\n")
 
+    if args.report:
+        finished_runs(runs, chosen)
+        write()
+        return 0
     mirrors = {"plausibility", "fidelity", "both"} & set(args.arms)
     for labels in args.labels if mirrors else ():
         choose_weights(root, args.out, labels, chosen_budget(labels), chosen, runs, write)

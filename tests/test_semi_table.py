@@ -66,3 +66,37 @@ def test_the_cosine_schedule_run_is_the_label_curves_run(tmp_path) -> None:
     assert constant["train"]["lr_schedule"] == "constant" and curve["train"]["lr_schedule"] == "cosine"
     assert {k: v for k, v in constant["train"].items() if k != "lr_schedule"} == {
         k: v for k, v in curve["train"].items() if k != "lr_schedule"}
+
+
+def test_the_report_reads_the_chosen_weights_and_pairs_the_baselines(tmp_path, monkeypatch) -> None:
+    import json
+
+    def record(arm: str, seed: int, val: float, test: float, overrides: list[str] = ()) -> dict:
+        metrics = {"PCK@0.1": {"Total": test}, "PCK@0.2": {"Total": test + 30}}
+        floor = {"PCK@0.1": 35.0, "PCK@0.2": 70.0}
+        row = {"totals": {"PCK@0.1": val}, "groups": {"Total": val}, "final": {"test": {"metrics": metrics, "floor": floor}}}
+        return {"labels": 45, "arm": arm, "seed": seed, "steps": 3600, "overrides": list(overrides),
+                "results": {arm: row}, "seconds": 60.0}
+
+    results, curve = tmp_path / "semi", tmp_path / "curve"
+    results.mkdir(), curve.mkdir()
+    files = {
+        "n45_consistency_s0": record("consistency", 0, 40, 38.0),
+        "n45_consistency_s1": record("consistency", 1, 40, 37.0),
+        "n45_plausibility_w0.1_s0": record("plausibility", 0, 41, 39.0, ["train.plausibility_weight=0.1"]),
+        "n45_plausibility_w1_s0": record("plausibility", 0, 45, 30.0, ["train.plausibility_weight=1"]),
+    }
+    for name, data in files.items():
+        (results / f"{name}.json").write_text(json.dumps(data))
+    for seed, test in ((0, 35.0), (1, 36.0), (2, 99.0)):
+        (curve / f"n45_t3600_s{seed}.json").write_text(json.dumps({**record("baseline", seed, 30, test), "steps": 3600}))
+    monkeypatch.setattr(semi_table, "RESULTS", results)
+    monkeypatch.setattr(semi_table, "CURVE", curve)
+    runs, chosen = {}, {}
+    semi_table.finished_runs(runs, chosen)
+    # Weight 1 wins on validation (45 > 41) although its test figure is lower: the test is never used to choose.
+    assert chosen == {(45, "plausibility"): 1.0}
+    assert runs[(45, "plausibility", 0)]["overrides"] == ["train.plausibility_weight=1"]
+    # Baselines only for the seeds another arm ran (seed 2 has none).
+    assert sorted(k for k in runs if k[1] == "baseline") == [(45, "baseline", 0), (45, "baseline", 1)]
+    assert "+2.00 ± 12.71 (2/2 > 0)" in semi_table.report(runs, chosen)  # consistency − baseline: +3, +1
