@@ -165,8 +165,8 @@ data, from which this page is written, is `default.json` beside it).
 
 - **What it is:** {recognizer} at 128×128, 16 MPII-order joints (LSP's 14 and the pelvis and
   thorax derived from them), trained by `python -m benchmarks.default_model --root ../shared/data`
-  (preset `{preset}`, commit {commit}, {date}): {steps_trained} optimizer steps of batch 32
-  {interim}, cosine schedule with warm-up, scale / rotation / flip / half-body / colour
+  (preset `{preset}`, commit {commit}, {date}): {steps_trained} optimizer steps of batch 32{interim},
+  cosine schedule with warm-up, scale / rotation / flip / half-body / colour
   augmentation, the weights of the best validation round (round {round}).
 - **Training data:** Leeds Sports Pose (its first 1,000 images) and LSP extended (10,000), the
   5 % validation split held out; both datasets are Flickr photographs distributed by their
@@ -217,7 +217,7 @@ def model_card(card: dict[str, Any], final: dict[str, Any] | None) -> str:
     slice_ = card["slice"]
     rows += [f"| {slice_['people']} | {name} | {slice_[name]:.2f} | – | – |" for name in slice_ if name != "people"]
     planned = card.get("steps_planned")
-    interim = (f"(an interim model: {card['steps_trained']} of the {planned} planned steps; the training continues)"
+    interim = (f" (an interim model: {card['steps_trained']} of the {planned} planned steps; the training continues)"
                if planned and card["steps_trained"] < planned else "")
     speed = "; ".join(f"{k}: {v:.0f} images/s" for k, v in card["predict_images_per_s"].items())
     return MODEL_CARD_TEXT.format(
