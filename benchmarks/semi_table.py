@@ -120,13 +120,12 @@ def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str],
     """The section's markdown: per label count, each arm's test figures and the paired differences."""
     lines = ["Weights chosen on validation (seed 0, PCK@0.1): "
              + ", ".join(f"{n} labels {a} {w:g}" for (n, a), w in sorted(chosen.items())) + ".", ""]
-    arms = ARMS
     for labels in LABELS:
         lines += [f"**{labels} labels** (LSP test, mean ± sd over seeds):", "",
                   "| arm | seeds | PCK@0.1 | PCK@0.2 | − baseline @0.1 | − consistency @0.1 | − consistency @0.2 | min/run |",
                   "|---|---|---|---|---|---|---|---|"]
-        by_arm = {a: {s: figures(r) for (n, aa, s), r in runs.items() if n == labels and aa == a} for a in arms}
-        for a in arms:
+        by_arm = {a: {s: figures(r) for (n, aa, s), r in runs.items() if n == labels and aa == a} for a in ARMS}
+        for a in ARMS:
             rows = by_arm[a]
             if not rows:
                 continue
@@ -150,14 +149,13 @@ def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str],
 def choose_weights(root: Path, out: Path, labels: int, steps: int, chosen: dict, runs: dict, write) -> None:
     """Each add-on's weight from WEIGHTS by seed 0's validation PCK@0.1, into ``chosen``."""
     for add_on, index in (("plausibility", 0), ("fidelity", 1)):
-        scores = {}
-        for w in WEIGHTS:
+        def weighted(w: float) -> dict[str, Any]:
             weights = (w, 0.0) if index == 0 else (0.0, w)
-            scores[w] = figures(run(root, out, labels, add_on, steps, weights, 0, tag=f"_w{w:g}"))["val@0.1"]
-        best = max(WEIGHTS, key=lambda w: scores[w])
-        chosen[(labels, add_on)] = best
-        runs[(labels, add_on, 0)] = run(root, out, labels, add_on, steps, (best, 0.0) if index == 0 else (0.0, best),
-                                        0, tag=f"_w{best:g}")
+            return run(root, out, labels, add_on, steps, weights, 0, tag=f"_w{w:g}")
+
+        scores = {w: figures(weighted(w))["val@0.1"] for w in WEIGHTS}
+        chosen[(labels, add_on)] = best = max(WEIGHTS, key=lambda w: scores[w])
+        runs[(labels, add_on, 0)] = weighted(best)
         write()
 
 

@@ -223,27 +223,25 @@ def run_predict(plan: Plan, device: torch.device, data_root: Path, cache: Path, 
         return _no_lspet(data_root)
     images = sorted((root / "images").iterdir())[: plan.predict_images]
     with tempfile.TemporaryDirectory(prefix="mirrornet-throughput-") as tmp:
-        ckpt = Path(tmp) / "model.ckpt"
         if plan.predict_checkpoint:
             ckpt = _predict_checkpoint(plan.predict_checkpoint)
-            saved = load_checkpoint(ckpt)[1]
-            size, recognizer = int(saved.data.input_size[0]), saved.model.recognizer
         else:
-            size, recognizer = plan.predict_size, plan.predict_recognizer
+            ckpt = Path(tmp) / "model.ckpt"
             # Only α runs at prediction time; the small VAEs keep the checkpoint light.
             config = config_from_dict({
-                "data": {"format": "synthetic", "input_size": [size, size], "codec": "onehot"},
-                "model": {"recognizer": recognizer, "vae_preset": "small"},
+                "data": {"format": "synthetic", "input_size": [plan.predict_size] * 2, "codec": "onehot"},
+                "model": {"recognizer": plan.predict_recognizer, "vae_preset": "small"},
             })
             torch.manual_seed(0)
             save_checkpoint(ckpt, {"config": config.to_dict(), "stage": "baseline", "epoch": 0, "completed": True,
                                    "state_dict": build_model(config).state_dict(), "optimizer": None, "history": []})
-        out: dict[str, Any] = {"recognizer": recognizer, "input": size, "images": len(images), "backends": {},
-                               "gflops_per_image": alpha_gflops(recognizer, size),
-                               "checkpoint": plan.predict_checkpoint or "random weights"}
         start = time.perf_counter()
         model, config = load_checkpoint(ckpt)
-        out["load_s"] = time.perf_counter() - start
+        load_s = time.perf_counter() - start
+        size, recognizer = int(config.data.input_size[0]), config.model.recognizer
+        out: dict[str, Any] = {"recognizer": recognizer, "input": size, "images": len(images), "backends": {},
+                               "gflops_per_image": alpha_gflops(recognizer, size), "load_s": load_s,
+                               "checkpoint": plan.predict_checkpoint or "random weights"}
         model.eval().to(device)
         backends = ["torch"] + (["onnx"] if device.type == "cpu" and onnxruntime_available() else [])
         for backend in backends:
