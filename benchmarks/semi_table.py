@@ -146,9 +146,17 @@ def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str],
     return "\n".join(lines)
 
 
-def choose_weights(root: Path, out: Path, labels: int, steps: int, chosen: dict, runs: dict, write) -> None:
+def add_ons_needed(arms: Sequence[str]) -> list[str]:
+    """The add-ons whose weight the ``arms`` need chosen (``both`` needs each)."""
+    return [a for a in ("plausibility", "fidelity") if a in arms or "both" in arms]
+
+
+def choose_weights(root: Path, out: Path, labels: int, steps: int, chosen: dict, runs: dict, write,
+                   add_ons: Sequence[str] = ("plausibility", "fidelity")) -> None:
     """Each add-on's weight from WEIGHTS by seed 0's validation PCK@0.1, into ``chosen``."""
     for add_on, index in (("plausibility", 0), ("fidelity", 1)):
+        if add_on not in add_ons:
+            continue
         def weighted(w: float) -> dict[str, Any]:
             weights = (w, 0.0) if index == 0 else (0.0, w)
             return run(root, out, labels, add_on, steps, weights, 0, tag=f"_w{w:g}")
@@ -199,16 +207,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen: dict[tuple[int, str], float] = {}
 
     def write() -> None:
+        # From every run on disk, not this process's alone: two processes (one per label count) then
+        # leave one table with both.
+        on_disk: dict[tuple[int, str, int], dict] = {}
+        weights: dict[tuple[int, str], float] = {}
+        finished_runs(on_disk, weights)
         replace_section(REPO / "benchmarks" / "RESULTS.md", "semi", "Consistency training and the mirrors on the "
-                        "label-scarce LSP testbed", report(runs, chosen) + "\n")
+                        "label-scarce LSP testbed", report(on_disk, weights) + "\n")
 
     if args.report:
-        finished_runs(runs, chosen)
         write()
         return 0
-    mirrors = {"plausibility", "fidelity", "both"} & set(args.arms)
-    for labels in args.labels if mirrors else ():
-        choose_weights(root, args.out, labels, chosen_budget(labels), chosen, runs, write)
+    add_ons = add_ons_needed(args.arms)
+    for labels in args.labels if add_ons else ():
+        choose_weights(root, args.out, labels, chosen_budget(labels), chosen, runs, write, add_ons)
     # Seed by seed, so that the paired differences at both label counts grow together.
     for seed in range(args.seeds):
         for labels in args.labels:

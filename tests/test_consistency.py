@@ -136,10 +136,14 @@ def test_the_teacher_gets_no_gradient() -> None:
             torch.testing.assert_close(a, b)
 
 
+WEIGHT_KEYS = ("plausibility_weight", "fidelity_weight", "consistency_weight")
+
+
 @pytest.mark.parametrize("key, term", [("plausibility_weight", "plausibility"), ("fidelity_weight", "fidelity"),
                                        ("consistency_weight", "consistency")])
 def test_each_weight_scales_only_its_term(key: str, term: str) -> None:
-    base = load_config(TINY, ["train.plausibility_weight=0", "train.fidelity_weight=0", "train.consistency_weight=0"])
+    # Every weight non-zero, so that both mirrors run in both configs; ``key`` goes 0.1 → 0.2.
+    base = load_config(TINY, [f"train.{k}=0.1" for k in WEIGHT_KEYS])
     torch.manual_seed(0)
     model = build_model(base)
     batch = _batch(base, identical=False)
@@ -149,12 +153,56 @@ def test_each_weight_scales_only_its_term(key: str, term: str) -> None:
         return {k: float(v.detach()) for k, v in cons.consistency_mirrors(model, batch, config, 0.0).items()}
 
     off = run(base)
-    on = run(load_config(TINY, [f"train.{key}=0.1"] + [f"train.{k}=0" for k in
-                                ("plausibility_weight", "fidelity_weight", "consistency_weight") if k != key]))
+    on = run(load_config(TINY, [f"train.{k}={0.2 if k == key else 0.1}" for k in WEIGHT_KEYS]))
     for name in off:
         if name != "total":
             assert on[name] == pytest.approx(off[name], rel=1e-5), name
     assert on["total"] - off["total"] == pytest.approx(0.1 * off[term], rel=1e-3, abs=1e-3)
+
+
+def test_without_fidelity_weight_the_image_mirror_is_not_run() -> None:
+    config = load_config(TINY, ["train.plausibility_weight=0.1", "train.fidelity_weight=0"])
+    torch.manual_seed(0)
+    model = build_model(config)
+    batch = _batch(config, identical=False)
+    terms = cons.consistency_mirrors(model, batch, config, 0.0)
+    assert float(terms["fidelity"].detach()) == 0.0 and float(terms["plausibility"].detach()) != 0.0
+    terms["total"].backward()
+    image_side = [p for m in (model.beta, model.gamma, model.theta, model.psi) for p in m.parameters()]
+    assert all(p.grad is None for p in image_side)  # neither ψ nor the image VAE ran
+    pose_side = [p for m in (model.delta, model.phi) for p in m.parameters()]
+    assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in pose_side)
+    # The annotated rows' heatmap loss is the same with the image mirror run (α's forward is shared).
+    with_image = load_config(TINY, ["train.plausibility_weight=0.1", "train.fidelity_weight=0.1"])
+    torch.testing.assert_close(cons.consistency_mirrors(model, batch, with_image, 0.0)["supervised"],
+                               terms["supervised"])
+
+
+def test_the_forward_can_skip_the_image_mirror() -> None:
+    config = load_config(TINY)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    x = torch.randn(2, 3, 64, 64)
+    full, pose_only = model(x), model(x, image_mirror=False)
+    assert pose_only.image is None and full.image is not None
+    torch.testing.assert_close(pose_only.s_mean, full.s_mean)
+    from mirrornet.bounds import mirror_terms
+
+    terms = mirror_terms(pose_only, "fixed", 0.01)
+    assert all(float(terms[k].abs().sum()) == 0.0 for k in ("fidelity", "kl_a", "kl_g"))
+    assert terms["plausibility"].shape == (2,)
+
+
+def test_recognizer_terms_on_given_stacks_are_the_recognizer_objective() -> None:
+    from mirrornet.stage_objectives import recognizer, recognizer_terms
+
+    config = load_config(TINY)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    batch = _batch(config, identical=False)
+    given = recognizer_terms(model, model.recognize(batch["image"]), batch, config)
+    for name, value in recognizer(model, batch, config, 0.0).items():
+        torch.testing.assert_close(given[name], value)
 
 
 def test_the_consistency_stages_are_optional_methods() -> None:

@@ -100,14 +100,19 @@ def mirror_terms(
 ) -> dict[str, Tensor]:
     """The terms shared by Eqs. 15 and 26, per sample (B,): fidelity, plausibility, three KLs.
 
-    The image VAE's terms of Eq. 31 and the pose VAE's of Eq. 34, at the pose the mirrors saw.
+    The image VAE's terms of Eq. 31 (0 when the forward skipped the image mirror) and the pose
+    VAE's of Eq. 34, at the pose the mirrors saw.
     ``generator_variance="fixed"`` evaluates both generators with σ² = 1 (Secs. 4.2, 4.3), so
     their variance branches are unused; ``"learned"`` uses those branches (Figs. 6-7).
     """
     _check_choice("generator_variance", generator_variance, GENERATOR_VARIANCES)
     learned = generator_variance == "learned"
-    image = image_vae_terms(out.image, out.x_star, learned)
     pose = pose_vae_terms(out.pose, out.s_mirror, learned, pose_variance)
+    if out.image is None:  # a forward without the image mirror: its terms are 0
+        zero = pose["plausibility"].new_zeros(pose["plausibility"].shape)
+        image = {"fidelity": zero, "kl_a": zero, "kl_g": zero}
+    else:
+        image = image_vae_terms(out.image, out.x_star, learned)
     # In the order the terms are logged.
     return {"fidelity": image["fidelity"], "plausibility": pose["plausibility"],
             "kl_a": image["kl_a"], "kl_g": image["kl_g"], "kl_z": pose["kl_z"]}

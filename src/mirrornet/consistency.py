@@ -23,6 +23,8 @@ unannotated rows at s ~ q_α(s | x), MirrorNet's **plausibility** term (the pose
 pose, plausibility − KL_z, weight ``train.plausibility_weight``) and its **fidelity** term (the
 image VAE's bound of x* given the pose, fidelity − KL_a − KL_g, with ψ's mask; weight
 ``train.fidelity_weight``), while the two VAEs keep learning from the annotated rows (Eqs. 31, 34).
+At fidelity weight 0 the image VAE and ψ are not run at all: trained on the annotated rows only,
+without gradient into α, they could not change α, and skipping them halves a step's cost.
 
 Choices the paper leaves open here: a cutout patch's side is 1/8 of the crop's shorter side and
 its centre moves by up to a quarter of that side; the consistency term covers every stack of α.
@@ -135,11 +137,13 @@ def agreement(stacks: list[Tensor], target: Tensor, logvar: Tensor, alpha_superv
                for h in _supervised_outputs(stacks, alpha_supervision))
 
 
-def _consistency_terms(model, batch: Mapping[str, Tensor], config: Config) -> dict[str, Tensor]:
-    """Eq. 30 on the annotated rows plus the weighted PoseCons term on the unannotated rows."""
-    from mirrornet.stage_objectives import recognizer
+def _consistency_terms(model, batch: Mapping[str, Tensor], config: Config,
+                       stacks: list[Tensor] | None = None) -> dict[str, Tensor]:
+    """Eq. 30 on the annotated rows plus the weighted PoseCons term on the unannotated rows; α's
+    heatmaps on ``batch["image"]`` are ``stacks`` when a forward already computed them."""
+    from mirrornet.stage_objectives import recognizer, recognizer_terms
 
-    terms = recognizer(model, batch, config, 0.0)
+    terms = recognizer(model, batch, config, 0.0) if stacks is None else recognizer_terms(model, stacks, batch, config)
     rows = batch["annotated"] < 0.5
     consistency_term = terms["total"].new_zeros(())
     if bool(rows.any()):
@@ -177,10 +181,13 @@ def consistency_mirrors(model, batch: Mapping[str, Tensor], config: Config, epoc
     from mirrornet.bounds import mirror_terms
     from mirrornet.stage_objectives import bound_settings
 
-    terms = _consistency_terms(model, batch, config)
     t, settings = config.train, bound_settings(config)
+    # At fidelity weight 0 the image VAE cannot reach α (it learns from the annotated rows only,
+    # without gradient into α), so it is not run: the plausibility arm costs a pose VAE, not both.
     out = model(batch["image"], batch["x_star"], s_annotated=batch["heatmaps"], annotated=batch["annotated"],
-                pose_source="annotation")
+                pose_source="annotation", image_mirror=t.fidelity_weight != 0)
+    # α's forward is the MirrorNet forward's, not a second pass over the same images.
+    terms = _consistency_terms(model, batch, config, stacks=out.stacks)
     mirrors = mirror_terms(out, settings.generator_variance, settings.pose_variance)  # each (B,)
     image_bound = mirrors["fidelity"] - mirrors["kl_a"] - mirrors["kl_g"]
     pose_bound = mirrors["plausibility"] - mirrors["kl_z"]

@@ -295,6 +295,7 @@ class MirrorNet(nn.Module):
         pose_source: PoseSource = choices.DEFAULT_POSE_SOURCE,
         freeze_psi: bool = True,
         mask_pose_gradient: bool = True,
+        image_mirror: bool = True,
     ) -> MirrorNetOutputs:
         """Joint stages (Secs. 3.3-3.5): recognise, sample s, a, g, z, and both generators.
 
@@ -313,6 +314,8 @@ class MirrorNet(nn.Module):
                 docs/model.md).
             freeze_psi: see :meth:`estimate_mask`; the paper freezes ψ in the joint stages.
             mask_pose_gradient: see :meth:`estimate_mask`.
+            image_mirror: False skips ψ and the image VAE (``image`` is then None): for an
+                objective that gives the fidelity term no weight.
 
         Returns:
             MirrorNetOutputs; it records ``pose_source``, x* and ``annotated``, which the bounds
@@ -330,11 +333,13 @@ class MirrorNet(nn.Module):
             s = torch.where(from_annotation.view(-1, 1, 1, 1), s_annotated.to(s.dtype), s)
         x_star = self._heatmap_size_image(x, x_star, s_mean)  # (B, 3, h, w)
         s_mirror = self._mirror_input(s, s_mean, s_annotated, from_annotation)  # (B, K, h, w)
-        w = self.estimate_mask(x_star, s_mirror, freeze_psi=freeze_psi, mask_pose_gradient=mask_pose_gradient)
+        image = None
+        if image_mirror:
+            w = self.estimate_mask(x_star, s_mirror, freeze_psi=freeze_psi, mask_pose_gradient=mask_pose_gradient)
+            image = self.image_vae(x_star, s_mirror, w)  # draws a, g before z, as in Eqs. 21-23
         return MirrorNetOutputs(
             stacks=stacks, s_mean=s_mean, s_logvar=s_logvar, s=s, s_mirror=s_mirror,
-            annotated=annotated_mask, pose_source=pose_source, x_star=x_star,
-            image=self.image_vae(x_star, s_mirror, w),  # draws a, g before z, as in Eqs. 21-23
+            annotated=annotated_mask, pose_source=pose_source, x_star=x_star, image=image,
             pose=self.pose_vae(s_mirror),
         )
 

@@ -115,7 +115,8 @@ class MirrorNetOutputs(_BatchSelectable):
         pose_source: "annotation" or "recognizer": where s came from on annotated images.
         x_star: x*, the image at heatmap resolution, (B, 3, h, w).
         image: the image VAE on (x*, s_mirror): w = ψ(x*, s_mirror), x_fg, x_bg (Eqs. 32-33),
-            q_β, q_γ and their samples (Eqs. 12-13, 21-22), p_θ(x* | s, a, g) (Eq. 2).
+            q_β, q_γ and their samples (Eqs. 12-13, 21-22), p_θ(x* | s, a, g) (Eq. 2); None
+            when the forward skipped the image mirror (``image_mirror=False``).
         pose: the pose VAE on s_mirror: q_δ and its sample (Eqs. 14, 23), p_φ(s | z) (Eq. 3).
     """
 
@@ -127,5 +128,5 @@ class MirrorNetOutputs(_BatchSelectable):
     annotated: Tensor
     pose_source: str
     x_star: Tensor
-    image: ImageVAEOutputs
+    image: ImageVAEOutputs | None
     pose: PoseVAEOutputs

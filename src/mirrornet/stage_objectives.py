@@ -106,9 +106,15 @@ def recognizer(model: MirrorNet, batch: Mapping[str, Tensor], config: Config, ep
     Returns:
         :func:`~mirrornet.objectives.recognizer_objective`'s terms.
     """
+    return recognizer_terms(model, model.recognize(batch["image"]), batch, config)
+
+
+def recognizer_terms(model: MirrorNet, stacks: list[Tensor], batch: Mapping[str, Tensor],
+                     config: Config) -> dict[str, Tensor]:
+    """Eq. 30 at α's heatmaps ``stacks`` (list of (B, K, h, w)) already computed on ``batch["image"]``
+    (:func:`recognizer` computes them; ``consistency_mirrors`` reuses its MirrorNet forward's)."""
     from mirrornet.objectives import recognizer_objective
 
-    stacks = model.recognize(batch["image"])  # list of (B, K, h, w)
     # q_α's variance is the model's (a buffer, or a parameter with learn_alpha_variance).
     logvar = model.pose_logvar(stacks[-1].float())  # (B, K, h, w)
     return recognizer_objective(
