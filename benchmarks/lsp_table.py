@@ -86,6 +86,12 @@ def replace_section(path: Path, label: str, title: str, body: str) -> None:
 def bone_violations(config: Any, results: Mapping[str, Any], run_dir: Path) -> dict[str, float]:
     """Share of each method's test predictions that break the bone-ratio statistics of the
     run's annotated training poses (and of the test annotation itself, for reference)."""
+    return checkpoint_violations(config, {m: run_dir / "checkpoints" / f"{m}.ckpt" for m in METHODS if m in results})
+
+
+def checkpoint_violations(config: Any, checkpoints: Mapping[str, Path]) -> dict[str, float]:
+    """Share (%) of each checkpoint's test predictions that break the bone-ratio statistics of the
+    run's annotated training poses, and ``annotation``: the test annotation's own share."""
     from torch.utils.data import DataLoader
 
     from mirrornet.checkpoints import load_checkpoint
@@ -100,12 +106,10 @@ def bone_violations(config: Any, results: Mapping[str, Any], run_dir: Path) -> d
     codec = build_codec_for(config)
     out: dict[str, float] = {}
     batch = config.train.eval_batch_size or config.train.batch_size
-    for method in METHODS:
-        if method not in results:
-            continue
-        model, _ = load_checkpoint(run_dir / "checkpoints" / f"{method}.ckpt")
+    for name, path in checkpoints.items():
+        model, _ = load_checkpoint(path)
         pred = collect_predictions(model, DataLoader(data.test, batch_size=batch), codec)
-        out[method] = 100.0 * stats.violations(pred.pred_image, pred.mask)["any"]
+        out[name] = 100.0 * stats.violations(pred.pred_image, pred.mask)["any"]
         if "annotation" not in out:
             out["annotation"] = 100.0 * stats.violations(pred.gt_image, pred.mask)["any"]
     return out

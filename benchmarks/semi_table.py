@@ -19,7 +19,8 @@ The VAEs of arms 3–6 are pretrained first (``pretrain_mask`` in epochs, ``pret
 1,000 steps; α untouched). Weights are chosen on seed 0 by the validation PCK@0.1 of the selected round; the
 test split is evaluated once per run. Reported: PCK@0.1 (primary) and PCK@0.2 on LSP's test split
 with the floor, the paired differences with 95 % intervals (Student t over seeds) and the seeds
-that agree, and the bone-ratio violations are left to the plausibility table of ``lsp_table``.
+that agree, and (``--report --bones``) the share of test poses that break the bone-ratio statistics of
+the run's annotated poses, from each run's selected checkpoint (``lsp_table``'s plausibility measure).
 
 Resumable: each run lives in ``--out/n<labels>_<arm>[_w<weight>]_s<seed>`` with its JSON in
 ``benchmarks/results/semi/``, keyed by its settings; the section ``semi`` of
@@ -43,11 +44,13 @@ import numpy as np
 
 from benchmarks._runs import run_script
 from benchmarks.cli_runs import REPO, finished_run, load_record
-from benchmarks.lsp_table import replace_section
+from benchmarks.lsp_table import checkpoint_violations, replace_section
 
 CONFIG = REPO / "configs" / "cpu" / "lsp_scarce.yaml"
 RESULTS = REPO / "benchmarks" / "results" / "semi"
 CURVE = REPO / "benchmarks" / "results" / "label-curve"
+#: Each run's bone-ratio violations (%), by run folder name (``--report --bones`` fills it).
+BONES_FILE = "bone-violations.json"
 LABELS = (45, 90)
 WEIGHTS = (0.01, 0.1, 1.0)
 SEEDS = 5
@@ -116,14 +119,52 @@ def interval(diffs: Sequence[float]) -> str:
     return f"{np.mean(diffs):+.2f} ± {half:.2f} ({sum(d > 0 for d in diffs)}/{len(diffs)} > 0)"
 
 
-def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str], float]) -> str:
-    """The section's markdown: per label count, each arm's test figures and the paired differences."""
+def run_name(record: dict[str, Any]) -> str:
+    """The run's folder name (``n45_plausibility_w0.1_s0``), from its selected checkpoint's path."""
+    return Path(next(iter(record["results"].values())).get("checkpoint", "")).parent.parent.name
+
+
+def bone_violations(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each run's share (%) of LSP test poses that break the bone-ratio statistics of its annotated
+    poses (and the test annotation's own share), by :func:`run_name`: computed once from the run's
+    selected checkpoint and kept in ``RESULTS / BONES_FILE``; runs whose checkpoint is gone are
+    left out (the baselines' label-curve folders, for one)."""
+    from mirrornet.config import load_config
+    from mirrornet.fileio import write_text_atomic
+
+    path = RESULTS / BONES_FILE
+    known = json.loads(path.read_text()) if path.is_file() else {}
+    for record in records:
+        checkpoint = Path(next(iter(record["results"].values())).get("checkpoint", ""))
+        if run_name(record) in known or not checkpoint.is_file():
+            continue
+        shares = checkpoint_violations(load_config(CONFIG, record["overrides"]), {"run": checkpoint})
+        known[run_name(record)] = shares
+        write_text_atomic(path, json.dumps(known, indent=1, sort_keys=True) + "\n")
+    return known
+
+
+def _violations_cell(records: Sequence[dict[str, Any]], bones: dict[str, dict[str, float]]) -> str:
+    """Mean bone-ratio violations (%) over the runs that have them, with their count."""
+    shares = [bones[run_name(r)]["run"] for r in records if run_name(r) in bones]
+    return f"{np.mean(shares):.1f} ({len(shares)})" if shares else "-"
+
+
+def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str], float],
+           bones: dict[str, dict[str, float]] | None = None) -> str:
+    """The section's markdown: per label count, each arm's test figures, the paired differences and
+    (where ``bones`` has them) the bone-ratio violations."""
+    bones = bones or {}
     lines = ["Weights chosen on validation (seed 0, PCK@0.1): "
-             + ", ".join(f"{n} labels {a} {w:g}" for (n, a), w in sorted(chosen.items())) + ".", ""]
+             + (", ".join(f"{n} labels {a} {w:g}" for (n, a), w in sorted(chosen.items())) or "none yet") + ".",
+             "Violations: share (%) of LSP test poses breaking the bone-ratio statistics of the run's "
+             "annotated poses, mean over the runs measured (their count).", ""]
     for labels in LABELS:
         lines += [f"**{labels} labels** (LSP test, mean ± sd over seeds):", "",
-                  "| arm | seeds | PCK@0.1 | PCK@0.2 | − baseline @0.1 | − consistency @0.1 | − consistency @0.2 | min/run |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| arm | seeds | PCK@0.1 | PCK@0.2 | − baseline @0.1 | − consistency @0.1 | − consistency @0.2 "
+                  "| violations % | min/run |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        arm_records = {a: [r for (n, aa, _), r in runs.items() if n == labels and aa == a] for a in ARMS}
         by_arm = {a: {s: figures(r) for (n, aa, s), r in runs.items() if n == labels and aa == a} for a in ARMS}
         for a in ARMS:
             rows = by_arm[a]
@@ -137,11 +178,15 @@ def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str],
             lines.append(f"| {a} | {len(rows)} | {np.mean(col['test@0.1']):.2f} ± {np.std(col['test@0.1'], ddof=1) if len(rows) > 1 else 0.0:.2f} | "
                          f"{np.mean(col['test@0.2']):.2f} | {diff('baseline', 'test@0.1')} | "
                          f"{diff('consistency', 'test@0.1')} | {diff('consistency', 'test@0.2')} | "
-                         f"{np.mean(col['minutes']):.1f} |")
+                         f"{_violations_cell(arm_records[a], bones)} | {np.mean(col['minutes']):.1f} |")
         floors = [figures(r) for (n, _, _), r in runs.items() if n == labels]
         if floors:
+            annotation = [bones[run_name(r)]["annotation"] for (n, _, _), r in runs.items()
+                          if n == labels and run_name(r) in bones]
             lines.append(f"| floor (image-blind) | | {np.mean([f['floor@0.1'] for f in floors]):.2f} | "
-                         f"{np.mean([f['floor@0.2'] for f in floors]):.2f} | | | | |")
+                         f"{np.mean([f['floor@0.2'] for f in floors]):.2f} | | | | | |")
+            if annotation:
+                lines.append(f"| test annotation | | | | | | | {np.mean(annotation):.1f} | |")
         lines.append("")
     return "\n".join(lines)
 
@@ -201,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
                         help="the arms to run (all by default)")
     parser.add_argument("--report", action="store_true", help="write the table from the finished runs only")
+    parser.add_argument("--bones", action="store_true",
+                        help="with --report: measure the bone-ratio violations of runs not measured yet")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     runs: dict[tuple[int, str, int], dict] = {}
@@ -212,8 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         on_disk: dict[tuple[int, str, int], dict] = {}
         weights: dict[tuple[int, str], float] = {}
         finished_runs(on_disk, weights)
+        path = RESULTS / BONES_FILE
+        bones = bone_violations(list(on_disk.values())) if args.bones else (
+            json.loads(path.read_text()) if path.is_file() else {})
         replace_section(REPO / "benchmarks" / "RESULTS.md", "semi", "Consistency training and the mirrors on the "
-                        "label-scarce LSP testbed", report(on_disk, weights) + "\n")
+                        "label-scarce LSP testbed", report(on_disk, weights, bones) + "\n")
 
     if args.report:
         write()

@@ -74,7 +74,8 @@ def test_the_report_reads_the_chosen_weights_and_pairs_the_baselines(tmp_path, m
     def record(arm: str, seed: int, val: float, test: float, overrides: list[str] = ()) -> dict:
         metrics = {"PCK@0.1": {"Total": test}, "PCK@0.2": {"Total": test + 30}}
         floor = {"PCK@0.1": 35.0, "PCK@0.2": 70.0}
-        row = {"totals": {"PCK@0.1": val}, "groups": {"Total": val}, "final": {"test": {"metrics": metrics, "floor": floor}}}
+        row = {"totals": {"PCK@0.1": val}, "groups": {"Total": val}, "final": {"test": {"metrics": metrics, "floor": floor}},
+               "checkpoint": str(tmp_path / "runs" / f"n45_{arm}_s{seed}" / "checkpoints" / f"{arm}.best.ckpt")}
         return {"labels": 45, "arm": arm, "seed": seed, "steps": 3600, "overrides": list(overrides),
                 "results": {arm: row}, "seconds": 60.0}
 
@@ -100,3 +101,22 @@ def test_the_report_reads_the_chosen_weights_and_pairs_the_baselines(tmp_path, m
     # Baselines only for the seeds another arm ran (seed 2 has none).
     assert sorted(k for k in runs if k[1] == "baseline") == [(45, "baseline", 0), (45, "baseline", 1)]
     assert "+2.00 ± 12.71 (2/2 > 0)" in semi_table.report(runs, chosen)  # consistency − baseline: +3, +1
+
+
+def test_the_bone_violations_column_reads_the_measured_runs(tmp_path, monkeypatch) -> None:
+    def record(arm: str, seed: int) -> dict:
+        metrics = {"PCK@0.1": {"Total": 40.0}, "PCK@0.2": {"Total": 70.0}}
+        row = {"totals": {"PCK@0.1": 40.0}, "final": {"test": {"metrics": metrics, "floor": {"PCK@0.1": 35.0, "PCK@0.2": 70.0}}},
+               "checkpoint": str(tmp_path / "runs" / f"n45_{arm}_s{seed}" / "checkpoints" / f"{arm}.best.ckpt")}
+        return {"labels": 45, "arm": arm, "seed": seed, "overrides": [], "results": {arm: row}, "seconds": 60.0}
+
+    runs = {(45, "consistency", s): record("consistency", s) for s in (0, 1)}
+    assert semi_table.run_name(runs[(45, "consistency", 0)]) == "n45_consistency_s0"
+    monkeypatch.setattr(semi_table, "RESULTS", tmp_path)
+    # No checkpoint on disk: nothing is measured, and nothing is written.
+    assert semi_table.bone_violations(list(runs.values())) == {}
+    assert not (tmp_path / semi_table.BONES_FILE).exists()
+    bones = {"n45_consistency_s0": {"run": 12.0, "annotation": 3.0}, "n45_consistency_s1": {"run": 14.0, "annotation": 5.0}}
+    table = semi_table.report(runs, {}, bones)
+    assert "| 13.0 (2) |" in table and "| test annotation | | | | | | | 4.0 | |" in table
+    assert "| - |" in semi_table.report(runs, {})  # not measured: a dash, not a zero
