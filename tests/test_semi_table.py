@@ -106,7 +106,8 @@ def test_the_report_reads_the_chosen_weights_and_pairs_the_baselines(tmp_path, m
 def test_the_bone_violations_column_reads_the_measured_runs(tmp_path, monkeypatch) -> None:
     def record(arm: str, seed: int) -> dict:
         metrics = {"PCK@0.1": {"Total": 40.0}, "PCK@0.2": {"Total": 70.0}}
-        row = {"totals": {"PCK@0.1": 40.0}, "final": {"test": {"metrics": metrics, "floor": {"PCK@0.1": 35.0, "PCK@0.2": 70.0}}},
+        floor = {"PCK@0.1": 35.0, "PCK@0.2": 70.0}
+        row = {"totals": {"PCK@0.1": 40.0}, "final": {"test": {"metrics": metrics, "floor": floor}},
                "checkpoint": str(tmp_path / "runs" / f"n45_{arm}_s{seed}" / "checkpoints" / f"{arm}.best.ckpt")}
         return {"labels": 45, "arm": arm, "seed": seed, "overrides": [], "results": {arm: row}, "seconds": 60.0}
 
@@ -116,7 +117,8 @@ def test_the_bone_violations_column_reads_the_measured_runs(tmp_path, monkeypatc
     # No checkpoint on disk: nothing is measured, and nothing is written.
     assert semi_table.bone_violations(list(runs.values())) == {}
     assert not (tmp_path / semi_table.BONES_FILE).exists()
-    bones = {"n45_consistency_s0": {"run": 12.0, "annotation": 3.0}, "n45_consistency_s1": {"run": 14.0, "annotation": 5.0}}
+    bones = {"n45_consistency_s0": {"run": 12.0, "annotation": 3.0},
+             "n45_consistency_s1": {"run": 14.0, "annotation": 5.0}}
     table = semi_table.report(runs, {}, bones)
     assert "| 13.0 (2) |" in table and "| test annotation | | | | | | | 4.0 | |" in table
     assert "| - |" in semi_table.report(runs, {})  # not measured: a dash, not a zero

@@ -24,7 +24,7 @@ pose, plausibility − KL_z, weight ``train.plausibility_weight``) and its **fid
 image VAE's bound of x* given the pose, fidelity − KL_a − KL_g, with ψ's mask; weight
 ``train.fidelity_weight``), while the two VAEs keep learning from the annotated rows (Eqs. 31, 34).
 At fidelity weight 0 the image VAE and ψ are not run at all: trained on the annotated rows only,
-without gradient into α, they could not change α, and skipping them halves a step's cost.
+without gradient into α, they could not change α (skipping them saves their forward and backward).
 
 Choices the paper leaves open here: a cutout patch's side is 1/8 of the crop's shorter side and
 its centre moves by up to a quarter of that side; the consistency term covers every stack of α.
