@@ -129,7 +129,10 @@ def test_a_stage_trains_exactly_its_nets(stage) -> None:
     """Every net a stage trains gets a gradient from the stage's objectives, and the nets it
     freezes get none — from the objectives themselves, with every parameter left trainable."""
     torch.manual_seed(0)
-    config = load_config(ROOT / "configs" / "cpu" / "tiny.yaml")
+    # Weights on every optional term, so a stage whose nets learn only from a weighted term
+    # (consistency + mirrors skips the image mirror at fidelity weight 0) trains them all here.
+    config = load_config(ROOT / "configs" / "cpu" / "tiny.yaml",
+                         ["train.plausibility_weight=0.1", "train.fidelity_weight=0.1"])
     model = build_model(config).train()
     for name in stage.frozen:
         getattr(model, name).eval()  # as the stage module runs frozen nets
