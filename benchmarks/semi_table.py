@@ -44,6 +44,7 @@ import numpy as np
 
 from benchmarks._runs import run_script
 from benchmarks.cli_runs import REPO, finished_run, load_record
+from benchmarks.label_curve import T975
 from benchmarks.lsp_table import checkpoint_violations, replace_section
 
 CONFIG = REPO / "configs" / "cpu" / "lsp_scarce.yaml"
@@ -55,7 +56,6 @@ LABELS = (45, 90)
 WEIGHTS = (0.01, 0.1, 1.0)
 SEEDS = 5
 ARMS = ("baseline", "consistency", "plausibility", "fidelity", "both", "mirrornet", "plus")
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365}
 PLUS = ["model.lam=1", "model.pose_source=recognizer", "model.pose_bottleneck=coordinates",
         "model.pose_variance=0.01", "train.unlabeled_rampup_epochs=4"]
 
