@@ -8,6 +8,8 @@ pool and seed:
 
 1. ``baseline``: α on the annotated images (``pretrain_alpha`` for S steps);
 2. ``consistency``: PoseCons (``mirrornet.consistency``), batches of 16 annotated + 16 unannotated;
+   ``dual``: PoseDual, the same with a second network trained beside α (``consistency_dual``; about
+   twice a consistency run);
 3. ``plausibility``: consistency + the pose VAE's bound of α's pose (σ²_φ = 0.01, the informative
    pose VAE of the mirror ablation), weight chosen from {0.01, 0.1, 1} on validation;
 4. ``fidelity``: consistency + the image VAE's bound with ψ's mask, weight chosen likewise;
@@ -55,7 +57,7 @@ BONES_FILE = "bone-violations.json"
 LABELS = (45, 90)
 WEIGHTS = (0.01, 0.1, 1.0)
 SEEDS = 5
-ARMS = ("baseline", "consistency", "plausibility", "fidelity", "both", "mirrornet", "plus")
+ARMS = ("baseline", "consistency", "dual", "plausibility", "fidelity", "both", "mirrornet", "plus")
 PLUS = ["model.lam=1", "model.pose_source=recognizer", "model.pose_bottleneck=coordinates",
         "model.pose_variance=0.01", "train.unlabeled_rampup_epochs=4"]
 
@@ -73,8 +75,9 @@ def arm(name: str, steps: int, weights: tuple[float, float]) -> tuple[list[str],
     mixed = ["train.n_annotated=16", "train.n_unannotated=16"]
     if name == "baseline":
         return ["baseline"], [f"train.steps.alpha_pretrain={steps}", "train.steps.baseline=0"]
-    if name == "consistency":
-        return ["consistency"], ["train.steps.alpha_pretrain=0", f"train.steps.baseline={steps}", *mixed]
+    if name in ("consistency", "dual"):
+        stage = "consistency" if name == "consistency" else "consistency_dual"
+        return [stage], ["train.steps.alpha_pretrain=0", f"train.steps.baseline={steps}", *mixed]
     # The mirrors' VAEs learn the annotated poses and images first (α untouched, 1,000 steps).
     vaes = ["train.steps.vae_pretrain=1000"]
     if name in ("plausibility", "fidelity", "both"):

@@ -18,6 +18,7 @@ from mirrornet.data.builders import build_codec_for
 from mirrornet.data.transforms import apply_affine
 from mirrornet.data.views import ComposedView
 from mirrornet.skeleton import FLIP_PERMUTATION, NUM_JOINTS
+from mirrornet.stage_state import DualPeer, dual_peer, fresh_recognizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "cpu" / "tiny.yaml"
@@ -120,7 +121,7 @@ def test_the_teacher_gets_no_gradient() -> None:
     torch.manual_seed(0)
     model = build_model(config)
     batch = _batch(config, identical=False)
-    hard, target = cons._hard_targets(model, batch, batch["annotated"] < 0.5)
+    hard, target = cons._hard_targets(model.recognize, batch, batch["annotated"] < 0.5)
     assert not target.requires_grad and not hard.requires_grad
     # The term's gradient is the student's only: the same as with a constant target.
     stacks = model.recognize(hard)
@@ -206,7 +207,8 @@ def test_recognizer_terms_on_given_stacks_are_the_recognizer_objective() -> None
 
 
 def test_the_consistency_stages_are_optional_methods() -> None:
-    assert "consistency" not in METHODS and {"consistency", "consistency_mirrors"} <= set(ALL_METHODS)
+    assert "consistency" not in METHODS
+    assert {"consistency", "consistency_dual", "consistency_mirrors"} <= set(ALL_METHODS)
     assert all(not s.optional for s in resolve_stages(None))
     assert [s.name for s in resolve_stages(["consistency"])] == ["pretrain_alpha", "consistency"]
     assert stage_by_name("consistency_mirrors").init_from == "pretrain_vaes"
@@ -222,3 +224,115 @@ def test_a_tiny_consistency_run_trains_and_reports(tmp_path) -> None:
     history = torch.load(tmp_path / "checkpoints" / "consistency.ckpt", weights_only=True)["history"]
     assert all(r["train"]["consistency/consistency"] < 0 for r in history)  # a real disagreement term
     assert all(r["unannotated_draws"] > 0 for r in history)
+
+
+# --- PoseDual: two networks, each the other's teacher -----------------------------------------
+
+
+def test_a_dual_peer_is_alpha_s_architecture_from_another_seed() -> None:
+    config = load_config(TINY)
+    torch.manual_seed(0)
+    model = build_model(config)
+    rng = torch.get_rng_state()
+    peer = dual_peer(model, config)
+    assert torch.equal(torch.get_rng_state(), rng)  # the global RNG is left alone
+    alpha, other = model.alpha.state_dict(), peer.peer.state_dict()
+    assert {k: v.shape for k, v in alpha.items()} == {k: v.shape for k, v in other.items()}
+    weights = [k for k, v in alpha.items() if v.is_floating_point() and v.dim() > 1]
+    assert weights and all(not torch.equal(alpha[k], other[k]) for k in weights)
+    again = dual_peer(model, config).peer.state_dict()  # the same seed, the same peer
+    assert all(torch.equal(again[k], v) for k, v in other.items())
+    reseeded = dual_peer(model, load_config(TINY, ["train.seed=1"])).peer.state_dict()
+    assert any(not torch.equal(reseeded[k], other[k]) for k in weights)
+    assert peer.trained and peer.train().training and not peer.eval().training
+
+
+def test_a_recognizer_of_the_user_s_own_gets_a_reset_copy() -> None:
+    alpha = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 16, 1))
+    before = {k: v.clone() for k, v in alpha.state_dict().items()}
+    peer = fresh_recognizer(alpha, None, 16, seed=3)
+    assert all(torch.equal(v, before[k]) for k, v in alpha.state_dict().items())  # α untouched
+    assert all(not torch.equal(v, before[k]) for k, v in peer.state_dict().items())
+    assert all(torch.equal(v, fresh_recognizer(alpha, None, 16, seed=3).state_dict()[k])
+               for k, v in peer.state_dict().items())
+
+
+def _dual_terms(model, peer, config, identical: bool) -> dict:
+    return cons.consistency_dual(model, _batch(config, identical=identical), config, 0.0, state=peer)
+
+
+def test_posedual_teaches_each_network_by_the_other(monkeypatch) -> None:
+    monkeypatch.setattr(cons, "CUTOUT_JOINTS", 0)
+    config = load_config(TINY)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    peer = dual_peer(model, config).eval()
+    terms = _dual_terms(model, peer, config, identical=True)
+    # Same view, no cutout: each term is −Σ (α − peer)² / 2σ², the same squared disagreement.
+    assert float(terms["consistency"].detach()) < 0
+    torch.testing.assert_close(terms["consistency"], terms["peer_consistency"])
+    # A peer that is α's copy agrees with it exactly: both terms vanish.
+    import copy
+
+    twin = DualPeer(copy.deepcopy(model.alpha)).eval()
+    same = _dual_terms(model, twin, config, identical=True)
+    scale = abs(float(terms["consistency"].detach()))
+    assert abs(float(same["consistency"].detach())) <= 1e-6 * scale
+    assert abs(float(same["peer_consistency"].detach())) <= 1e-6 * scale
+    # Each network's supervised term is Eq. 30 at its own heatmaps.
+    from mirrornet.stage_objectives import recognizer_terms
+
+    batch = _batch(config, identical=True)
+    torch.testing.assert_close(terms["peer_supervised"], recognizer_terms(model, peer(batch["image"]), batch,
+                                                                          config)["total"])
+    total = terms["supervised"] + terms["consistency"] + terms["peer_supervised"] + terms["peer_consistency"]
+    torch.testing.assert_close(terms["total"], total)
+
+
+def test_posedual_s_teacher_gets_no_gradient() -> None:
+    config = load_config(TINY)
+    torch.manual_seed(0)
+    model = build_model(config)
+    peer = dual_peer(model, config)
+    torch.manual_seed(1)
+    terms = _dual_terms(model, peer, config, identical=False)
+    # α's consistency term reaches α only (the peer is its teacher), the peer's the peer only.
+    alpha_params, peer_params = list(model.alpha.parameters()), list(peer.parameters())
+    for term, student, teacher in (("consistency", alpha_params, peer_params),
+                                   ("peer_consistency", peer_params, alpha_params)):
+        grads = torch.autograd.grad(terms[term], student + teacher, allow_unused=True, retain_graph=True)
+        assert any(g is not None and bool(g.abs().sum() > 0) for g in grads[:len(student)]), term
+        assert all(g is None or not bool(g.abs().sum() > 0) for g in grads[len(student):]), term
+
+
+def test_a_tiny_posedual_run_trains_both_networks_and_resumes(tmp_path) -> None:
+    from mirrornet.training import run_experiment
+
+    config = load_config(TINY, ["train.n_annotated=4", "train.n_unannotated=4", "train.epochs.baseline=2"])
+    results = run_experiment(config, tmp_path / "whole", stages=["consistency_dual"], progress=False)
+    assert results["consistency_dual"]["final"]["test"]["metrics"]["PCK@0.2"]["Total"] >= 0.0
+    whole = torch.load(tmp_path / "whole" / "checkpoints" / "consistency_dual.ckpt", weights_only=True)
+    assert all(r["train"]["consistency_dual/peer_consistency"] < 0 for r in whole["history"])
+    start = dual_peer(build_model(config), config).state_dict()
+    peer = whole["stage_state"]
+    assert peer.keys() == start.keys()
+    assert any(not torch.equal(peer[k], v) for k, v in start.items())  # the peer was trained
+    # Its Adam moments are saved by name with α's, so that a resumed stage continues them.
+    names = whole["optimizer_param_names"]
+    assert any(n.startswith("stage_state.peer.") for n in names) and any(n.startswith("alpha.") for n in names)
+
+    class Stop(RuntimeError):
+        pass
+
+    def stop(record: dict) -> None:
+        if record["stage"] == "consistency_dual" and record["epoch"] == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_experiment(config, tmp_path / "cut", stages=["consistency_dual"], progress=False, epoch_callback=stop)
+    run_experiment(config, tmp_path / "cut", stages=["consistency_dual"], resume=True, progress=False)
+    resumed = torch.load(tmp_path / "cut" / "checkpoints" / "consistency_dual.ckpt", weights_only=True)
+    for key, value in whole["stage_state"].items():
+        torch.testing.assert_close(resumed["stage_state"][key], value, msg=key)
+    for key, value in whole["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][key], value, msg=key)

@@ -147,7 +147,10 @@ def test_a_stage_trains_exactly_its_nets(stage) -> None:
         quarter = torch.tensor([[0.0, 0.25, 0.0], [-0.25, 0.0, 15.0]])
         batch["view_heatmap_affines"] = torch.stack([torch.tensor([[0.25, 0.0, 0.0], [0.0, 0.25, 0.0]]), quarter]).expand(4, 2, 2, 3)
         batch["view_joint_orders"] = torch.arange(16).expand(4, 2, 16)
-    terms, total = stage_objectives.stage_terms(stage.objectives, model, batch, config, 0.0)
+    state = stage.state(model, config) if stage.state is not None else None
+    if state is not None:
+        state.requires_grad_(state.trained)
+    terms, total = stage_objectives.stage_terms(stage.objectives, model, batch, config, 0.0, state=state)
     names = {stage_objectives.objective_name(o) for o in stage.objectives}
     assert {key.split("/", 1)[0] for key in terms} == names  # logged as <objective>/<term>
     torch.testing.assert_close(total, sum(terms[f"{name}/total"] for name in names))
@@ -156,3 +159,5 @@ def test_a_stage_trains_exactly_its_nets(stage) -> None:
         grads = [p.grad for p in getattr(model, name).parameters()]
         moved = any(g is not None and torch.count_nonzero(g) > 0 for g in grads)
         assert moved == (name in stage.trains), f"{stage.name}: {name}"
+    if state is not None and state.trained:  # a state trained with the stage (PoseDual's peer) learns too
+        assert any(p.grad is not None and torch.count_nonzero(p.grad) > 0 for p in state.parameters())

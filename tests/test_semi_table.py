@@ -12,7 +12,7 @@ from mirrornet.curriculum import method_chain, stage_by_name
 from mirrornet.training.schedule import round_steps, stage_length
 
 ROOT = Path(__file__).resolve().parents[1]
-ARMS = ("baseline", "consistency", "plausibility", "fidelity", "both", "mirrornet", "plus")
+ARMS = ("baseline", "consistency", "dual", "plausibility", "fidelity", "both", "mirrornet", "plus")
 
 
 def _alpha_steps(stages: list[str], overrides: list[str]) -> int:
@@ -33,6 +33,8 @@ def test_the_add_on_arms_differ_only_in_their_weights() -> None:
     differ = set(plausibility) ^ set(fidelity)
     assert differ == {"train.plausibility_weight=0.1", "train.fidelity_weight=0.0",
                       "train.plausibility_weight=0.0", "train.fidelity_weight=1.0"}
+    dual, consistency = semi_table.arm("dual", 1200, (0, 0)), semi_table.arm("consistency", 1200, (0, 0))
+    assert dual[0] == ["consistency_dual"] and dual[1] == consistency[1]  # PoseDual: only the stage differs
     assert set(semi_table.arm("plus", 1200, (0, 0))[1]) - set(semi_table.arm("mirrornet", 1200, (0, 0))[1]) == set(
         semi_table.PLUS)
 

@@ -82,6 +82,7 @@ def test_methods_and_labels_come_from_the_curriculum() -> None:
     assert METHODS == ("baseline", "supervised", "semi_supervised")
     assert METHOD_LABELS == {"baseline": "Baseline", "supervised": "Supervised MirrorNet",
                              "semi_supervised": "Semi-supervised MirrorNet", "consistency": "Consistency (PoseCons)",
+                             "consistency_dual": "Consistency (PoseDual)",
                              "consistency_mirrors": "Consistency + mirrors"}
     with pytest.raises(ValueError, match="label exactly when it has a method"):
         _throwaway(method="throwaway")

@@ -18,7 +18,10 @@ PoseCons on a mixed batch (annotated and unannotated images in equal numbers):
    view's frame through the same affine (:func:`mirrornet.codecs.warp_heatmaps`), by the same
    Gaussian log-likelihood as the annotated rows, with weight ``train.consistency_weight`` (1).
 
-No EMA and no confidence threshold, as in the original. ``consistency_mirrors`` adds, on the
+No EMA and no confidence threshold, as in the original. ``consistency_dual`` is PoseDual: a second
+recognizer of α's architecture, initialised from another seed and trained with α (a trained
+:class:`~mirrornet.stage_state.DualPeer`), is α's teacher while α is its teacher; only α is
+evaluated. ``consistency_mirrors`` adds, on the
 unannotated rows at s ~ q_α(s | x), MirrorNet's **plausibility** term (the pose VAE's bound of α's
 pose, plausibility − KL_z, weight ``train.plausibility_weight``) and its **fidelity** term (the
 image VAE's bound of x* given the pose, fidelity − KL_a − KL_g, with ψ's mask; weight
@@ -32,7 +35,7 @@ its centre moves by up to a quarter of that side; the consistency term covers ev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -41,6 +44,7 @@ from mirrornet.codecs import heatmap_to_input, warp_heatmaps
 from mirrornet.config import Config
 from mirrornet.data.transforms import TopDownTransform
 from mirrornet.data.views import ComposedView, view_affine, view_joint_order
+from mirrornet.stage_state import DualPeer
 
 __all__ = [
     "CUTOUT_JOINTS",
@@ -50,6 +54,7 @@ __all__ = [
     "heatmap_argmax",
     "agreement",
     "consistency",
+    "consistency_dual",
     "consistency_mirrors",
 ]
 
@@ -108,15 +113,17 @@ def joint_cutout(images: Tensor, centres: Tensor, num_joints: int = CUTOUT_JOINT
     return images * (~patches).to(images.device, images.dtype)[:, None]
 
 
-def _hard_targets(model, batch: Mapping[str, Tensor], rows: Tensor) -> tuple[Tensor, Tensor]:
+def _hard_targets(teacher_net: Callable[[Tensor], list[Tensor]], batch: Mapping[str, Tensor],
+                  rows: Tensor) -> tuple[Tensor, Tensor]:
     """The cut-out hard views of ``rows`` and the teacher's heatmaps carried into their frame.
 
-    The teacher is the model itself on the easy views, without gradient (PoseCons: no EMA).
+    The teacher (``teacher_net``: image → stacks) runs on the easy views without gradient: α itself
+    in PoseCons (no EMA), the other network in PoseDual.
     """
     views = batch["views"][rows]  # (R, 2, 3, H, W)
     affines, orders = batch["view_heatmap_affines"][rows], batch["view_joint_orders"][rows]
     with torch.no_grad():
-        teacher = model.recognize(views[:, 0])[-1].float()  # (R, K, h, w), easy view's frame
+        teacher = teacher_net(views[:, 0])[-1].float()  # (R, K, h, w), easy view's frame
         easy_to_hard = view_affine(affines, 0, 1).to(teacher.device)
         target = warp_heatmaps(teacher, easy_to_hard, joint_order=view_joint_order(orders, 0, 1))
         peaks = heatmap_argmax(teacher).double()  # easy heatmap pixels
@@ -144,17 +151,25 @@ def _consistency_terms(model, batch: Mapping[str, Tensor], config: Config,
     from mirrornet.stage_objectives import recognizer, recognizer_terms
 
     terms = recognizer(model, batch, config, 0.0) if stacks is None else recognizer_terms(model, stacks, batch, config)
-    rows = batch["annotated"] < 0.5
-    consistency_term = terms["total"].new_zeros(())
-    if bool(rows.any()):
-        hard, target = _hard_targets(model, batch, rows)
-        stacks = model.recognize(hard)
-        per_image = agreement(stacks, target, model.pose_logvar(stacks[-1].float()), config.model.alpha_supervision)
-        # A sum over the unannotated rows divided by the batch size, as Eq. 30's mean counts the
-        # annotated rows (the others have zero weights there): each image weighs the same.
-        consistency_term = per_image.sum() / rows.numel()
+    consistency_term = _teaching_term(model, model.recognize, model.recognize, batch, config)
     weighted = config.train.consistency_weight * consistency_term
     return {"supervised": terms["total"], "consistency": consistency_term, "total": terms["total"] + weighted}
+
+
+def _teaching_term(model, student: Callable[[Tensor], list[Tensor]], teacher: Callable[[Tensor], list[Tensor]],
+                   batch: Mapping[str, Tensor], config: Config) -> Tensor:
+    """The PoseCons term of ``student`` taught by ``teacher`` on the unannotated rows (a scalar;
+    0 without any): the teacher's heatmaps from the easy view, the student's from the cut-out
+    hard view. σ²_α is ``model``'s."""
+    rows = batch["annotated"] < 0.5
+    if not bool(rows.any()):
+        return batch["image"].new_zeros((), dtype=torch.float32)
+    hard, target = _hard_targets(teacher, batch, rows)
+    stacks = student(hard)
+    per_image = agreement(stacks, target, model.pose_logvar(stacks[-1].float()), config.model.alpha_supervision)
+    # A sum over the unannotated rows divided by the batch size, as Eq. 30's mean counts the
+    # annotated rows (the others have zero weights there): each image weighs the same.
+    return per_image.sum() / rows.numel()
 
 
 def consistency(model, batch: Mapping[str, Tensor], config: Config, epochs_done: float) -> dict[str, Tensor]:
@@ -165,6 +180,31 @@ def consistency(model, batch: Mapping[str, Tensor], config: Config, epochs_done:
         unannotated rows, "total": supervised + ``train.consistency_weight`` × consistency}.
     """
     return _consistency_terms(model, batch, config)
+
+
+def consistency_dual(model, batch: Mapping[str, Tensor], config: Config, epochs_done: float,
+                     state: DualPeer) -> dict[str, Tensor]:
+    """PoseDual: α and a second recognizer (``state``, a :class:`~mirrornet.stage_state.DualPeer`)
+    each learn from the annotated rows and from the *other* network's heatmaps on the easy view,
+    carried into its own cut-out hard view (the cutout at the teacher's arg-maxes).
+
+    Each network's objective is PoseCons's with the other as the teacher; the two are summed (their
+    parameters are disjoint, so each trains by its own). Only α is evaluated.
+
+    Returns:
+        {"supervised" / "consistency": α's terms (as :func:`consistency`'s), "peer_supervised" /
+        "peer_consistency": the peer's, "total": the sum of both networks' weighted totals}.
+    """
+    from mirrornet.stage_objectives import recognizer, recognizer_terms
+
+    alpha_supervised = recognizer(model, batch, config, 0.0)["total"]
+    peer_supervised = recognizer_terms(model, state(batch["image"]), batch, config)["total"]
+    alpha_taught = _teaching_term(model, model.recognize, state, batch, config)
+    peer_taught = _teaching_term(model, state, model.recognize, batch, config)
+    w = config.train.consistency_weight
+    total = alpha_supervised + w * alpha_taught + peer_supervised + w * peer_taught
+    return {"supervised": alpha_supervised, "consistency": alpha_taught, "peer_supervised": peer_supervised,
+            "peer_consistency": peer_taught, "total": total}
 
 
 def consistency_mirrors(model, batch: Mapping[str, Tensor], config: Config, epochs_done: float) -> dict[str, Tensor]:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from mirrornet import consistency, stage_objectives
 from mirrornet.config import ConfigError, TrainConfig
 from mirrornet.stage_objectives import StageObjective
+from mirrornet.stage_state import dual_peer
 
 if TYPE_CHECKING:
     from mirrornet.config import Config
@@ -294,6 +295,22 @@ CURRICULUM: tuple[Stage, ...] = (
         label="Consistency (PoseCons)",
         description="α on annotated images + its own heatmaps from an easy view on a hard view (PoseCons)",
         views=consistency.posecons_views,
+        optional=True,
+    ),
+    Stage(
+        name="consistency_dual",
+        trains=("alpha",),
+        objectives=(consistency.consistency_dual,),
+        data=StageData.MIXED,
+        epochs_key="baseline",
+        init_from="pretrain_alpha",
+        continues_optimizer=True,
+        evaluate=True,
+        method="consistency_dual",
+        label="Consistency (PoseDual)",
+        description="α and a second recognizer (trained with it) teach each other as in PoseCons (PoseDual)",
+        views=consistency.posecons_views,
+        state=dual_peer,
         optional=True,
     ),
     Stage(

@@ -11,11 +11,18 @@ stage names a builder in :attr:`mirrornet.curriculum.Stage.state`; the training 
 4. saves its ``state_dict`` in every checkpoint of the stage (``"stage_state"``) and loads it
    back on resume, so that a resumed stage equals an uninterrupted one.
 
-A state is an ``nn.Module``: its parameters and buffers are its saved tensors, it moves to the
-stage's device with the model, it is never optimised (its parameters do not require gradients)
-and it stays in eval mode (a teacher's BatchNorm statistics follow the student's only through
-:meth:`StageState.after_step`). :class:`EMATeacher` is the example: an exponential moving average
-of the recognizer α.
+A state is an ``nn.Module``: its parameters and buffers are its saved tensors and it moves to the
+stage's device with the model. By default it is never optimised (its parameters do not require
+gradients) and it stays in eval mode (a teacher's BatchNorm statistics follow the student's only
+through :meth:`StageState.after_step`). :class:`EMATeacher` is the example: an exponential moving
+average of the recognizer α.
+
+A state whose class sets :attr:`StageState.trained` is trained *with* the stage instead: its
+parameters join the stage's optimiser (named ``stage_state.<name>`` in the optimiser's saved
+state), it follows the training module's train and eval modes, and the objectives' total reaches
+it. :class:`DualPeer` is the example: PoseDual's second recognizer, which α and it teach each
+other. It is saved with the stage's checkpoints for resume only: α alone is evaluated, exported
+and used for prediction.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-__all__ = ["StageState", "EMATeacher", "ema_teacher"]
+__all__ = ["StageState", "EMATeacher", "ema_teacher", "DualPeer", "dual_peer", "fresh_recognizer"]
 
 
 class StageState(nn.Module):
@@ -35,6 +42,9 @@ class StageState(nn.Module):
     saves them) and override :meth:`after_step`.
     """
 
+    #: Whether the stage's optimiser trains this state's parameters (see the module docstring).
+    trained: bool = False
+
     def after_step(self, model: nn.Module) -> None:
         """Run after every optimiser step of the stage (default: nothing).
 
@@ -43,8 +53,8 @@ class StageState(nn.Module):
         """
 
     def train(self, mode: bool = True) -> StageState:
-        """Stay in eval mode: a state is never trained by the stage's loss."""
-        return super().train(False)
+        """Stay in eval mode unless the state is :attr:`trained` (then follow ``mode``)."""
+        return super().train(mode and self.trained)
 
 
 class EMATeacher(StageState):
@@ -94,3 +104,66 @@ def ema_teacher(model: nn.Module, config: object, decay: float = 0.999) -> EMATe
         decay: the average's decay.
     """
     return EMATeacher(model.alpha, decay=decay)
+
+
+def fresh_recognizer(alpha: nn.Module, name: str | None, num_joints: int, seed: int) -> nn.Module:
+    """A recognizer of α's architecture, freshly initialised from ``seed`` (α is left as it is).
+
+    The registry's builder of ``name`` (``config.model.recognizer``) gives it, with the architecture's own
+    initialisation, when its parameters have α's names and shapes; otherwise (a recognizer of the
+    user's own) it is α's copy with every sub-module's ``reset_parameters`` drawn again — PyTorch's
+    default initialisation, not any custom one of that recognizer.
+
+    Args:
+        alpha: the recognizer whose architecture is copied.
+        name: α's name in :data:`mirrornet.nets.RECOGNIZERS` (None: a recognizer of the user's own).
+        num_joints: the heatmaps α gives (K).
+        seed: the initialisation's seed (the global RNG is left untouched).
+    """
+    from mirrornet.nets import RECOGNIZERS, build_recognizer
+
+    shapes = {n: p.shape for n, p in alpha.state_dict().items()}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if name in RECOGNIZERS:
+            built = build_recognizer(name, num_joints=num_joints)
+            if {n: p.shape for n, p in built.state_dict().items()} == shapes:
+                return built.to(next(alpha.parameters()).device)
+        peer = copy.deepcopy(alpha)
+        for module in peer.modules():
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
+    return peer
+
+
+class DualPeer(StageState):
+    """PoseDual's second recognizer, trained with α; α and it teach each other (Xie et al., 2021).
+
+    A :attr:`~StageState.trained` state: the stage's optimiser updates it with α, and it is in
+    train mode while α is. Only α is evaluated; the peer is a teacher during training.
+
+    Args:
+        peer: the second recognizer (α's architecture, another initialisation).
+    """
+
+    trained = True
+
+    def __init__(self, peer: nn.Module) -> None:
+        super().__init__()
+        self.peer = peer
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        """The peer's heatmaps of ``image`` (B, 3, H, W): every stack, as ``MirrorNet.recognize``."""
+        out = self.peer(image)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def dual_peer(model: nn.Module, config: object) -> DualPeer:
+    """A :data:`~mirrornet.curriculum.StateBuilder`: a :class:`DualPeer` of α's architecture,
+    initialised from its own seed (a function of ``config.train.seed``), not as α's copy: the two
+    networks of PoseDual differ by their initialisation."""
+    from mirrornet.stage_seeds import stage_seed
+
+    seed = stage_seed(int(config.train.seed), "dual_peer", -1)
+    return DualPeer(fresh_recognizer(model.alpha, config.model.recognizer, model.num_joints, seed))

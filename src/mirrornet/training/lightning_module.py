@@ -124,7 +124,10 @@ class StageModule(L.LightningModule):
         self._eval_result: dict | None = None
         self._set_trainable()
         # Built after the nets hold their starting weights (a teacher starts as the student).
-        self.stage_state = stage.state(model, config).requires_grad_(False) if stage.state is not None else None
+        self.stage_state = stage.state(model, config) if stage.state is not None else None
+        if self.stage_state is not None:
+            # A trained state (PoseDual's peer) is optimised with the stage's nets; others never are.
+            self.stage_state.requires_grad_(self._state_trained)
         if self.stage_state is not None and stage_state is not None:
             self.stage_state.load_state_dict(stage_state)
 
@@ -135,21 +138,33 @@ class StageModule(L.LightningModule):
     def _frozen_to_eval(self) -> None:
         # Frozen nets keep their BatchNorm statistics (ψ in the joint stages, Sec. 5.2).
         self.stage.eval_frozen(self.model)
-        if self.stage_state is not None:
+        if self.stage_state is not None and not self._state_trained:
             self.stage_state.eval()
+
+    @property
+    def _state_trained(self) -> bool:
+        """Whether the stage's state is trained with its nets (:attr:`StageState.trained`)."""
+        return bool(getattr(self.stage_state, "trained", False))
 
     @property
     def global_epoch(self) -> int:
         """The stage's epoch counted from its start (0-based), across resumes."""
         return self.start_epoch + self.current_epoch
 
+    def _named_trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
+        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        if self.stage_state is not None and self._state_trained:
+            named += [(f"stage_state.{n}", p) for n, p in self.stage_state.named_parameters() if p.requires_grad]
+        return named
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """The parameters this stage updates."""
-        return [p for p in self.model.parameters() if p.requires_grad]
+        """The parameters this stage updates: the model's it trains, then a trained state's."""
+        return [p for _, p in self._named_trainable()]
 
     def trainable_parameter_names(self) -> list[str]:
-        """The names of :meth:`trainable_parameters`, in the same order (the optimiser's)."""
-        return [n for n, p in self.model.named_parameters() if p.requires_grad]
+        """The names of :meth:`trainable_parameters`, in the same order (the optimiser's); a trained
+        state's are ``stage_state.<name>``."""
+        return [n for n, _ in self._named_trainable()]
 
     # ---------------------------------------------------------------------------------------
     def train_dataloader(self):
