@@ -8,8 +8,8 @@ pool and seed:
 
 1. ``baseline``: α on the annotated images (``pretrain_alpha`` for S steps);
 2. ``consistency``: PoseCons (``mirrornet.consistency``), batches of 16 annotated + 16 unannotated;
-   ``dual``: PoseDual, the same with a second network trained beside α (``consistency_dual``; about
-   twice a consistency run);
+   ``dual``: PoseDual, the same with a second network trained beside α (``consistency_dual``; twice
+   a consistency run's passes);
 3. ``plausibility``: consistency + the pose VAE's bound of α's pose (σ²_φ = 0.01, the informative
    pose VAE of the mirror ablation), weight chosen from {0.01, 0.1, 1} on validation;
 4. ``fidelity``: consistency + the image VAE's bound with ψ's mask, weight chosen likewise;
