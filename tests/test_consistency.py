@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures_runs import interrupted_and_resumed
 from mirrornet import consistency as cons
 from mirrornet.checkpoints import build_model
 from mirrornet.config import load_config
@@ -321,17 +322,7 @@ def test_a_tiny_posedual_run_trains_both_networks_and_resumes(tmp_path) -> None:
     names = whole["optimizer_param_names"]
     assert any(n.startswith("stage_state.peer.") for n in names) and any(n.startswith("alpha.") for n in names)
 
-    class Stop(RuntimeError):
-        pass
-
-    def stop(record: dict) -> None:
-        if record["stage"] == "consistency_dual" and record["epoch"] == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        run_experiment(config, tmp_path / "cut", stages=["consistency_dual"], progress=False, epoch_callback=stop)
-    run_experiment(config, tmp_path / "cut", stages=["consistency_dual"], resume=True, progress=False)
-    resumed = torch.load(tmp_path / "cut" / "checkpoints" / "consistency_dual.ckpt", weights_only=True)
+    resumed = interrupted_and_resumed(config, tmp_path / "cut", "consistency_dual")
     for key, value in whole["stage_state"].items():
         torch.testing.assert_close(resumed["stage_state"][key], value, msg=key)
     for key, value in whole["state_dict"].items():

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures_runs import interrupted_and_resumed
 from mirrornet import curriculum, stage_objectives
 from mirrornet.checkpoints import build_model, read_checkpoint
 from mirrornet.codecs import warp_heatmaps
@@ -133,10 +134,6 @@ def _stateful(decay: float = 0.5) -> Stage:
                       state=lambda model, config: ema_teacher(model, config, decay=decay), views=easy_hard_views)
 
 
-class _Stop(RuntimeError):
-    pass
-
-
 def test_a_stage_state_follows_every_step_and_resumes(tmp_path, monkeypatch) -> None:
     config = load_config(TINY, ["train.epochs.alpha_pretrain=1", "train.epochs.baseline=2"])
     monkeypatch.setattr(curriculum, "CURRICULUM", (*CURRICULUM, _stateful()))
@@ -149,14 +146,7 @@ def test_a_stage_state_follows_every_step_and_resumes(tmp_path, monkeypatch) -> 
     teacher = {k.removeprefix("teacher."): v for k, v in whole["stage_state"].items() if k.startswith("teacher.")}
     assert any(not torch.equal(v, start[f"alpha.{k}"]) for k, v in teacher.items())  # it moved off its start
 
-    def stop(record: dict) -> None:
-        if record["stage"] == "ema_stage" and record["epoch"] == 1:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        run_experiment(config, tmp_path / "cut", stages=["ema_stage"], progress=False, epoch_callback=stop)
-    run_experiment(config, tmp_path / "cut", stages=["ema_stage"], resume=True, progress=False)
-    resumed = read_checkpoint(tmp_path / "cut" / "checkpoints" / "ema_stage.ckpt")
+    resumed = interrupted_and_resumed(config, tmp_path / "cut", "ema_stage")
     assert resumed["stage_state"].keys() == whole["stage_state"].keys()
     for key, value in whole["stage_state"].items():
         assert torch.equal(resumed["stage_state"][key], value), key
