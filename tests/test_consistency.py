@@ -280,14 +280,6 @@ def test_posedual_teaches_each_network_by_the_other(monkeypatch) -> None:
     scale = abs(float(terms["consistency"].detach()))
     assert abs(float(same["consistency"].detach())) <= 1e-6 * scale
     assert abs(float(same["peer_consistency"].detach())) <= 1e-6 * scale
-    # Each network's supervised term is Eq. 30 at its own heatmaps.
-    from mirrornet.stage_objectives import recognizer_terms
-
-    batch = _batch(config, identical=True)
-    torch.testing.assert_close(terms["peer_supervised"], recognizer_terms(model, peer(batch["image"]), batch,
-                                                                          config)["total"])
-    total = terms["supervised"] + terms["consistency"] + terms["peer_supervised"] + terms["peer_consistency"]
-    torch.testing.assert_close(terms["total"], total)
 
 
 def test_posedual_s_teacher_gets_no_gradient() -> None:

@@ -153,7 +153,7 @@ class StageModule(L.LightningModule):
 
     def _named_trainable(self) -> list[tuple[str, torch.nn.Parameter]]:
         named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
-        if self.stage_state is not None and self._state_trained:
+        if self._state_trained:
             named += [(f"stage_state.{n}", p) for n, p in self.stage_state.named_parameters() if p.requires_grad]
         return named
 
