@@ -15,7 +15,11 @@ pool and seed:
 4. ``fidelity``: consistency + the image VAE's bound with ψ's mask, weight chosen likewise;
 5. ``both``: consistency + both terms at their chosen weights;
 6. ``mirrornet``: MirrorNet as the paper writes it (α S/2 steps, then the labelled bound S/4 and the
-   semi-supervised bound S/4), and ``plus``, the mirror ablation's every-change variant.
+   semi-supervised bound S/4), and ``plus``, the mirror ablation's every-change variant;
+   ``supervised`` and ``plus_supervised``, their controls: the same stages and steps with the labelled
+   bound in place of the semi-supervised one (no unannotated image), so that ``mirrornet −
+   supervised`` is what the unannotated images add and ``supervised − baseline`` what MirrorNet's
+   curriculum does to α on the annotated images alone.
 
 The VAEs of arms 3–6 are pretrained first (``pretrain_mask`` in epochs, ``pretrain_vaes`` for
 1,000 steps; α untouched). Weights are chosen on seed 0 by the validation PCK@0.1 of the selected round; the
@@ -57,7 +61,10 @@ BONES_FILE = "bone-violations.json"
 LABELS = (45, 90)
 WEIGHTS = (0.01, 0.1, 1.0)
 SEEDS = 5
-ARMS = ("baseline", "consistency", "dual", "plausibility", "fidelity", "both", "mirrornet", "plus")
+ARMS = ("baseline", "consistency", "dual", "plausibility", "fidelity", "both", "mirrornet", "plus", "supervised",
+        "plus_supervised")
+#: Each MirrorNet reference and its control without unannotated images (the paper's claim B).
+CONTROLS = {"mirrornet": "supervised", "plus": "plus_supervised"}
 PLUS = ["model.lam=1", "model.pose_source=recognizer", "model.pose_bottleneck=coordinates",
         "model.pose_variance=0.01", "train.unlabeled_rampup_epochs=4"]
 
@@ -84,11 +91,14 @@ def arm(name: str, steps: int, weights: tuple[float, float]) -> tuple[list[str],
         return ["consistency_mirrors"], [
             "train.steps.alpha_pretrain=0", f"train.steps.baseline={steps}", *mixed, *vaes, "model.pose_variance=0.01",
             f"train.plausibility_weight={weights[0]}", f"train.fidelity_weight={weights[1]}"]
+    # The controls spend the semi-supervised stage's steps on the labelled bound instead.
+    control = name in CONTROLS.values()
     budget = [f"train.steps.alpha_pretrain={steps // 2}", f"train.steps.supervised_first={steps // 4}",
-              f"train.steps.semi_supervised={steps // 4}", "train.steps.supervised_second=0", *vaes,
+              f"train.steps.semi_supervised={0 if control else steps // 4}",
+              f"train.steps.supervised_second={steps // 4 if control else 0}", *vaes,
               # Rounds of 100 steps, so that a quarter of every budget of the label curve is whole rounds.
               "train.eval_every_steps=100"]
-    return ["semi_supervised"], budget + (PLUS if name == "plus" else [])
+    return ["supervised" if control else "semi_supervised"], budget + (PLUS if name.startswith("plus") else [])
 
 
 def run(root: Path, out: Path, labels: int, name: str, steps: int, weights: tuple[float, float], seed: int,
@@ -190,6 +200,13 @@ def report(runs: dict[tuple[int, str, int], dict], chosen: dict[tuple[int, str],
                          f"{np.mean([f['floor@0.2'] for f in floors]):.2f} | | | | | |")
             if annotation:
                 lines.append(f"| test annotation | | | | | | | {np.mean(annotation):.1f} | |")
+        for reference, control in CONTROLS.items():
+            seeds = sorted(s for s in by_arm[reference] if s in by_arm[control])
+            if seeds:
+                paired = {k: [by_arm[reference][s][k] - by_arm[control][s][k] for s in seeds]
+                          for k in ("test@0.1", "test@0.2")}
+                lines += ["", f"What the unannotated images add, {reference} − {control} paired by seed: "
+                          f"PCK@0.1 {interval(paired['test@0.1'])}, PCK@0.2 {interval(paired['test@0.2'])}."]
         lines.append("")
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ from mirrornet.curriculum import method_chain, stage_by_name
 from mirrornet.training.schedule import round_steps, stage_length
 
 ROOT = Path(__file__).resolve().parents[1]
-ARMS = ("baseline", "consistency", "dual", "plausibility", "fidelity", "both", "mirrornet", "plus")
+ARMS = semi_table.ARMS
 
 
 def _alpha_steps(stages: list[str], overrides: list[str]) -> int:
@@ -37,6 +37,30 @@ def test_the_add_on_arms_differ_only_in_their_weights() -> None:
     assert dual[0] == ["consistency_dual"] and dual[1] == consistency[1]  # PoseDual: only the stage differs
     assert set(semi_table.arm("plus", 1200, (0, 0))[1]) - set(semi_table.arm("mirrornet", 1200, (0, 0))[1]) == set(
         semi_table.PLUS)
+
+
+def test_the_controls_swap_the_semi_supervised_stage_for_the_labelled_bound() -> None:
+    for reference, control in semi_table.CONTROLS.items():
+        (semi,), with_images = semi_table.arm(reference, 1200, (0, 0))
+        (supervised,), without = semi_table.arm(control, 1200, (0, 0))
+        assert (semi, supervised) == ("semi_supervised", "supervised")
+        assert set(with_images) ^ set(without) == {"train.steps.semi_supervised=300", "train.steps.supervised_second=0",
+                                                   "train.steps.semi_supervised=0", "train.steps.supervised_second=300"}
+        assert stage_by_name(supervised).data.name == "ANNOTATED"
+
+
+def test_the_report_pairs_each_reference_with_its_control() -> None:
+    def record(arm: str, seed: int, test: float) -> dict:
+        metrics = {"PCK@0.1": {"Total": test}, "PCK@0.2": {"Total": test + 30}}
+        row = {"totals": {"PCK@0.1": test}, "checkpoint": "",
+               "final": {"test": {"metrics": metrics, "floor": {"PCK@0.1": 35.0, "PCK@0.2": 70.0}}}}
+        return {"labels": 45, "arm": arm, "seed": seed, "overrides": [], "results": {arm: row}, "seconds": 60.0}
+
+    runs = {(45, "mirrornet", s): record("mirrornet", s, 40.0 + s) for s in (0, 1, 2)}
+    runs |= {(45, "supervised", s): record("supervised", s, 39.0) for s in (0, 1)}  # seed 2 has no control
+    table = semi_table.report(runs, {})
+    assert "mirrornet − supervised paired by seed: PCK@0.1 +1.50 ± 6.35 (2/2 > 0)" in table  # +1, +2
+    assert "plus − plus_supervised" not in table  # no pair, no line
 
 
 def test_intervals_count_the_seeds_that_agree() -> None:
