@@ -82,6 +82,22 @@ def test_the_baseline_arm_is_the_label_curves_run_of_the_same_settings(tmp_path)
         label_curve.CONFIG, label_curve._overrides(tmp_path, 45, 3600, 2))
 
 
+def test_the_mirrornet_preset_is_the_measured_arms(tmp_path) -> None:
+    # The preset the README recommends must train what semi_table's `mirrornet` arm (and, with
+    # --stages supervised, its control) measured: it differs only in the step counts of the stages
+    # those runs do not reach.
+    from benchmarks.cli_runs import resolved_config
+
+    preset = ROOT / "configs" / "cpu" / "lsp_scarce_mirrornet.yaml"
+    data = [f"data.root={tmp_path / 'lsp'}", f"data.lspet_root={tmp_path / 'lspet'}", "data.annotated_count=90"]
+    unused = {"mirrornet": ["train.steps.baseline=0", "train.steps.supervised_second=0"],
+              "supervised": ["train.steps.baseline=0", "train.steps.semi_supervised=0"]}
+    for name, stage in (("mirrornet", "semi_supervised"), ("supervised", "supervised")):
+        stages, overrides = semi_table.arm(name, semi_table.chosen_budget(90), (0.0, 0.0))
+        assert stages == [stage]
+        assert resolved_config(preset, [*data, *unused[name]]) == resolved_config(semi_table.CONFIG, [*data, *overrides])
+
+
 def test_the_cosine_schedule_run_is_the_label_curves_run(tmp_path) -> None:
     from benchmarks import label_curve, schedules
     from benchmarks.cli_runs import resolved_config
