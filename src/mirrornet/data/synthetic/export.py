@@ -23,6 +23,7 @@ place at the end, so an interrupted export never leaves a folder that looks like
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -161,7 +162,20 @@ def _export_lsp(people: Any, root: Path, format: str, progress: bool) -> None:
         raw[2] = 1.0 - raw[2]  # LSP row 3: 1 = occluded
     else:
         raw = np.transpose(joints, (1, 2, 0)).copy()  # (14, 3, N), column 3: 1 = visible
-    scipy.io.savemat(str(root / "joints.mat"), {"joints": raw})
+    _savemat(root / "joints.mat", {"joints": raw})
+
+
+#: The MAT-file header's free text (116 bytes), fixed in place of scipy's.
+_MAT_HEADER_TEXT = b"MATLAB 5.0 MAT-file, SyntheticPeople export (mirrornet)".ljust(116)
+
+
+def _savemat(path: Path, arrays: dict[str, Any]) -> None:
+    """``scipy.io.savemat`` with a fixed header text: scipy stamps the header with the time of
+    writing, so two exports of the same people would differ byte for byte when a second passed."""
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, arrays)
+    data = buffer.getvalue()
+    path.write_bytes(_MAT_HEADER_TEXT + data[len(_MAT_HEADER_TEXT):])
 
 
 def _export_mpii(people: Any, root: Path, format: str, progress: bool) -> None:
@@ -210,6 +224,6 @@ def _export_mpii(people: Any, root: Path, format: str, progress: bool) -> None:
     names = np.empty((1, NUM_JOINTS), dtype=object)
     for k, nm in enumerate(_MPII_MAT_JOINT_NAMES):
         names[0, k] = nm
-    scipy.io.savemat(str(root / "annot" / "gt_valid.mat"), {
+    _savemat(root / "annot" / "gt_valid.mat", {
         "dataset_joints": names, "jnt_missing": missing, "pos_gt_src": pos_gt, "headboxes_src": head_boxes,
     })
