@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,17 @@ from mirrornet.training.schedule import round_steps, stage_length
 
 ROOT = Path(__file__).resolve().parents[1]
 ARMS = semi_table.ARMS
+
+
+def _record(arm: str, seed: int, val: float, test: float, runs: Path, overrides: Sequence[str] = ()) -> dict:
+    """A finished run's JSON as semi_table writes it: validation ``val`` and test ``test`` PCK@0.1
+    (PCK@0.2 30 points higher), its selected checkpoint under ``runs``."""
+    metrics = {"PCK@0.1": {"Total": test}, "PCK@0.2": {"Total": test + 30}}
+    floor = {"PCK@0.1": 35.0, "PCK@0.2": 70.0}
+    row = {"totals": {"PCK@0.1": val}, "groups": {"Total": val}, "final": {"test": {"metrics": metrics, "floor": floor}},
+           "checkpoint": str(runs / f"n45_{arm}_s{seed}" / "checkpoints" / f"{arm}.best.ckpt")}
+    return {"labels": 45, "arm": arm, "seed": seed, "steps": 3600, "overrides": list(overrides),
+            "results": {arm: row}, "seconds": 60.0}
 
 
 def _alpha_steps(stages: list[str], overrides: list[str]) -> int:
@@ -49,12 +61,9 @@ def test_the_controls_swap_the_semi_supervised_stage_for_the_labelled_bound() ->
         assert stage_by_name(supervised).data.name == "ANNOTATED"
 
 
-def test_the_report_pairs_each_reference_with_its_control() -> None:
+def test_the_report_pairs_each_reference_with_its_control(tmp_path) -> None:
     def record(arm: str, seed: int, test: float) -> dict:
-        metrics = {"PCK@0.1": {"Total": test}, "PCK@0.2": {"Total": test + 30}}
-        row = {"totals": {"PCK@0.1": test}, "checkpoint": "",
-               "final": {"test": {"metrics": metrics, "floor": {"PCK@0.1": 35.0, "PCK@0.2": 70.0}}}}
-        return {"labels": 45, "arm": arm, "seed": seed, "overrides": [], "results": {arm: row}, "seconds": 60.0}
+        return _record(arm, seed, test, test, tmp_path)
 
     runs = {(45, "mirrornet", s): record("mirrornet", s, 40.0 + s) for s in (0, 1, 2)}
     runs |= {(45, "supervised", s): record("supervised", s, 39.0) for s in (0, 1)}  # seed 2 has no control
@@ -113,13 +122,8 @@ def test_the_cosine_schedule_run_is_the_label_curves_run(tmp_path) -> None:
 def test_the_report_reads_the_chosen_weights_and_pairs_the_baselines(tmp_path, monkeypatch) -> None:
     import json
 
-    def record(arm: str, seed: int, val: float, test: float, overrides: list[str] = ()) -> dict:
-        metrics = {"PCK@0.1": {"Total": test}, "PCK@0.2": {"Total": test + 30}}
-        floor = {"PCK@0.1": 35.0, "PCK@0.2": 70.0}
-        row = {"totals": {"PCK@0.1": val}, "groups": {"Total": val}, "final": {"test": {"metrics": metrics, "floor": floor}},
-               "checkpoint": str(tmp_path / "runs" / f"n45_{arm}_s{seed}" / "checkpoints" / f"{arm}.best.ckpt")}
-        return {"labels": 45, "arm": arm, "seed": seed, "steps": 3600, "overrides": list(overrides),
-                "results": {arm: row}, "seconds": 60.0}
+    def record(arm: str, seed: int, val: float, test: float, overrides: Sequence[str] = ()) -> dict:
+        return _record(arm, seed, val, test, tmp_path / "runs", overrides)
 
     results, curve = tmp_path / "semi", tmp_path / "curve"
     results.mkdir(), curve.mkdir()
@@ -147,11 +151,7 @@ def test_the_report_reads_the_chosen_weights_and_pairs_the_baselines(tmp_path, m
 
 def test_the_bone_violations_column_reads_the_measured_runs(tmp_path, monkeypatch) -> None:
     def record(arm: str, seed: int) -> dict:
-        metrics = {"PCK@0.1": {"Total": 40.0}, "PCK@0.2": {"Total": 70.0}}
-        floor = {"PCK@0.1": 35.0, "PCK@0.2": 70.0}
-        row = {"totals": {"PCK@0.1": 40.0}, "final": {"test": {"metrics": metrics, "floor": floor}},
-               "checkpoint": str(tmp_path / "runs" / f"n45_{arm}_s{seed}" / "checkpoints" / f"{arm}.best.ckpt")}
-        return {"labels": 45, "arm": arm, "seed": seed, "overrides": [], "results": {arm: row}, "seconds": 60.0}
+        return _record(arm, seed, 40.0, 40.0, tmp_path / "runs")
 
     runs = {(45, "consistency", s): record("consistency", s) for s in (0, 1)}
     assert semi_table.run_name(runs[(45, "consistency", 0)]) == "n45_consistency_s0"
